@@ -1,0 +1,25 @@
+//! The database schema of Triage, as an append-only list of migrations.
+//!
+//! A merged migration is never edited: a change to the schema is a new file, with
+//! both `up` and `down`.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261125_000001_create_users;
+mod m20261125_000002_create_issues;
+mod m20261125_000003_create_refresh_tokens;
+
+/// Every migration, oldest first.
+#[derive(Debug)]
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(m20261125_000001_create_users::Migration),
+            Box::new(m20261125_000002_create_issues::Migration),
+            Box::new(m20261125_000003_create_refresh_tokens::Migration),
+        ]
+    }
+}

@@ -1,0 +1,150 @@
+//! Wiring: config -> database -> migrations -> services -> schema -> router -> serve.
+//!
+//! [`Application::build`] binds the listener first, so a test can ask for port 0 and
+//! read the port back, and gets the very router, database and services `main` runs.
+
+use std::{future::Future, net::SocketAddr, sync::Arc, sync::atomic::Ordering, time::Duration};
+
+use anyhow::Context as _;
+use migration::{Migrator, MigratorTrait as _};
+use sea_orm::{ConnectOptions, Database, DatabaseConnection};
+use tokio::net::TcpListener;
+
+use crate::{
+    auth::{PasswordHasher, TokenKeys},
+    config::{Config, DatabaseConfig},
+    graphql::{Limits, ServiceState, build_schema},
+    http::{HttpState, Metrics, router},
+};
+
+/// A built, bound, not yet serving Triage.
+#[derive(Debug)]
+pub struct Application {
+    listener: TcpListener,
+    router: axum::Router,
+    services: Arc<ServiceState>,
+}
+
+impl Application {
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        let metrics = Arc::new(Metrics::default());
+        let db = connect(&config.database, Some(metrics.clone())).await?;
+        Migrator::up(&db, None).await.context("applying database migrations")?;
+        let tokens = token_keys(&config)?;
+        let hasher = PasswordHasher::new(config.max_concurrent_hashes)?;
+        let services =
+            Arc::new(ServiceState { db, tokens, hasher, refresh_token_ttl: config.refresh_token_ttl });
+        let limits = Limits { depth: config.max_query_depth, complexity: config.max_query_complexity };
+        let schema = build_schema(services.clone(), limits);
+        let state = HttpState { schema, services: services.clone(), metrics, max_batch: config.max_batch };
+        let router = router(state, config.max_body_bytes);
+        let listener =
+            TcpListener::bind(config.listen).await.with_context(|| format!("binding {}", config.listen))?;
+        Ok(Self { listener, router, services })
+    }
+
+    pub fn local_addr(&self) -> anyhow::Result<SocketAddr> {
+        Ok(self.listener.local_addr()?)
+    }
+
+    pub fn port(&self) -> anyhow::Result<u16> {
+        Ok(self.local_addr()?.port())
+    }
+
+    /// Serves until SIGINT or SIGTERM, then drains in-flight requests.
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        self.run_until(shutdown_signal()).await
+    }
+
+    /// Serves until `shutdown` completes, then drains in-flight requests.
+    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        tracing::info!(address = %self.local_addr()?, "serving GraphQL on /graphql");
+        axum::serve(self.listener, self.router)
+            .with_graceful_shutdown(shutdown)
+            .await
+            .context("serving HTTP")?;
+        self.services.db.clone().close().await.context("closing the database pool")?;
+        tracing::info!("stopped");
+        Ok(())
+    }
+}
+
+/// Opens the database pool. SQLite runs in WAL mode with foreign keys on, a busy
+/// timeout and `synchronous=NORMAL` (durable at every checkpoint, fast per commit).
+pub async fn connect(
+    config: &DatabaseConfig,
+    metrics: Option<Arc<Metrics>>,
+) -> anyhow::Result<DatabaseConnection> {
+    let mut options = ConnectOptions::new(config.database_url.expose().to_owned());
+    options
+        .max_connections(config.db_max_connections)
+        .min_connections(1)
+        .connect_timeout(Duration::from_secs(10))
+        .acquire_timeout(Duration::from_secs(10))
+        .sqlx_logging(false)
+        .map_sqlx_sqlite_opts(|opts| {
+            use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
+            opts.journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
+                .foreign_keys(true)
+                .busy_timeout(Duration::from_secs(10))
+        });
+    let mut db = Database::connect(options).await.context("connecting to the database")?;
+    if let Some(metrics) = metrics {
+        db.set_metric_callback(move |_| {
+            metrics.sql_statements.fetch_add(1, Ordering::Relaxed);
+        });
+    }
+    Ok(db)
+}
+
+/// The token key: `TRIAGE_TOKEN_KEY`, else (SQLite only) one kept beside the database.
+fn token_keys(config: &Config) -> anyhow::Result<TokenKeys> {
+    let paserk = match (&config.token_key, config.sqlite_path()) {
+        (Some(key), _) => key.expose().to_owned(),
+        (None, Some(db_path)) => {
+            let mut key_path = db_path.into_os_string();
+            key_path.push(".token-key");
+            TokenKeys::load_or_create_paserk(key_path.as_ref())?
+        }
+        (None, None) if config.database.is_sqlite() => {
+            tracing::warn!(
+                "TRIAGE_TOKEN_KEY is not set: using a key that lasts only as long as this process"
+            );
+            TokenKeys::generate_paserk()?
+        }
+        (None, None) => anyhow::bail!(
+            "TRIAGE_TOKEN_KEY must be set when the database is not the embedded SQLite file \
+             (generate one with `triage token-key`), so every replica seals tokens with the same key"
+        ),
+    };
+    TokenKeys::from_paserk(&paserk, config.token_issuer.clone(), config.access_token_ttl)
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(err) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %err, "cannot listen for SIGINT");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(err) => {
+                tracing::error!(error = %err, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down: draining requests");
+}

@@ -1,0 +1,201 @@
+//! Stateless access tokens: PASETO `v4.local` through `pasetors`.
+//!
+//! A token carries `sub` (the user id), `iat`, `nbf`, `exp`, `jti`, `iss` and `aud`;
+//! checking one needs the key and the clock, never the database. `iat` and `nbf` are
+//! backdated by [`CLOCK_LEEWAY`] because pasetors allows no skew: a replica whose clock
+//! runs a little ahead would otherwise mint tokens the others reject as not yet valid.
+
+use std::{path::Path, time::Duration};
+
+use anyhow::Context as _;
+use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
+use chrono::{DateTime, SecondsFormat, Utc};
+use pasetors::{
+    Local,
+    claims::{Claims, ClaimsValidationRules},
+    keys::{Generate, SymmetricKey},
+    local,
+    paserk::FormatAsPaserk,
+    token::UntrustedToken,
+    version4::V4,
+};
+
+use crate::{Error, Result};
+
+/// How far `iat` and `nbf` are backdated, to absorb clock skew between replicas.
+pub const CLOCK_LEEWAY: Duration = Duration::from_secs(30);
+
+/// The key and the rules for minting and checking access tokens.
+pub struct TokenKeys {
+    key: SymmetricKey<V4>,
+    issuer: String,
+    ttl: Duration,
+}
+
+impl std::fmt::Debug for TokenKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenKeys")
+            .field("key", &"[redacted]")
+            .field("issuer", &self.issuer)
+            .field("ttl", &self.ttl)
+            .finish()
+    }
+}
+
+/// A freshly minted access token.
+#[derive(Debug, Clone)]
+pub struct AccessToken {
+    pub token: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+impl TokenKeys {
+    /// Keys from a PASERK `k4.local.` string.
+    pub fn from_paserk(paserk: &str, issuer: impl Into<String>, ttl: Duration) -> anyhow::Result<Self> {
+        let key = SymmetricKey::<V4>::try_from(paserk)
+            .map_err(|_| anyhow::anyhow!("TRIAGE_TOKEN_KEY is not a PASERK k4.local key"))?;
+        Ok(Self { key, issuer: issuer.into(), ttl })
+    }
+
+    /// A new random key, as a PASERK `k4.local.` string.
+    pub fn generate_paserk() -> anyhow::Result<String> {
+        let key = SymmetricKey::<V4>::generate().context("generating a token key")?;
+        let mut paserk = String::new();
+        key.fmt(&mut paserk).context("formatting the token key")?;
+        Ok(paserk)
+    }
+
+    /// Reads the key kept at `path`, or generates one there (mode 0600) on first run.
+    pub fn load_or_create_paserk(path: &Path) -> anyhow::Result<String> {
+        if path.exists() {
+            let paserk = std::fs::read_to_string(path)
+                .with_context(|| format!("reading the token key from {}", path.display()))?;
+            return Ok(paserk.trim().to_owned());
+        }
+        let paserk = Self::generate_paserk()?;
+        write_private(path, &paserk)
+            .with_context(|| format!("writing the token key to {}", path.display()))?;
+        tracing::warn!(
+            path = %path.display(),
+            "TRIAGE_TOKEN_KEY is not set: generated a token key and kept it beside the database; \
+             set TRIAGE_TOKEN_KEY to share one key between replicas"
+        );
+        Ok(paserk)
+    }
+
+    pub fn ttl(&self) -> Duration {
+        self.ttl
+    }
+
+    /// Mints an access token for `user_id`, valid from `now` for the configured lifetime.
+    pub fn issue(&self, user_id: i64, now: DateTime<Utc>) -> Result<AccessToken> {
+        let expires_at = now + self.ttl;
+        let valid_from = now - CLOCK_LEEWAY;
+        let mut claims = Claims::new().map_err(token_error)?;
+        let jti = random_token_string::<16>()?;
+        let rfc3339 = |at: DateTime<Utc>| at.to_rfc3339_opts(SecondsFormat::Secs, true);
+        claims.subject(&user_id.to_string()).map_err(token_error)?;
+        claims.issuer(&self.issuer).map_err(token_error)?;
+        claims.audience(&self.issuer).map_err(token_error)?;
+        claims.token_identifier(&jti).map_err(token_error)?;
+        claims.issued_at(&rfc3339(valid_from)).map_err(token_error)?;
+        claims.not_before(&rfc3339(valid_from)).map_err(token_error)?;
+        claims.expiration(&rfc3339(expires_at)).map_err(token_error)?;
+        let token = local::encrypt(&self.key, &claims, None, None).map_err(token_error)?;
+        // `exp` has whole seconds; report the same instant the token holds.
+        let expires_at = DateTime::parse_from_rfc3339(&rfc3339(expires_at))
+            .map(|at| at.with_timezone(&Utc))
+            .unwrap_or(expires_at);
+        Ok(AccessToken { token, expires_at })
+    }
+
+    /// The user id a valid token was issued to; `UNAUTHENTICATED` for a malformed,
+    /// tampered, expired, not-yet-valid or foreign token.
+    pub fn verify(&self, token: &str) -> Result<i64> {
+        let rejected = || Error::Unauthenticated("The access token is invalid or expired");
+        let untrusted = UntrustedToken::<Local, V4>::try_from(token).map_err(|_| rejected())?;
+        let mut rules = ClaimsValidationRules::new();
+        rules.validate_issuer_with(&self.issuer);
+        rules.validate_audience_with(&self.issuer);
+        let trusted = local::decrypt(&self.key, &untrusted, &rules, None, None).map_err(|_| rejected())?;
+        trusted
+            .payload_claims()
+            .and_then(|claims| claims.get_claim("sub"))
+            .and_then(|sub| sub.as_str())
+            .and_then(|sub| sub.parse().ok())
+            .ok_or_else(rejected)
+    }
+}
+
+fn token_error(err: pasetors::errors::Error) -> Error {
+    Error::internal(format!("minting an access token failed: {err}"))
+}
+
+/// `N` random bytes from the operating system, base64url without padding.
+pub fn random_token_string<const N: usize>() -> Result<String> {
+    let mut bytes = [0u8; N];
+    getrandom(&mut bytes)?;
+    Ok(URL_SAFE_NO_PAD.encode(bytes))
+}
+
+fn getrandom(bytes: &mut [u8]) -> Result<()> {
+    use argon2::password_hash::rand_core::{OsRng, RngCore as _};
+    OsRng.try_fill_bytes(bytes).map_err(|err| Error::internal(format!("the OS random source failed: {err}")))
+}
+
+fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path)?;
+    file.write_all(contents.as_bytes())?;
+    file.write_all(b"\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keys() -> anyhow::Result<TokenKeys> {
+        TokenKeys::from_paserk(&TokenKeys::generate_paserk()?, "triage", Duration::from_secs(900))
+    }
+
+    #[test]
+    fn a_token_names_its_user() -> anyhow::Result<()> {
+        let keys = keys()?;
+        let token = keys.issue(42, Utc::now())?;
+        assert!(token.token.starts_with("v4.local."));
+        assert_eq!(keys.verify(&token.token)?, 42);
+        Ok(())
+    }
+
+    #[test]
+    fn expired_foreign_and_tampered_tokens_are_rejected() -> anyhow::Result<()> {
+        let keys = keys()?;
+        let expired = keys.issue(1, Utc::now() - chrono::Duration::hours(1))?;
+        assert!(keys.verify(&expired.token).is_err());
+        let foreign = self::keys()?.issue(1, Utc::now())?;
+        assert!(keys.verify(&foreign.token).is_err());
+        let mut tampered = keys.issue(1, Utc::now())?.token;
+        let last = tampered.pop().map_or('A', |c| if c == 'A' { 'B' } else { 'A' });
+        tampered.push(last);
+        assert!(keys.verify(&tampered).is_err());
+        assert!(keys.verify("not a token").is_err());
+        Ok(())
+    }
+
+    #[test]
+    fn other_issuers_are_rejected() -> anyhow::Result<()> {
+        let paserk = TokenKeys::generate_paserk()?;
+        let ours = TokenKeys::from_paserk(&paserk, "triage", Duration::from_secs(60))?;
+        let theirs = TokenKeys::from_paserk(&paserk, "elsewhere", Duration::from_secs(60))?;
+        let token = theirs.issue(1, Utc::now())?;
+        assert!(ours.verify(&token.token).is_err());
+        Ok(())
+    }
+}

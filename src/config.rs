@@ -1,0 +1,227 @@
+//! Configuration: one struct per command, every setting a flag with an env var.
+//!
+//! `.env` is read before parsing (see `main.rs`), so a setting comes from, in order of
+//! precedence, the command line, the environment, `.env`, then the default here.
+
+use std::{fmt, net::SocketAddr, path::PathBuf, time::Duration};
+
+use clap::{Args, Parser, Subcommand};
+
+/// The SQLite file used when `DATABASE_URL` is not set: created and migrated on first run.
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://triage.db?mode=rwc";
+
+/// Triage: a GraphQL issue tracker service.
+#[derive(Debug, Parser)]
+#[command(name = "triage", version, about, args_conflicts_with_subcommands = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
+    /// Settings for `serve`, which is also what a bare `triage` runs.
+    #[command(flatten)]
+    pub serve: Config,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the GraphQL API (the default).
+    Serve(Box<Config>),
+    /// Print the GraphQL schema (SDL).
+    Schema,
+    /// Print a new random token key (PASERK `k4.local.`), for `TRIAGE_TOKEN_KEY`.
+    TokenKey,
+    /// Apply or inspect database migrations.
+    Migrate {
+        #[command(subcommand)]
+        action: MigrateAction,
+        #[command(flatten)]
+        database: DatabaseConfig,
+    },
+    /// Manage users without going through the API.
+    User {
+        #[command(subcommand)]
+        action: UserAction,
+    },
+}
+
+#[derive(Debug, Clone, Copy, Subcommand)]
+pub enum MigrateAction {
+    /// Apply every pending migration.
+    Up,
+    /// Roll back the last applied migration.
+    Down,
+    /// List the migrations and whether each is applied.
+    Status,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserAction {
+    /// Create a user (an admin unless `--member`), reading the password from
+    /// `TRIAGE_NEW_USER_PASSWORD`.
+    Create(UserCreateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct UserCreateArgs {
+    #[arg(long)]
+    pub username: String,
+    #[arg(long)]
+    pub email: String,
+    #[arg(long, default_value = "")]
+    pub first_name: String,
+    #[arg(long, default_value = "")]
+    pub last_name: String,
+    /// The password; taken from the environment so it stays out of shell history.
+    #[arg(long = "password-env", env = "TRIAGE_NEW_USER_PASSWORD", hide_env_values = true)]
+    pub password: Secret,
+    /// Create an ordinary member rather than an admin.
+    #[arg(long)]
+    pub member: bool,
+    #[command(flatten)]
+    pub database: DatabaseConfig,
+}
+
+/// Where the data lives.
+#[derive(Debug, Clone, Args)]
+pub struct DatabaseConfig {
+    /// Database URL: `sqlite://PATH?mode=rwc` (embedded) or `postgres://USER@HOST/DB`.
+    #[arg(long, env = "DATABASE_URL", default_value = DEFAULT_DATABASE_URL, hide_env_values = true)]
+    pub database_url: Secret,
+
+    /// Largest number of pooled database connections.
+    #[arg(long, env = "TRIAGE_DB_MAX_CONNECTIONS", default_value_t = 16)]
+    pub db_max_connections: u32,
+}
+
+/// Everything `triage serve` needs.
+#[derive(Debug, Clone, Args)]
+pub struct Config {
+    /// Address to listen on.
+    #[arg(long, env = "TRIAGE_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+
+    #[command(flatten)]
+    pub database: DatabaseConfig,
+
+    /// PASERK `k4.local.` key that seals access tokens. Unset with SQLite: generated on
+    /// first run and kept beside the database file. Required with PostgreSQL.
+    #[arg(long, env = "TRIAGE_TOKEN_KEY", hide_env_values = true)]
+    pub token_key: Option<Secret>,
+
+    /// Lifetime of an access token.
+    #[arg(long, env = "TRIAGE_ACCESS_TOKEN_TTL", default_value = "15m", value_parser = humantime::parse_duration)]
+    pub access_token_ttl: Duration,
+
+    /// Lifetime of a refresh token.
+    #[arg(long, env = "TRIAGE_REFRESH_TOKEN_TTL", default_value = "30d", value_parser = humantime::parse_duration)]
+    pub refresh_token_ttl: Duration,
+
+    /// Issuer (`iss`) and audience (`aud`) written into and required of access tokens.
+    #[arg(long, env = "TRIAGE_TOKEN_ISSUER", default_value = "triage")]
+    pub token_issuer: String,
+
+    /// Largest accepted request body, in bytes.
+    #[arg(long, env = "TRIAGE_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
+    pub max_body_bytes: usize,
+
+    /// Deepest accepted query nesting.
+    #[arg(long, env = "TRIAGE_MAX_QUERY_DEPTH", default_value_t = 12)]
+    pub max_query_depth: usize,
+
+    /// Largest accepted query complexity (each field counts one, lists by page size).
+    #[arg(long, env = "TRIAGE_MAX_QUERY_COMPLEXITY", default_value_t = 5000)]
+    pub max_query_complexity: usize,
+
+    /// Most operations accepted in one batched request.
+    #[arg(long, env = "TRIAGE_MAX_BATCH", default_value_t = 10)]
+    pub max_batch: usize,
+
+    /// Most password hashes computed at once; further logins wait their turn.
+    #[arg(long, env = "TRIAGE_MAX_CONCURRENT_HASHES", default_value_t = 2)]
+    pub max_concurrent_hashes: usize,
+
+    /// Log filter, in `tracing` env-filter syntax.
+    #[arg(long, env = "TRIAGE_LOG", default_value = "info")]
+    pub log: String,
+}
+
+impl Config {
+    /// The file an embedded database lives in, when the URL names one.
+    pub fn sqlite_path(&self) -> Option<PathBuf> {
+        self.database.sqlite_path()
+    }
+}
+
+impl DatabaseConfig {
+    pub fn is_sqlite(&self) -> bool {
+        self.database_url.expose().starts_with("sqlite:")
+    }
+
+    /// The file an SQLite URL names; `None` for PostgreSQL and in-memory databases.
+    pub fn sqlite_path(&self) -> Option<PathBuf> {
+        let rest = self.database_url.expose().strip_prefix("sqlite:")?;
+        let rest = rest.trim_start_matches("//");
+        let path = rest.split('?').next().unwrap_or_default();
+        (!path.is_empty() && path != ":memory:").then(|| PathBuf::from(path))
+    }
+}
+
+/// A value that must never reach a log: `Debug` and `Display` print a placeholder.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    /// The value itself, for the one place that needs it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+impl std::str::FromStr for Secret {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Self(s.to_owned()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn database(url: &str) -> DatabaseConfig {
+        DatabaseConfig { database_url: Secret::new(url), db_max_connections: 1 }
+    }
+
+    #[test]
+    fn sqlite_path_is_read_from_the_url() {
+        assert_eq!(database(DEFAULT_DATABASE_URL).sqlite_path(), Some(PathBuf::from("triage.db")));
+        assert_eq!(
+            database("sqlite:///var/lib/triage/t.db").sqlite_path(),
+            Some(PathBuf::from("/var/lib/triage/t.db"))
+        );
+        assert_eq!(database("sqlite::memory:").sqlite_path(), None);
+        assert_eq!(database("postgres://localhost/triage").sqlite_path(), None);
+    }
+
+    #[test]
+    fn secrets_do_not_print() {
+        let secret = Secret::new("k4.local.hunter2");
+        assert_eq!(format!("{secret:?}"), "[redacted]");
+    }
+
+    #[test]
+    fn cli_parses_with_defaults() {
+        let cli = Cli::try_parse_from(["triage"]).map_err(|e| e.to_string());
+        assert!(cli.is_ok(), "{cli:?}");
+    }
+}

@@ -1,0 +1,214 @@
+//! Issues: who may change them, what a change does, and how they are listed.
+
+use sea_orm::{
+    ActiveModelTrait,
+    ActiveValue::Set,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QuerySelect,
+    sea_query::{Condition, Expr, ExprTrait as _, Func},
+};
+
+use super::{
+    begin_write, now,
+    page::{self, Keyset, Page, PageArgs, Position},
+    users::contains_pattern,
+    values::{IssueDescription, IssueTitle},
+};
+use crate::{
+    Error, Result,
+    auth::Actor,
+    entity::issues::{self, Status},
+};
+
+pub use issues::Model as Issue;
+
+/// A new issue, parsed.
+#[derive(Debug)]
+pub struct NewIssue {
+    pub title: IssueTitle,
+    pub description: IssueDescription,
+    pub status: Status,
+    pub assigned_to: Option<i64>,
+}
+
+/// An edit; `None` leaves a field as it is. `assigned_to: Some(None)` unassigns.
+#[derive(Debug, Default)]
+pub struct IssueChanges {
+    pub title: Option<IssueTitle>,
+    pub description: Option<IssueDescription>,
+    pub status: Option<Status>,
+    pub assigned_to: Option<Option<i64>>,
+}
+
+/// Which issues a list holds; every given criterion must match.
+#[derive(Debug, Default, Clone)]
+pub struct IssueFilter {
+    pub status: Option<Vec<Status>>,
+    pub assigned_to: Option<i64>,
+    pub created_by: Option<i64>,
+    pub unassigned: Option<bool>,
+    pub search: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OrderField {
+    #[default]
+    CreatedAt,
+    UpdatedAt,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IssueOrder {
+    pub field: OrderField,
+    pub descending: bool,
+}
+
+impl Default for IssueOrder {
+    /// Newest first.
+    fn default() -> Self {
+        Self { field: OrderField::CreatedAt, descending: true }
+    }
+}
+
+/// Opens an issue created by `actor`.
+pub async fn create(db: &DatabaseConnection, actor: Actor, new: NewIssue) -> Result<Issue> {
+    let txn = begin_write(db).await?;
+    if let Some(assignee) = new.assigned_to {
+        ensure_user_exists(&txn, assignee).await?;
+    }
+    let at = now();
+    let issue = issues::ActiveModel {
+        title: Set(new.title.into_inner()),
+        description: Set(new.description.into_inner()),
+        status: Set(new.status),
+        created_by: Set(actor.user_id),
+        assigned_to: Set(new.assigned_to),
+        created_at: Set(at),
+        updated_at: Set(at),
+        closed_at: Set((new.status == Status::Closed).then_some(at)),
+        ..Default::default()
+    }
+    .insert(&txn)
+    .await?;
+    txn.commit().await?;
+    Ok(issue)
+}
+
+/// Applies `changes` to issue `id`; only its creator may.
+pub async fn update(db: &DatabaseConnection, actor: Actor, id: i64, changes: IssueChanges) -> Result<Issue> {
+    let txn = begin_write(db).await?;
+    let issue = get_own(&txn, actor, id).await?;
+    if let Some(Some(assignee)) = changes.assigned_to {
+        ensure_user_exists(&txn, assignee).await?;
+    }
+    let at = now();
+    let mut model: issues::ActiveModel = issue.clone().into();
+    if let Some(title) = changes.title {
+        model.title = Set(title.into_inner());
+    }
+    if let Some(description) = changes.description {
+        model.description = Set(description.into_inner());
+    }
+    if let Some(status) = changes.status {
+        model.status = Set(status);
+        // closedAt records when the issue last became closed; reopening clears it.
+        match (issue.status == Status::Closed, status == Status::Closed) {
+            (false, true) => model.closed_at = Set(Some(at)),
+            (true, false) => model.closed_at = Set(None),
+            _ => {}
+        }
+    }
+    if let Some(assigned_to) = changes.assigned_to {
+        model.assigned_to = Set(assigned_to);
+    }
+    model.updated_at = Set(at);
+    let issue = model.update(&txn).await?;
+    txn.commit().await?;
+    Ok(issue)
+}
+
+/// Deletes issue `id`; only its creator may.
+pub async fn delete(db: &DatabaseConnection, actor: Actor, id: i64) -> Result<Issue> {
+    let txn = begin_write(db).await?;
+    let issue = get_own(&txn, actor, id).await?;
+    issues::Entity::delete_by_id(issue.id).exec(&txn).await?;
+    txn.commit().await?;
+    Ok(issue)
+}
+
+/// The issue `id`, if the actor created it: `NOT_FOUND` or `FORBIDDEN` otherwise.
+async fn get_own(db: &impl ConnectionTrait, actor: Actor, id: i64) -> Result<Issue> {
+    // FOR UPDATE on PostgreSQL (SQLite's write lock is already held): two edits of one
+    // issue apply one after the other, each to what the other left.
+    let issue =
+        issues::Entity::find_by_id(id).lock_exclusive().one(db).await?.ok_or(Error::NotFound("Issue"))?;
+    if issue.created_by != actor.user_id {
+        return Err(Error::Forbidden("Only the issue's creator may change or delete it"));
+    }
+    Ok(issue)
+}
+
+async fn ensure_user_exists(db: &impl ConnectionTrait, id: i64) -> Result<()> {
+    match super::users::find(db, id).await? {
+        Some(_) => Ok(()),
+        None => Err(Error::bad_input("assignedTo", "assignedTo does not name an existing user")),
+    }
+}
+
+/// The issue with `id`, if any.
+pub async fn find(db: &impl ConnectionTrait, id: i64) -> Result<Option<Issue>> {
+    Ok(issues::Entity::find_by_id(id).one(db).await?)
+}
+
+/// A page of the issues matching `filter`, in `order`.
+pub async fn list(
+    db: &impl ConnectionTrait,
+    filter: &IssueFilter,
+    order: IssueOrder,
+    args: PageArgs,
+    with_total: bool,
+) -> Result<Page<Issue>> {
+    let (tag, key) = match order.field {
+        OrderField::CreatedAt => ("c", issues::Column::CreatedAt),
+        OrderField::UpdatedAt => ("u", issues::Column::UpdatedAt),
+    };
+    let keyset = Keyset { tag, key: Some(key), id: issues::Column::Id, descending: order.descending };
+    let position = move |issue: &Issue| Position {
+        key: Some(match order.field {
+            OrderField::CreatedAt => issue.created_at,
+            OrderField::UpdatedAt => issue.updated_at,
+        }),
+        id: issue.id,
+    };
+    let select = issues::Entity::find().filter(filter.condition());
+    page::fetch(db, select, keyset, args, with_total, position).await
+}
+
+impl IssueFilter {
+    fn condition(&self) -> Condition {
+        let mut all = Condition::all();
+        if let Some(statuses) = &self.status {
+            all = all.add(issues::Column::Status.is_in(statuses.iter().copied()));
+        }
+        if let Some(assignee) = self.assigned_to {
+            all = all.add(issues::Column::AssignedTo.eq(assignee));
+        }
+        if let Some(creator) = self.created_by {
+            all = all.add(issues::Column::CreatedBy.eq(creator));
+        }
+        match self.unassigned {
+            Some(true) => all = all.add(issues::Column::AssignedTo.is_null()),
+            Some(false) => all = all.add(issues::Column::AssignedTo.is_not_null()),
+            None => {}
+        }
+        if let Some(pattern) =
+            self.search.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(contains_pattern)
+        {
+            all = all.add(
+                Condition::any()
+                    .add(Expr::expr(Func::lower(Expr::col(issues::Column::Title))).like(pattern.clone()))
+                    .add(Expr::expr(Func::lower(Expr::col(issues::Column::Description))).like(pattern)),
+            );
+        }
+        all
+    }
+}

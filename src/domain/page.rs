@@ -1,0 +1,176 @@
+//! Relay-style keyset pagination, shared by every list.
+//!
+//! A cursor is the position of one row in its order: the sort value and the id that
+//! breaks ties. Pages are fetched with `WHERE (key, id) > cursor ORDER BY key, id
+//! LIMIT n + 1` on an index, so a page costs the same at row 20 and row 100,000, and
+//! rows inserted meanwhile never shift a page.
+
+use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
+use chrono::{DateTime, Utc};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, EntityTrait, Order, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
+    Select, sea_query::Condition,
+};
+
+use crate::{Error, Result};
+
+pub const DEFAULT_PAGE_SIZE: u64 = 20;
+pub const MAX_PAGE_SIZE: u64 = 100;
+
+/// The paging arguments of a connection field, as the client sent them.
+#[derive(Debug, Clone, Default)]
+pub struct PageArgs {
+    pub first: Option<i32>,
+    pub after: Option<String>,
+    pub last: Option<i32>,
+    pub before: Option<String>,
+}
+
+/// Where a row stands in its order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Position {
+    /// The sort value, for orders by a timestamp; `None` for orders by id alone.
+    pub key: Option<DateTime<Utc>>,
+    pub id: i64,
+}
+
+/// A page of rows, each with its cursor.
+#[derive(Debug, Clone)]
+pub struct Page<T> {
+    pub items: Vec<(String, T)>,
+    pub has_next_page: bool,
+    pub has_previous_page: bool,
+    /// Rows matching the filter, on every page; counted only when asked for.
+    pub total_count: Option<u64>,
+}
+
+/// One order a list can be read in: which column sorts it (ties broken by id),
+/// which way, and a tag that keeps a cursor from being used with another order.
+#[derive(Debug, Clone, Copy)]
+pub struct Keyset<C> {
+    pub tag: &'static str,
+    pub key: Option<C>,
+    pub id: C,
+    pub descending: bool,
+}
+
+impl<C: ColumnTrait> Keyset<C> {
+    /// The opaque cursor of `position`.
+    pub fn cursor(&self, position: Position) -> String {
+        let key = position.key.map_or(String::new(), |at| at.timestamp_micros().to_string());
+        URL_SAFE_NO_PAD.encode(format!("{}:{}:{}", self.tag, key, position.id))
+    }
+
+    fn decode(&self, cursor: &str, field: &'static str) -> Result<Position> {
+        let invalid = || Error::bad_input(field, "Invalid cursor");
+        let raw = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| invalid())?;
+        let raw = String::from_utf8(raw).map_err(|_| invalid())?;
+        let mut parts = raw.splitn(3, ':');
+        let (tag, key, id) = (parts.next(), parts.next(), parts.next());
+        if tag != Some(self.tag) {
+            return Err(invalid());
+        }
+        let key = match (key, self.key.is_some()) {
+            (Some(""), false) => None,
+            (Some(micros), true) => {
+                Some(micros.parse().ok().and_then(DateTime::from_timestamp_micros).ok_or_else(invalid)?)
+            }
+            _ => return Err(invalid()),
+        };
+        let id = id.and_then(|id| id.parse().ok()).ok_or_else(invalid)?;
+        Ok(Position { key, id })
+    }
+
+    /// Rows strictly after (`after == true`) or strictly before `position` in this order.
+    fn beyond(&self, position: Position, after: bool) -> Condition {
+        // Later in a descending order means smaller values.
+        let greater = after != self.descending;
+        let cmp = |column: C, value: sea_orm::Value| {
+            if greater { column.gt(value) } else { column.lt(value) }
+        };
+        match (self.key, position.key) {
+            (Some(column), Some(key)) => Condition::any()
+                .add(cmp(column, key.into()))
+                .add(Condition::all().add(column.eq(key)).add(cmp(self.id, position.id.into()))),
+            _ => Condition::all().add(cmp(self.id, position.id.into())),
+        }
+    }
+
+    fn ordered<E: EntityTrait<Column = C>>(&self, select: Select<E>, reverse: bool) -> Select<E> {
+        let order = if self.descending != reverse { Order::Desc } else { Order::Asc };
+        let select = match self.key {
+            Some(column) => select.order_by(column, order.clone()),
+            None => select,
+        };
+        select.order_by(self.id, order)
+    }
+}
+
+/// Reads one page of `select` (already filtered) in the order of `keyset`.
+///
+/// `position_of` reads a row's position, `with_total` asks for `totalCount`.
+pub async fn fetch<E, C, D>(
+    db: &D,
+    select: Select<E>,
+    keyset: Keyset<C>,
+    args: PageArgs,
+    with_total: bool,
+    position_of: impl Fn(&E::Model) -> Position,
+) -> Result<Page<E::Model>>
+where
+    E: EntityTrait<Column = C>,
+    E::Model: Sync,
+    C: ColumnTrait,
+    D: ConnectionTrait,
+{
+    let size = |value: Option<i32>, field: &'static str| -> Result<Option<u64>> {
+        match value {
+            None => Ok(None),
+            Some(n) if (0..=MAX_PAGE_SIZE as i32).contains(&n) => Ok(Some(n as u64)),
+            Some(_) => Err(Error::bad_input(field, format!("{field} must be between 0 and {MAX_PAGE_SIZE}"))),
+        }
+    };
+    let first = size(args.first, "first")?;
+    let last = size(args.last, "last")?;
+    if first.is_some() && last.is_some() {
+        return Err(Error::bad_input("last", "Pass either first or last, not both"));
+    }
+    let after = args.after.as_deref().map(|c| keyset.decode(c, "after")).transpose()?;
+    let before = args.before.as_deref().map(|c| keyset.decode(c, "before")).transpose()?;
+
+    let total_count = if with_total { Some(select.clone().count(db).await?) } else { None };
+
+    // Forward unless `last` is given; the cursors bound the range either way.
+    let backward = last.is_some();
+    let limit = last.or(first).unwrap_or(DEFAULT_PAGE_SIZE);
+    let mut bounded = select.clone();
+    if let Some(after) = after {
+        bounded = bounded.filter(keyset.beyond(after, true));
+    }
+    if let Some(before) = before {
+        bounded = bounded.filter(keyset.beyond(before, false));
+    }
+    let mut rows = keyset.ordered(bounded, backward).limit(limit + 1).all(db).await?;
+    let has_more = rows.len() as u64 > limit;
+    rows.truncate(limit as usize);
+    if backward {
+        rows.reverse();
+    }
+
+    // Whether anything lies beyond the cursor on the side the page was not read from:
+    // at or before `after` when reading forward, at or after `before` when backward.
+    let outside = match (backward, after, before) {
+        (false, Some(after), _) => Some(keyset.beyond(after, true).not()),
+        (true, _, Some(before)) => Some(keyset.beyond(before, false).not()),
+        _ => None,
+    };
+    let exists_outside = match outside {
+        Some(condition) => select.filter(condition).limit(1).one(db).await?.is_some(),
+        None => false,
+    };
+    let (has_next_page, has_previous_page) =
+        if backward { (exists_outside, has_more) } else { (has_more, exists_outside) };
+
+    let items = rows.into_iter().map(|row| (keyset.cursor(position_of(&row)), row)).collect();
+    Ok(Page { items, has_next_page, has_previous_page, total_count })
+}

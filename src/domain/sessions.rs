@@ -1,0 +1,139 @@
+//! Sessions: a short-lived stateless access token plus a rotating refresh token.
+//!
+//! A refresh token is 256 random bits, stored only as its SHA-256. Each use spends it
+//! and issues a successor in the same family; presenting a spent token again means it
+//! was copied, so the whole family is revoked and both holders must log in again.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait,
+    QueryFilter, sea_query::Expr,
+};
+use sha2::{Digest as _, Sha256};
+
+use super::{now, users::User};
+use crate::{
+    Error, Result,
+    auth::{TokenKeys, token::random_token_string},
+    entity::refresh_tokens,
+};
+
+/// What a login or refresh hands the client.
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub access_token: String,
+    pub expires_at: DateTime<Utc>,
+    pub refresh_token: String,
+    pub user: User,
+}
+
+const REJECTED: Error = Error::Unauthenticated("The refresh token is invalid, expired or revoked");
+
+fn digest(token: &str) -> String {
+    let hash = Sha256::digest(token.as_bytes());
+    hash.iter().map(|byte| format!("{byte:02x}")).collect()
+}
+
+/// Starts a new session (a new token family) for `user`.
+pub async fn start(
+    db: &impl ConnectionTrait,
+    keys: &TokenKeys,
+    refresh_ttl: Duration,
+    user: User,
+) -> Result<Session> {
+    let family = random_token_string::<16>()?;
+    issue(db, keys, refresh_ttl, user, family).await
+}
+
+async fn issue(
+    db: &impl ConnectionTrait,
+    keys: &TokenKeys,
+    refresh_ttl: Duration,
+    user: User,
+    family: String,
+) -> Result<Session> {
+    let at = now();
+    let refresh_token = random_token_string::<32>()?;
+    refresh_tokens::ActiveModel {
+        user_id: Set(user.id),
+        token_hash: Set(digest(&refresh_token)),
+        family: Set(family),
+        expires_at: Set(at + refresh_ttl),
+        created_at: Set(at),
+        revoked_at: Set(None),
+        ..Default::default()
+    }
+    .insert(db)
+    .await?;
+    let access = keys.issue(user.id, at)?;
+    Ok(Session { access_token: access.token, expires_at: access.expires_at, refresh_token, user })
+}
+
+/// Spends `refresh_token` for a new session in the same family.
+pub async fn refresh(
+    db: &DatabaseConnection,
+    keys: &TokenKeys,
+    refresh_ttl: Duration,
+    refresh_token: &str,
+) -> Result<Session> {
+    let txn = super::begin_write(db).await?;
+    let Some(stored) = refresh_tokens::Entity::find()
+        .filter(refresh_tokens::Column::TokenHash.eq(digest(refresh_token)))
+        .one(&txn)
+        .await?
+    else {
+        return Err(REJECTED);
+    };
+    let at = now();
+    // Spend the token with one conditional UPDATE: of two concurrent refreshes with the
+    // same token exactly one wins; the other is treated as reuse.
+    let spent = refresh_tokens::Entity::update_many()
+        .col_expr(refresh_tokens::Column::RevokedAt, Expr::value(at))
+        .filter(refresh_tokens::Column::Id.eq(stored.id))
+        .filter(refresh_tokens::Column::RevokedAt.is_null())
+        .exec(&txn)
+        .await?;
+    if spent.rows_affected == 0 {
+        tracing::warn!(user_id = stored.user_id, "refresh token reused: revoking its family");
+        revoke_family(&txn, &stored.family).await?;
+        txn.commit().await?;
+        return Err(REJECTED);
+    }
+    if stored.expires_at <= at {
+        txn.commit().await?;
+        return Err(REJECTED);
+    }
+    let Some(user) = super::users::find(&txn, stored.user_id).await? else {
+        return Err(REJECTED);
+    };
+    let session = issue(&txn, keys, refresh_ttl, user, stored.family).await?;
+    txn.commit().await?;
+    Ok(session)
+}
+
+/// Ends the session `refresh_token` belongs to; `false` when the token is unknown.
+pub async fn logout(db: &impl ConnectionTrait, refresh_token: &str) -> Result<bool> {
+    let stored = refresh_tokens::Entity::find()
+        .filter(refresh_tokens::Column::TokenHash.eq(digest(refresh_token)))
+        .one(db)
+        .await?;
+    match stored {
+        Some(stored) => {
+            revoke_family(db, &stored.family).await?;
+            Ok(true)
+        }
+        None => Ok(false),
+    }
+}
+
+async fn revoke_family(db: &impl ConnectionTrait, family: &str) -> Result<()> {
+    refresh_tokens::Entity::update_many()
+        .col_expr(refresh_tokens::Column::RevokedAt, Expr::value(now()))
+        .filter(refresh_tokens::Column::Family.eq(family))
+        .filter(refresh_tokens::Column::RevokedAt.is_null())
+        .exec(db)
+        .await?;
+    Ok(())
+}

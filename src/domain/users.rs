@@ -1,0 +1,182 @@
+//! Accounts: registration, login, profile changes and the user directory.
+
+use sea_orm::{
+    ActiveModelTrait,
+    ActiveValue::Set,
+    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter,
+    sea_query::{Condition, Expr, ExprTrait as _, Func, LikeExpr},
+};
+
+use super::{
+    now,
+    page::{self, Keyset, Page, PageArgs, Position},
+    values::{Email, Password, PersonName, Username},
+};
+use crate::{
+    Error, Result,
+    auth::{Actor, PasswordHasher},
+    entity::users::{self, Role},
+};
+
+pub use users::Model as User;
+
+/// The unique indexes of `users`, with the input field and message of a clash.
+const UNIQUE_INDEXES: &[(&str, &str, &str)] = &[
+    ("users_username_unique", "username", "That username is taken"),
+    ("users_email_unique", "email", "That email is already registered"),
+];
+
+/// A registration, parsed.
+#[derive(Debug)]
+pub struct NewUser {
+    pub username: Username,
+    pub email: Email,
+    pub first_name: PersonName,
+    pub last_name: PersonName,
+    pub password: Password,
+    pub role: Role,
+}
+
+/// A profile change; `None` leaves a field as it is.
+#[derive(Debug, Default)]
+pub struct ProfileChanges {
+    pub username: Option<Username>,
+    pub email: Option<Email>,
+    pub first_name: Option<PersonName>,
+    pub last_name: Option<PersonName>,
+    pub password: Option<Password>,
+    /// Required, and checked, when `password` is given.
+    pub current_password: Option<String>,
+}
+
+/// Creates an account.
+pub async fn register(db: &impl ConnectionTrait, hasher: &PasswordHasher, new: NewUser) -> Result<User> {
+    let password_hash = hasher.hash(&new.password).await?;
+    let at = now();
+    users::ActiveModel {
+        username: Set(new.username.into_inner()),
+        email: Set(new.email.into_inner()),
+        first_name: Set(new.first_name.into_inner()),
+        last_name: Set(new.last_name.into_inner()),
+        password_hash: Set(password_hash),
+        role: Set(new.role),
+        created_at: Set(at),
+        updated_at: Set(at),
+        ..Default::default()
+    }
+    .insert(db)
+    .await
+    .map_err(|err| Error::on_unique_violation(err, UNIQUE_INDEXES))
+}
+
+/// The user a login names, by username (any case) or email, if the password matches.
+/// A wrong password and an unknown user get the same error after the same work.
+pub async fn authenticate(
+    db: &impl ConnectionTrait,
+    hasher: &PasswordHasher,
+    login: &str,
+    password: &str,
+) -> Result<User> {
+    let user = find_by_login(db, login).await?;
+    let verified = hasher.verify(user.as_ref().map(|u| u.password_hash.as_str()), password).await?;
+    match user {
+        Some(user) if verified => Ok(user),
+        _ => Err(Error::Unauthenticated("Invalid username or password")),
+    }
+}
+
+async fn find_by_login(db: &impl ConnectionTrait, login: &str) -> Result<Option<User>> {
+    let login = login.trim().to_lowercase();
+    let condition = if login.contains('@') {
+        users::Column::Email.eq(login)
+    } else {
+        Expr::expr(Func::lower(Expr::col(users::Column::Username))).eq(login)
+    };
+    Ok(users::Entity::find().filter(condition).one(db).await?)
+}
+
+/// Applies `changes` to the caller's own account.
+pub async fn update_profile(
+    db: &impl ConnectionTrait,
+    hasher: &PasswordHasher,
+    actor: Actor,
+    changes: ProfileChanges,
+) -> Result<User> {
+    let user = get(db, actor.user_id).await?;
+    let mut model: users::ActiveModel = user.clone().into();
+    if let Some(password) = &changes.password {
+        let current = changes.current_password.as_deref().ok_or_else(|| {
+            Error::bad_input("currentPassword", "The current password is required to change it")
+        })?;
+        if !hasher.verify(Some(&user.password_hash), current).await? {
+            return Err(Error::bad_input("currentPassword", "The current password is wrong"));
+        }
+        model.password_hash = Set(hasher.hash(password).await?);
+    }
+    if let Some(username) = changes.username {
+        model.username = Set(username.into_inner());
+    }
+    if let Some(email) = changes.email {
+        model.email = Set(email.into_inner());
+    }
+    if let Some(first_name) = changes.first_name {
+        model.first_name = Set(first_name.into_inner());
+    }
+    if let Some(last_name) = changes.last_name {
+        model.last_name = Set(last_name.into_inner());
+    }
+    model.updated_at = Set(now());
+    model.update(db).await.map_err(|err| Error::on_unique_violation(err, UNIQUE_INDEXES))
+}
+
+/// The user with `id`, if any.
+pub async fn find(db: &impl ConnectionTrait, id: i64) -> Result<Option<User>> {
+    Ok(users::Entity::find_by_id(id).one(db).await?)
+}
+
+/// The user with `id`, or `NOT_FOUND`.
+pub async fn get(db: &impl ConnectionTrait, id: i64) -> Result<User> {
+    find(db, id).await?.ok_or(Error::NotFound("User"))
+}
+
+/// The users with these ids (any that exist), in no particular order.
+pub async fn find_many(db: &impl ConnectionTrait, ids: &[i64]) -> Result<Vec<User>> {
+    Ok(users::Entity::find().filter(users::Column::Id.is_in(ids.iter().copied())).all(db).await?)
+}
+
+/// The directory, oldest account first, optionally narrowed by `search` (a
+/// case-insensitive match on username, first or last name, or email).
+pub async fn list(
+    db: &impl ConnectionTrait,
+    search: Option<&str>,
+    args: PageArgs,
+    with_total: bool,
+) -> Result<Page<User>> {
+    let mut select = users::Entity::find();
+    if let Some(pattern) = search.map(str::trim).filter(|s| !s.is_empty()).map(contains_pattern) {
+        let mut any = Condition::any();
+        for column in
+            [users::Column::Username, users::Column::FirstName, users::Column::LastName, users::Column::Email]
+        {
+            any = any.add(Expr::expr(Func::lower(Expr::col(column))).like(pattern.clone()));
+        }
+        select = select.filter(any);
+    }
+    let keyset = Keyset { tag: "u", key: None, id: users::Column::Id, descending: false };
+    page::fetch(db, select, keyset, args, with_total, |user| Position { key: None, id: user.id }).await
+}
+
+/// A LIKE pattern matching `needle` anywhere, lower-cased, with `%`, `_` and `\` taken
+/// literally.
+pub fn contains_pattern(needle: &str) -> LikeExpr {
+    let mut pattern = String::with_capacity(needle.len() + 2);
+    pattern.push('%');
+    for c in needle.to_lowercase().chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    LikeExpr::new(pattern).escape('\\')
+}

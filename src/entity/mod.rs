@@ -1,0 +1,6 @@
+//! sea-orm entities, one per table. `migration/` owns the schema; these mirror it
+//! column for column and carry no rules of their own.
+
+pub mod issues;
+pub mod refresh_tokens;
+pub mod users;

@@ -1,0 +1,66 @@
+//! What a resolver can reach: the shared services, and who is calling.
+
+use std::{sync::Arc, time::Duration};
+
+use async_graphql::{Context, dataloader::DataLoader};
+use sea_orm::DatabaseConnection;
+
+use super::loader::UserLoader;
+use crate::{
+    Error, Result,
+    auth::{Actor, Caller, PasswordHasher, TokenKeys},
+};
+
+/// The services every request shares; built once at start-up.
+#[derive(Debug)]
+pub struct ServiceState {
+    pub db: DatabaseConnection,
+    pub tokens: TokenKeys,
+    pub hasher: PasswordHasher,
+    pub refresh_token_ttl: Duration,
+}
+
+/// Per-request data: the caller and the request's DataLoaders (shared by the
+/// operations of one batch).
+#[derive(Clone)]
+pub struct RequestContext {
+    pub caller: Caller,
+    pub users: Arc<DataLoader<UserLoader>>,
+}
+
+impl RequestContext {
+    pub fn new(caller: Caller, state: &Arc<ServiceState>) -> Self {
+        Self { caller, users: Arc::new(DataLoader::new(UserLoader::new(state.db.clone()), tokio::spawn)) }
+    }
+}
+
+impl std::fmt::Debug for RequestContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RequestContext").field("caller", &self.caller).finish_non_exhaustive()
+    }
+}
+
+/// Typed access to the schema and request data, with errors instead of panics.
+pub(crate) trait ContextExt {
+    fn state(&self) -> Result<&Arc<ServiceState>>;
+    fn request(&self) -> Result<&RequestContext>;
+    /// The authenticated caller, or `UNAUTHENTICATED`.
+    fn actor(&self) -> Result<Actor>;
+    fn db(&self) -> Result<&DatabaseConnection> {
+        Ok(&self.state()?.db)
+    }
+}
+
+impl ContextExt for Context<'_> {
+    fn state(&self) -> Result<&Arc<ServiceState>> {
+        self.data::<Arc<ServiceState>>().map_err(|_| Error::internal("service state missing from the schema"))
+    }
+
+    fn request(&self) -> Result<&RequestContext> {
+        self.data::<RequestContext>().map_err(|_| Error::internal("request context missing from the request"))
+    }
+
+    fn actor(&self) -> Result<Actor> {
+        self.request()?.caller.actor()
+    }
+}

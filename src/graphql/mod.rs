@@ -1,0 +1,15 @@
+//! The GraphQL layer: thin. Each resolver parses its input into domain values, calls
+//! the domain and maps the result; rules live in `domain`.
+
+mod context;
+mod error_codes;
+mod loader;
+mod mutation;
+mod query;
+mod schema;
+mod types;
+
+pub use context::{RequestContext, ServiceState};
+pub use error_codes::is_request_error;
+pub use loader::UserLoader;
+pub use schema::{AppSchema, Limits, build_schema, sdl};

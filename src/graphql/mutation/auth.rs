@@ -1,0 +1,99 @@
+use async_graphql::{Context, InputObject, Object};
+
+use crate::{
+    Result,
+    domain::{
+        self,
+        users::NewUser,
+        values::{Email, Password, PersonName, Username},
+    },
+    entity::users::Role,
+    graphql::{
+        context::ContextExt as _,
+        types::{AuthPayload, LogoutPayload},
+    },
+};
+
+#[derive(Debug, InputObject)]
+pub struct RegisterInput {
+    pub email: String,
+    /// 3 to 39 letters, digits, `-` or `_`; unique without regard to case.
+    pub username: String,
+    /// At least 8 characters, at most 1024 bytes.
+    pub password: String,
+    pub first_name: String,
+    pub last_name: String,
+}
+
+#[derive(Debug, InputObject)]
+pub struct LoginInput {
+    /// The username, or the email address.
+    pub username: String,
+    pub password: String,
+}
+
+#[derive(Debug, InputObject)]
+pub struct RefreshTokenInput {
+    pub refresh_token: String,
+}
+
+#[derive(Debug, InputObject)]
+pub struct LogoutInput {
+    pub refresh_token: String,
+}
+
+#[derive(Debug, Default)]
+pub struct AuthMutation;
+
+/// Sessions. These four need no access token.
+#[Object]
+impl AuthMutation {
+    /// Creates an account and logs it in.
+    async fn register(&self, ctx: &Context<'_>, input: RegisterInput) -> Result<AuthPayload> {
+        let new = NewUser {
+            username: Username::parse(input.username)?,
+            email: Email::parse(input.email)?,
+            first_name: PersonName::parse(input.first_name, "firstName")?,
+            last_name: PersonName::parse(input.last_name, "lastName")?,
+            password: Password::parse(input.password)?,
+            role: Role::Member,
+        };
+        let state = ctx.state()?;
+        let user = domain::users::register(&state.db, &state.hasher, new).await?;
+        tracing::info!(user_id = user.id, "user registered");
+        let session =
+            domain::sessions::start(&state.db, &state.tokens, state.refresh_token_ttl, user).await?;
+        Ok(session.into())
+    }
+
+    /// Logs in with a username (or email) and password.
+    async fn login(&self, ctx: &Context<'_>, input: LoginInput) -> Result<AuthPayload> {
+        let state = ctx.state()?;
+        let user =
+            domain::users::authenticate(&state.db, &state.hasher, &input.username, &input.password).await?;
+        let session =
+            domain::sessions::start(&state.db, &state.tokens, state.refresh_token_ttl, user).await?;
+        Ok(session.into())
+    }
+
+    /// Spends a refresh token for a new session. Presenting a spent one again revokes
+    /// every token descended from the same login.
+    async fn refresh_token(&self, ctx: &Context<'_>, input: RefreshTokenInput) -> Result<AuthPayload> {
+        let state = ctx.state()?;
+        let session = domain::sessions::refresh(
+            &state.db,
+            &state.tokens,
+            state.refresh_token_ttl,
+            &input.refresh_token,
+        )
+        .await?;
+        Ok(session.into())
+    }
+
+    /// Ends the session a refresh token belongs to. Access tokens already issued stay
+    /// valid until they expire: they are stateless.
+    async fn logout(&self, ctx: &Context<'_>, input: LogoutInput) -> Result<LogoutPayload> {
+        let success = domain::sessions::logout(ctx.db()?, &input.refresh_token).await?;
+        Ok(LogoutPayload { success })
+    }
+}

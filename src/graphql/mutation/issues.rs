@@ -1,0 +1,96 @@
+use async_graphql::{Context, ID, InputObject, MaybeUndefined, Object};
+
+use crate::{
+    Error, Result,
+    domain::{
+        self,
+        issues::{IssueChanges, NewIssue},
+        values::{IssueDescription, IssueTitle},
+    },
+    graphql::{
+        context::ContextExt as _,
+        types::{
+            CreateIssuePayload, DeleteIssuePayload, Issue, IssueStatus, UpdateIssuePayload, from_id, to_id,
+        },
+    },
+};
+
+#[derive(Debug, InputObject)]
+pub struct CreateIssueInput {
+    /// 1 to 256 characters, not blank.
+    pub title: String,
+    /// At most 64 KiB; empty when left out.
+    pub description: Option<String>,
+    pub assigned_to: Option<ID>,
+    /// `OPEN` when left out.
+    pub status: Option<IssueStatus>,
+}
+
+/// Only the fields given change.
+#[derive(Debug, InputObject)]
+pub struct UpdateIssueInput {
+    pub id: ID,
+    pub title: Option<String>,
+    pub description: Option<String>,
+    pub status: Option<IssueStatus>,
+    /// A user id to assign, or `null` to unassign.
+    pub assigned_to: MaybeUndefined<ID>,
+}
+
+#[derive(Debug, InputObject)]
+pub struct DeleteIssueInput {
+    pub id: ID,
+}
+
+#[derive(Debug, Default)]
+pub struct IssueMutation;
+
+/// An `assignedTo` id, which must name a user.
+fn assignee(id: &ID) -> Result<i64> {
+    from_id(id).ok_or_else(|| Error::bad_input("assignedTo", "assignedTo does not name an existing user"))
+}
+
+fn issue_id(id: &ID) -> Result<i64> {
+    from_id(id).ok_or(Error::NotFound("Issue"))
+}
+
+#[Object]
+impl IssueMutation {
+    /// Opens an issue; the caller is its creator.
+    async fn create_issue(&self, ctx: &Context<'_>, input: CreateIssueInput) -> Result<CreateIssuePayload> {
+        let actor = ctx.actor()?;
+        let new = NewIssue {
+            title: IssueTitle::parse(input.title)?,
+            description: IssueDescription::parse(input.description.unwrap_or_default())?,
+            status: input.status.unwrap_or(IssueStatus::Open).into(),
+            assigned_to: input.assigned_to.as_ref().map(assignee).transpose()?,
+        };
+        let issue = domain::issues::create(ctx.db()?, actor, new).await?;
+        Ok(CreateIssuePayload { issue: Issue(issue) })
+    }
+
+    /// Changes an issue; only its creator may.
+    async fn update_issue(&self, ctx: &Context<'_>, input: UpdateIssueInput) -> Result<UpdateIssuePayload> {
+        let actor = ctx.actor()?;
+        let id = issue_id(&input.id)?;
+        let changes = IssueChanges {
+            title: input.title.map(IssueTitle::parse).transpose()?,
+            description: input.description.map(IssueDescription::parse).transpose()?,
+            status: input.status.map(Into::into),
+            assigned_to: match &input.assigned_to {
+                MaybeUndefined::Undefined => None,
+                MaybeUndefined::Null => Some(None),
+                MaybeUndefined::Value(id) => Some(Some(assignee(id)?)),
+            },
+        };
+        let issue = domain::issues::update(ctx.db()?, actor, id, changes).await?;
+        Ok(UpdateIssuePayload { issue: Issue(issue) })
+    }
+
+    /// Deletes an issue; only its creator may.
+    async fn delete_issue(&self, ctx: &Context<'_>, input: DeleteIssueInput) -> Result<DeleteIssuePayload> {
+        let actor = ctx.actor()?;
+        let issue = domain::issues::delete(ctx.db()?, actor, issue_id(&input.id)?).await?;
+        Ok(DeleteIssuePayload { deleted_issue_id: to_id(issue.id) })
+    }
+}

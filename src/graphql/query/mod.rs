@@ -1,0 +1,7 @@
+//! Query roots, one per domain, merged into `QueryRoot`.
+
+mod issues;
+mod users;
+
+#[derive(Debug, Default, async_graphql::MergedObject)]
+pub struct QueryRoot(users::UserQuery, issues::IssueQuery);

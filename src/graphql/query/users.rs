@@ -1,0 +1,45 @@
+use async_graphql::{Context, ID, Object};
+
+use crate::{
+    Result, domain,
+    graphql::{
+        context::ContextExt as _,
+        types::{User, UserConnection, from_id, list_users, page_args},
+    },
+};
+
+#[derive(Debug, Default)]
+pub struct UserQuery;
+
+#[Object]
+impl UserQuery {
+    /// The caller.
+    async fn me(&self, ctx: &Context<'_>) -> Result<User> {
+        let actor = ctx.actor()?;
+        let user = domain::users::find(ctx.db()?, actor.user_id).await?;
+        // A valid token for an account that is gone is no longer a way in.
+        user.map(User).ok_or(crate::Error::Unauthenticated("The account no longer exists"))
+    }
+
+    /// The user with this id; null when there is none.
+    async fn user(&self, ctx: &Context<'_>, id: ID) -> Result<Option<User>> {
+        ctx.actor()?;
+        let Some(id) = from_id(&id) else { return Ok(None) };
+        Ok(domain::users::find(ctx.db()?, id).await?.map(User))
+    }
+
+    /// The team, oldest account first. `search` matches username, first or last name,
+    /// or email, without regard to case.
+    async fn users(
+        &self,
+        ctx: &Context<'_>,
+        search: Option<String>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> Result<UserConnection> {
+        ctx.actor()?;
+        list_users(ctx, search, page_args(first, after, last, before)).await
+    }
+}

@@ -1,0 +1,76 @@
+use async_graphql::{Context, SimpleObject};
+
+use super::{Issue, User};
+use crate::domain::page::{Page, PageArgs};
+
+/// Relay paging information.
+#[derive(Debug, Clone, SimpleObject)]
+pub struct PageInfo {
+    pub has_next_page: bool,
+    pub has_previous_page: bool,
+    pub start_cursor: Option<String>,
+    pub end_cursor: Option<String>,
+}
+
+/// Declares a Relay connection type and its edge type for one node type.
+macro_rules! connection {
+    ($connection:ident, $edge:ident, $node:ty, $doc:literal) => {
+        /// One item of a page and where it stands.
+        #[derive(Debug, Clone, SimpleObject)]
+        pub struct $edge {
+            /// Pass as `after` or `before` to page from here.
+            pub cursor: String,
+            pub node: $node,
+        }
+
+        #[doc = $doc]
+        ///
+        /// `first`/`after` page forwards, `last`/`before` backwards; a page holds 20
+        /// items unless told otherwise, 100 at most.
+        #[derive(Debug, Clone, SimpleObject)]
+        pub struct $connection {
+            pub edges: Vec<$edge>,
+            /// The nodes of `edges`, for clients that need no cursors.
+            pub nodes: Vec<$node>,
+            pub page_info: PageInfo,
+            /// How many items the whole list holds, across pages.
+            pub total_count: u64,
+        }
+
+        impl $connection {
+            pub fn from_page<M>(page: Page<M>, wrap: impl Fn(M) -> $node) -> Self {
+                let edges: Vec<$edge> =
+                    page.items.into_iter().map(|(cursor, item)| $edge { cursor, node: wrap(item) }).collect();
+                let page_info = PageInfo {
+                    has_next_page: page.has_next_page,
+                    has_previous_page: page.has_previous_page,
+                    start_cursor: edges.first().map(|edge| edge.cursor.clone()),
+                    end_cursor: edges.last().map(|edge| edge.cursor.clone()),
+                };
+                Self {
+                    nodes: edges.iter().map(|edge| edge.node.clone()).collect(),
+                    edges,
+                    page_info,
+                    total_count: page.total_count.unwrap_or_default(),
+                }
+            }
+        }
+    };
+}
+
+connection!(IssueConnection, IssueEdge, Issue, "A page of issues.");
+connection!(UserConnection, UserEdge, User, "A page of users.");
+
+/// Whether the selection asks for `totalCount`, which costs a COUNT query.
+pub fn wants_total_count(ctx: &Context<'_>) -> bool {
+    ctx.look_ahead().field("totalCount").exists()
+}
+
+pub fn page_args(
+    first: Option<i32>,
+    after: Option<String>,
+    last: Option<i32>,
+    before: Option<String>,
+) -> PageArgs {
+    PageArgs { first, after, last, before }
+}

@@ -1,0 +1,153 @@
+use async_graphql::{Context, Enum, ID, InputObject, Object};
+use chrono::{DateTime, Utc};
+
+use super::{IssueConnection, User, from_id, to_id, wants_total_count};
+use crate::{
+    Error, Result,
+    domain::{
+        self,
+        issues::{IssueFilter as DomainFilter, IssueOrder as DomainOrder, OrderField},
+        page::PageArgs,
+    },
+    entity::issues::Status,
+    graphql::context::ContextExt as _,
+};
+
+/// Where an issue stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[graphql(remote = "Status")]
+pub enum IssueStatus {
+    Open,
+    InProgress,
+    Closed,
+}
+
+#[derive(Debug, Clone)]
+pub struct Issue(pub domain::issues::Issue);
+
+/// A piece of work to be done.
+#[Object]
+impl Issue {
+    async fn id(&self) -> ID {
+        to_id(self.0.id)
+    }
+
+    async fn title(&self) -> &str {
+        &self.0.title
+    }
+
+    async fn description(&self) -> &str {
+        &self.0.description
+    }
+
+    async fn status(&self) -> IssueStatus {
+        self.0.status.into()
+    }
+
+    /// Who opened the issue; only they may edit or delete it.
+    async fn created_by(&self, ctx: &Context<'_>) -> Result<User> {
+        load_user(ctx, self.0.created_by).await?.ok_or_else(|| Error::internal("issue creator is missing"))
+    }
+
+    /// Who is to work on it, if anyone.
+    async fn assigned_to(&self, ctx: &Context<'_>) -> Result<Option<User>> {
+        match self.0.assigned_to {
+            Some(id) => load_user(ctx, id).await,
+            None => Ok(None),
+        }
+    }
+
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+
+    async fn updated_at(&self) -> DateTime<Utc> {
+        self.0.updated_at
+    }
+
+    /// When the issue was last closed; null while it is open.
+    async fn closed_at(&self) -> Option<DateTime<Utc>> {
+        self.0.closed_at
+    }
+}
+
+async fn load_user(ctx: &Context<'_>, id: i64) -> Result<Option<User>> {
+    let user = ctx
+        .request()?
+        .users
+        .load_one(id)
+        .await
+        .map_err(|err| Error::internal(format!("loading users failed: {err}")))?;
+    Ok(user.map(User))
+}
+
+/// Narrows `issues(...)`; every criterion given must match.
+#[derive(Debug, Default, InputObject)]
+pub struct IssueFilter {
+    /// Any of these statuses.
+    pub status: Option<Vec<IssueStatus>>,
+    /// Assigned to this user.
+    pub assigned_to: Option<ID>,
+    /// Created by this user.
+    pub created_by: Option<ID>,
+    /// `true`: only issues with no assignee; `false`: only assigned ones.
+    pub unassigned: Option<bool>,
+    /// Matches title or description, without regard to case.
+    pub search: Option<String>,
+}
+
+impl From<IssueFilter> for DomainFilter {
+    fn from(filter: IssueFilter) -> Self {
+        // An id that names no row filters to nothing, as an unknown user's id would.
+        let user = |id: Option<ID>| id.map(|id| from_id(&id).unwrap_or(0));
+        Self {
+            status: filter.status.map(|s| s.into_iter().map(Into::into).collect()),
+            assigned_to: user(filter.assigned_to),
+            created_by: user(filter.created_by),
+            unassigned: filter.unassigned,
+            search: filter.search,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+pub enum IssueOrderField {
+    CreatedAt,
+    UpdatedAt,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+pub enum OrderDirection {
+    Asc,
+    Desc,
+}
+
+/// The order of `issues(...)`; ties are broken by id, so pages are stable.
+#[derive(Debug, Clone, Copy, InputObject)]
+pub struct IssueOrder {
+    pub field: IssueOrderField,
+    pub direction: OrderDirection,
+}
+
+impl From<IssueOrder> for DomainOrder {
+    fn from(order: IssueOrder) -> Self {
+        Self {
+            field: match order.field {
+                IssueOrderField::CreatedAt => OrderField::CreatedAt,
+                IssueOrderField::UpdatedAt => OrderField::UpdatedAt,
+            },
+            descending: order.direction == OrderDirection::Desc,
+        }
+    }
+}
+
+/// Lists issues for every `IssueConnection` field.
+pub async fn list_issues(
+    ctx: &Context<'_>,
+    filter: DomainFilter,
+    order: DomainOrder,
+    args: PageArgs,
+) -> Result<IssueConnection> {
+    let page = domain::issues::list(ctx.db()?, &filter, order, args, wants_total_count(ctx)).await?;
+    Ok(IssueConnection::from_page(page, Issue))
+}

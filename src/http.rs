@@ -1,0 +1,253 @@
+//! The HTTP edge: the axum router and the GraphQL-over-HTTP rules.
+//!
+//! Routes: `POST /graphql` and `GET /graphql?query=...` (queries only), GraphiQL on
+//! a browser's `GET /graphql`, `/healthz` (alive), `/readyz` (database reachable) and
+//! `/metrics` (Prometheus text).
+//!
+//! The caller is authenticated here, once per request, from `Authorization: Bearer`;
+//! resolvers read the result from the request data. Responses are
+//! `application/graphql-response+json` when the client accepts it, with 4xx for
+//! requests that fail before execution; plain `application/json` with 200 otherwise.
+
+use std::sync::{
+    Arc,
+    atomic::{AtomicU64, Ordering},
+};
+
+use async_graphql::{
+    BatchRequest, BatchResponse, ServerError,
+    http::GraphiQLSource,
+    parser::{
+        parse_query,
+        types::{DocumentOperations, OperationType},
+    },
+};
+use axum::{
+    Router,
+    body::Bytes,
+    extract::{DefaultBodyLimit, RawQuery, State},
+    http::{HeaderMap, HeaderValue, StatusCode, header},
+    response::{Html, IntoResponse, Response},
+    routing::get,
+};
+use tower_http::trace::TraceLayer;
+
+use crate::{
+    auth::{Actor, Caller},
+    graphql::{AppSchema, RequestContext, ServiceState},
+};
+
+const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
+const JSON: &str = "application/json";
+
+/// Counters served on `/metrics`.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    pub sql_statements: AtomicU64,
+    pub graphql_requests: AtomicU64,
+}
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct HttpState {
+    pub schema: AppSchema,
+    pub services: Arc<ServiceState>,
+    pub metrics: Arc<Metrics>,
+    pub max_batch: usize,
+}
+
+impl std::fmt::Debug for HttpState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpState").field("max_batch", &self.max_batch).finish_non_exhaustive()
+    }
+}
+
+pub fn router(state: HttpState, max_body_bytes: usize) -> Router {
+    Router::new()
+        .route("/graphql", get(graphql_get).post(graphql_post))
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .layer(DefaultBodyLimit::max(max_body_bytes))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+async fn graphql_post(State(state): State<HttpState>, headers: HeaderMap, body: Bytes) -> Response {
+    let media = ResponseMedia::negotiate(&headers);
+    let batch: BatchRequest = match serde_json::from_slice(&body) {
+        Ok(batch) => batch,
+        Err(err) => return media.request_error(format!("The body is not a GraphQL request: {err}")),
+    };
+    if let BatchRequest::Batch(requests) = &batch
+        && requests.len() > state.max_batch
+    {
+        return media.request_error(format!("A batch may hold at most {} operations", state.max_batch));
+    }
+    execute(&state, &headers, media, batch).await
+}
+
+async fn graphql_get(
+    State(state): State<HttpState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let media = ResponseMedia::negotiate(&headers);
+    let query = query.unwrap_or_default();
+    if !query.split('&').any(|pair| pair.starts_with("query=")) {
+        if accepts(&headers, "text/html") {
+            return Html(GraphiQLSource::build().endpoint("/graphql").finish()).into_response();
+        }
+        return media.request_error("Missing the `query` parameter".to_owned());
+    }
+    let request = match async_graphql::http::parse_query_string(&query) {
+        Ok(request) => request,
+        Err(err) => return media.request_error(format!("The query string is not a GraphQL request: {err}")),
+    };
+    if is_mutation(&request.query, request.operation_name.as_deref()) {
+        let mut response =
+            media.error(StatusCode::METHOD_NOT_ALLOWED, "Mutations must be sent with POST".to_owned());
+        response.headers_mut().insert(header::ALLOW, HeaderValue::from_static("POST"));
+        return response;
+    }
+    execute(&state, &headers, media, BatchRequest::Single(request)).await
+}
+
+async fn execute(
+    state: &HttpState,
+    headers: &HeaderMap,
+    media: ResponseMedia,
+    batch: BatchRequest,
+) -> Response {
+    state.metrics.graphql_requests.fetch_add(1, Ordering::Relaxed);
+    let caller = authenticate(state, headers);
+    let batch = batch.data(RequestContext::new(caller, &state.services));
+    let response = state.schema.execute_batch(batch).await;
+    media.respond(response)
+}
+
+/// Reads the caller from `Authorization: Bearer <token>`.
+fn authenticate(state: &HttpState, headers: &HeaderMap) -> Caller {
+    let Some(value) = headers.get(header::AUTHORIZATION) else { return Caller::Anonymous };
+    let token = value
+        .to_str()
+        .ok()
+        .and_then(|value| value.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim());
+    match token.map(|token| state.services.tokens.verify(token)) {
+        Some(Ok(user_id)) => Caller::User(Actor { user_id }),
+        _ => Caller::Rejected,
+    }
+}
+
+/// Whether the operation a GET would run is a mutation (which GET must not run).
+fn is_mutation(query: &str, operation_name: Option<&str>) -> bool {
+    let Ok(document) = parse_query(query) else { return false };
+    let ty = match (&document.operations, operation_name) {
+        (DocumentOperations::Single(op), _) => Some(op.node.ty),
+        (DocumentOperations::Multiple(ops), Some(name)) => ops.get(name).map(|op| op.node.ty),
+        (DocumentOperations::Multiple(ops), None) if ops.len() == 1 => {
+            ops.values().next().map(|op| op.node.ty)
+        }
+        _ => None,
+    };
+    ty == Some(OperationType::Mutation)
+}
+
+fn accepts(headers: &HeaderMap, media_type: &str) -> bool {
+    headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .any(|item| item.split(';').next().is_some_and(|ty| ty.trim().eq_ignore_ascii_case(media_type)))
+}
+
+/// The response media type the client asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ResponseMedia {
+    /// `application/graphql-response+json`: status codes say what failed.
+    GraphqlResponse,
+    /// `application/json`: always 200 for a well-formed request, as legacy clients expect.
+    Json,
+}
+
+impl ResponseMedia {
+    fn negotiate(headers: &HeaderMap) -> Self {
+        if accepts(headers, GRAPHQL_RESPONSE_JSON) { Self::GraphqlResponse } else { Self::Json }
+    }
+
+    fn content_type(self) -> &'static str {
+        match self {
+            Self::GraphqlResponse => GRAPHQL_RESPONSE_JSON,
+            Self::Json => JSON,
+        }
+    }
+
+    fn json(self, status: StatusCode, body: Vec<u8>) -> Response {
+        (status, [(header::CONTENT_TYPE, self.content_type())], body).into_response()
+    }
+
+    /// A request that could not be read at all: 400 under either media type.
+    fn request_error(self, message: String) -> Response {
+        self.error(StatusCode::BAD_REQUEST, message)
+    }
+
+    fn error(self, status: StatusCode, message: String) -> Response {
+        let mut error = ServerError::new(message, None);
+        error.extensions.get_or_insert_with(Default::default).set("code", "BAD_REQUEST");
+        let body = serde_json::json!({ "errors": [error] });
+        self.json(status, serde_json::to_vec(&body).unwrap_or_default())
+    }
+
+    fn respond(self, response: BatchResponse) -> Response {
+        let failed_before_execution = match &response {
+            BatchResponse::Single(single) => crate::graphql::is_request_error(single),
+            BatchResponse::Batch(_) => false,
+        };
+        let status = if failed_before_execution && self == Self::GraphqlResponse {
+            StatusCode::BAD_REQUEST
+        } else {
+            StatusCode::OK
+        };
+        let body = match (&response, failed_before_execution) {
+            // A request that never executed has no `data` entry at all.
+            (BatchResponse::Single(single), true) => {
+                serde_json::to_vec(&serde_json::json!({ "errors": single.errors }))
+            }
+            _ => serde_json::to_vec(&response),
+        };
+        match body {
+            Ok(body) => self.json(status, body),
+            Err(err) => {
+                tracing::error!(error = %err, "serialising a GraphQL response failed");
+                self.error(StatusCode::INTERNAL_SERVER_ERROR, "Internal server error".to_owned())
+            }
+        }
+    }
+}
+
+async fn readyz(State(state): State<HttpState>) -> Response {
+    match state.services.db.ping().await {
+        Ok(()) => (StatusCode::OK, "ready").into_response(),
+        Err(err) => {
+            tracing::warn!(error = %err, "readiness check: database unreachable");
+            (StatusCode::SERVICE_UNAVAILABLE, "database unreachable").into_response()
+        }
+    }
+}
+
+async fn metrics(State(state): State<HttpState>) -> Response {
+    let body = format!(
+        "# HELP triage_sql_statements_total SQL statements sent to the database.\n\
+         # TYPE triage_sql_statements_total counter\n\
+         triage_sql_statements_total {}\n\
+         # HELP triage_graphql_requests_total GraphQL HTTP requests served.\n\
+         # TYPE triage_graphql_requests_total counter\n\
+         triage_graphql_requests_total {}\n",
+        state.metrics.sql_statements.load(Ordering::Relaxed),
+        state.metrics.graphql_requests.load(Ordering::Relaxed),
+    );
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()
+}

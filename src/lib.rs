@@ -1,0 +1,15 @@
+//! Triage: a GraphQL issue tracker service.
+//!
+//! The modules are the layers of the design, top to bottom: `http` serves `graphql`,
+//! which calls `domain`, which reads and writes `entity`. `app` wires them together.
+
+pub mod app;
+pub mod auth;
+pub mod config;
+pub mod domain;
+pub mod entity;
+pub mod error;
+pub mod graphql;
+pub mod http;
+
+pub use error::{Error, Result};

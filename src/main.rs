@@ -1,0 +1,85 @@
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::Parser as _;
+use migration::{Migrator, MigratorTrait as _};
+use tracing_subscriber::EnvFilter;
+use triage::{
+    app::{Application, connect},
+    auth::{PasswordHasher, TokenKeys},
+    config::{Cli, Command, Config, MigrateAction, UserAction, UserCreateArgs},
+    domain::{self, users::NewUser, values},
+    entity::users::Role,
+};
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    // A missing .env is normal; settings then come from flags and the environment.
+    let _ = dotenvy::dotenv();
+    let cli = Cli::parse();
+    let log = match &cli.command {
+        Some(Command::Serve(config)) => config.log.clone(),
+        _ => cli.serve.log.clone(),
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::try_new(&log).unwrap_or_else(|_| EnvFilter::new("info")))
+        .with_writer(std::io::stderr)
+        .init();
+    match run(cli).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            tracing::error!("{err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        None => serve(cli.serve).await,
+        Some(Command::Serve(config)) => serve(*config).await,
+        Some(Command::Schema) => {
+            print!("{}", triage::graphql::sdl());
+            Ok(())
+        }
+        Some(Command::TokenKey) => {
+            println!("{}", TokenKeys::generate_paserk()?);
+            Ok(())
+        }
+        Some(Command::Migrate { action, database }) => {
+            let db = connect(&database, None).await?;
+            match action {
+                MigrateAction::Up => Migrator::up(&db, None).await?,
+                MigrateAction::Down => Migrator::down(&db, Some(1)).await?,
+                MigrateAction::Status => {
+                    for migration in Migrator::get_migration_with_status(&db).await? {
+                        println!("{:?}\t{}", migration.status(), migration.name());
+                    }
+                }
+            }
+            Ok(())
+        }
+        Some(Command::User { action: UserAction::Create(args) }) => create_user(args).await,
+    }
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    Application::build(config).await?.run_until_stopped().await
+}
+
+async fn create_user(args: UserCreateArgs) -> anyhow::Result<()> {
+    let db = connect(&args.database, None).await?;
+    Migrator::up(&db, None).await.context("applying database migrations")?;
+    let new = NewUser {
+        username: values::Username::parse(args.username)?,
+        email: values::Email::parse(args.email)?,
+        first_name: values::PersonName::parse(args.first_name, "firstName")?,
+        last_name: values::PersonName::parse(args.last_name, "lastName")?,
+        password: values::Password::parse(args.password.expose().to_owned())?,
+        role: if args.member { Role::Member } else { Role::Admin },
+    };
+    let hasher = PasswordHasher::new(1)?;
+    let user = domain::users::register(&db, &hasher, new).await?;
+    println!("created user {} (id {})", user.username, user.id);
+    Ok(())
+}
