@@ -20,10 +20,12 @@ use crate::{
 
 pub use users::Model as User;
 
-/// The unique indexes of `users`, with the input field and message of a clash.
+/// How the databases name a clash on each unique index of `users` (PostgreSQL names
+/// the index, SQLite the index or the column), with the input field and message.
 const UNIQUE_INDEXES: &[(&str, &str, &str)] = &[
     ("users_username_unique", "username", "That username is taken"),
     ("users_email_unique", "email", "That email is already registered"),
+    ("users.email", "email", "That email is already registered"),
 ];
 
 /// A registration, parsed.

@@ -2,7 +2,10 @@
 
 use std::{sync::Arc, time::Duration};
 
-use async_graphql::{Context, dataloader::DataLoader};
+use async_graphql::{
+    Context,
+    dataloader::{DataLoader, HashMapCache},
+};
 use sea_orm::DatabaseConnection;
 
 use super::loader::UserLoader;
@@ -25,12 +28,15 @@ pub struct ServiceState {
 #[derive(Clone)]
 pub struct RequestContext {
     pub caller: Caller,
-    pub users: Arc<DataLoader<UserLoader>>,
+    /// Users by id, cached for the request.
+    pub users: Arc<DataLoader<UserLoader, HashMapCache>>,
 }
 
 impl RequestContext {
     pub fn new(caller: Caller, state: &Arc<ServiceState>) -> Self {
-        Self { caller, users: Arc::new(DataLoader::new(UserLoader::new(state.db.clone()), tokio::spawn)) }
+        let loader =
+            DataLoader::with_cache(UserLoader::new(state.db.clone()), tokio::spawn, HashMapCache::default());
+        Self { caller, users: Arc::new(loader) }
     }
 }
 

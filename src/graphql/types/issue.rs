@@ -149,5 +149,31 @@ pub async fn list_issues(
     args: PageArgs,
 ) -> Result<IssueConnection> {
     let page = domain::issues::list(ctx.db()?, &filter, order, args, wants_total_count(ctx)).await?;
+    prefetch_people(ctx, &page.items).await?;
     Ok(IssueConnection::from_page(page, Issue))
+}
+
+/// Loads the creators and assignees of a page in one query when the selection asks
+/// for them, so each issue's `createdBy`/`assignedTo` is a cache hit. Left to the
+/// DataLoader's timer alone, a slow page could be split over several batches.
+async fn prefetch_people(ctx: &Context<'_>, items: &[(String, domain::issues::Issue)]) -> Result<()> {
+    let selection = ctx.look_ahead();
+    let wants = |node: async_graphql::Lookahead<'_>| {
+        node.field("createdBy").exists() || node.field("assignedTo").exists()
+    };
+    if items.is_empty() || !(wants(selection.field("nodes")) || wants(selection.field("edges").field("node")))
+    {
+        return Ok(());
+    }
+    let mut ids: Vec<i64> = Vec::with_capacity(items.len() * 2);
+    for (_, issue) in items {
+        ids.push(issue.created_by);
+        ids.extend(issue.assigned_to);
+    }
+    ctx.request()?
+        .users
+        .load_many(ids)
+        .await
+        .map_err(|err| Error::internal(format!("loading users failed: {err}")))?;
+    Ok(())
 }

@@ -1,0 +1,217 @@
+use std::{net::SocketAddr, panic::AssertUnwindSafe, path::PathBuf, time::Duration};
+
+use futures_util::FutureExt as _;
+use sea_orm::{ConnectionTrait as _, Database};
+use serde_json::{Value, json};
+use tokio::{sync::oneshot, task::JoinHandle};
+use triage::{
+    app::Application,
+    auth::TokenKeys,
+    config::{Config, DatabaseConfig, Secret},
+};
+
+/// The admin URL of a PostgreSQL server to test against, if any.
+const POSTGRES_ENV: &str = "TRIAGE_TEST_DATABASE_URL";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Runs `test` against a fresh server on every configured backend in turn.
+pub async fn each_backend(test: impl AsyncFn(&TestApp)) {
+    let mut backends = vec![Backend::Sqlite];
+    if std::env::var(POSTGRES_ENV).is_ok_and(|url| !url.is_empty()) {
+        backends.push(Backend::Postgres);
+    }
+    for backend in backends {
+        let app = TestApp::spawn(backend).await;
+        let outcome = AssertUnwindSafe(test(&app)).catch_unwind().await;
+        app.stop().await;
+        if let Err(panic) = outcome {
+            eprintln!("the test above failed on {backend:?}");
+            std::panic::resume_unwind(panic);
+        }
+    }
+}
+
+/// A running server with its own database.
+pub struct TestApp {
+    pub address: SocketAddr,
+    pub client: reqwest::Client,
+    /// The token key the server seals with, to mint tokens it should reject.
+    pub token_key: String,
+    shutdown: oneshot::Sender<()>,
+    server: JoinHandle<anyhow::Result<()>>,
+    database: TestDatabase,
+}
+
+enum TestDatabase {
+    Sqlite(#[allow(dead_code, reason = "deletes the directory on drop")] tempfile::TempDir),
+    Postgres { admin_url: String, name: String },
+}
+
+/// A user registered through the API, with their session.
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub id: String,
+    pub access_token: String,
+    pub refresh_token: String,
+}
+
+impl TestApp {
+    pub async fn spawn(backend: Backend) -> Self {
+        let (database, url) = match backend {
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir().expect("a temporary directory");
+                let path: PathBuf = dir.path().join("triage.db");
+                (TestDatabase::Sqlite(dir), format!("sqlite://{}?mode=rwc", path.display()))
+            }
+            Backend::Postgres => create_postgres_database().await,
+        };
+        let token_key = TokenKeys::generate_paserk().expect("a token key");
+        let config = test_config(url, token_key.clone());
+        let app = Application::build(config).await.expect("the application builds");
+        let address = app.local_addr().expect("a bound address");
+        let (shutdown, stopped) = oneshot::channel();
+        let server = tokio::spawn(app.run_until(async {
+            let _ = stopped.await;
+        }));
+        Self { address, client: reqwest::Client::new(), token_key, shutdown, server, database }
+    }
+
+    async fn stop(self) {
+        let _ = self.shutdown.send(());
+        let _ = tokio::time::timeout(Duration::from_secs(10), self.server).await;
+        if let TestDatabase::Postgres { admin_url, name } = self.database {
+            let admin = Database::connect(&admin_url).await.expect("connecting as admin");
+            admin
+                .execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+                .await
+                .expect("dropping the test database");
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.address, path)
+    }
+
+    /// POSTs an operation; returns the whole JSON response.
+    pub async fn graphql(&self, token: Option<&str>, query: &str, variables: Value) -> Value {
+        let mut request = self.client.post(self.url("/graphql")).json(&json!({
+            "query": query,
+            "variables": variables,
+        }));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.expect("the server answers");
+        assert_eq!(response.status(), 200, "a GraphQL response over application/json is 200");
+        response.json().await.expect("a JSON body")
+    }
+
+    /// Like [`Self::graphql`], but the operation must succeed; returns `data`.
+    pub async fn data(&self, token: Option<&str>, query: &str, variables: Value) -> Value {
+        let response = self.graphql(token, query, variables).await;
+        assert!(response.get("errors").is_none(), "unexpected errors: {response:#}");
+        response["data"].clone()
+    }
+
+    /// Registers `username` (with `<username>@example.com` and a fixed password).
+    pub async fn register(&self, username: &str) -> Session {
+        let data = self
+            .data(
+                None,
+                "mutation($input: RegisterInput!) { register(input: $input) {
+                    accessToken refreshToken user { id username } } }",
+                json!({ "input": {
+                    "email": format!("{username}@example.com"),
+                    "username": username,
+                    "password": PASSWORD,
+                    "firstName": "Test",
+                    "lastName": username,
+                }}),
+            )
+            .await;
+        session_of(&data["register"])
+    }
+
+    /// Opens an issue as `session`; returns its id.
+    pub async fn create_issue(&self, session: &Session, title: &str, assignee: Option<&str>) -> String {
+        let data = self
+            .data(
+                Some(&session.access_token),
+                "mutation($input: CreateIssueInput!) { createIssue(input: $input) { issue { id } } }",
+                json!({ "input": { "title": title, "assignedTo": assignee } }),
+            )
+            .await;
+        data["createIssue"]["issue"]["id"].as_str().expect("an issue id").to_owned()
+    }
+
+    /// How many SQL statements the server has run so far, from `/metrics`.
+    pub async fn sql_statements(&self) -> u64 {
+        let body = self.client.get(self.url("/metrics")).send().await.unwrap().text().await.unwrap();
+        body.lines()
+            .find_map(|line| line.strip_prefix("triage_sql_statements_total "))
+            .and_then(|count| count.trim().parse().ok())
+            .expect("the statement counter")
+    }
+}
+
+pub const PASSWORD: &str = "correct horse battery";
+
+pub fn session_of(payload: &Value) -> Session {
+    Session {
+        id: payload["user"]["id"].as_str().expect("user id").to_owned(),
+        access_token: payload["accessToken"].as_str().expect("access token").to_owned(),
+        refresh_token: payload["refreshToken"].as_str().expect("refresh token").to_owned(),
+    }
+}
+
+/// The `extensions.code` of the first error of `response`.
+pub fn error_code(response: &Value) -> &str {
+    response["errors"][0]["extensions"]["code"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no error code in {response:#}"))
+}
+
+/// The `extensions.field` of the first error of `response`.
+pub fn error_field(response: &Value) -> &str {
+    response["errors"][0]["extensions"]["field"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no error field in {response:#}"))
+}
+
+fn test_config(database_url: String, token_key: String) -> Config {
+    Config {
+        listen: "127.0.0.1:0".parse().expect("an address"),
+        database: DatabaseConfig { database_url: Secret::new(database_url), db_max_connections: 8 },
+        token_key: Some(Secret::new(token_key)),
+        access_token_ttl: Duration::from_secs(900),
+        refresh_token_ttl: Duration::from_secs(30 * 24 * 3600),
+        token_issuer: "triage".to_owned(),
+        max_body_bytes: 1024 * 1024,
+        max_query_depth: 12,
+        max_query_complexity: 5000,
+        max_batch: 10,
+        max_concurrent_hashes: 2,
+        log: "warn".to_owned(),
+    }
+}
+
+async fn create_postgres_database() -> (TestDatabase, String) {
+    let admin_url = std::env::var(POSTGRES_ENV).expect("TRIAGE_TEST_DATABASE_URL");
+    let name =
+        format!("triage_test_{}", TokenKeys::generate_paserk().map(|k| hash_name(&k)).expect("randomness"));
+    let admin = Database::connect(&admin_url).await.expect("connecting to PostgreSQL as admin");
+    admin.execute_unprepared(&format!("CREATE DATABASE \"{name}\"")).await.expect("creating a test database");
+    let base = admin_url.rsplit_once('/').map_or(admin_url.as_str(), |(base, _)| base);
+    let url = format!("{base}/{name}");
+    (TestDatabase::Postgres { admin_url, name }, url)
+}
+
+/// A short lower-case name derived from random text.
+fn hash_name(random: &str) -> String {
+    random.bytes().rev().take(12).map(|b| char::from(b'a' + b % 26)).collect()
+}

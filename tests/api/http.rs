@@ -1,0 +1,125 @@
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, each_backend, error_code};
+
+const GRAPHQL_RESPONSE: &str = "application/graphql-response+json";
+
+async fn post(app: &TestApp, accept: Option<&str>, body: String) -> (u16, String, Value) {
+    let mut request =
+        app.client.post(app.url("/graphql")).header("content-type", "application/json").body(body);
+    if let Some(accept) = accept {
+        request = request.header("accept", accept);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    let content_type = response.headers()["content-type"].to_str().unwrap().to_owned();
+    (status, content_type, response.json().await.unwrap())
+}
+
+#[tokio::test]
+async fn health_and_readiness_answer() {
+    each_backend(async |app| {
+        for path in ["/healthz", "/readyz"] {
+            let response = app.client.get(app.url(path)).send().await.unwrap();
+            assert_eq!(response.status(), 200, "{path}");
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_response_type_follows_the_accept_header() {
+    each_backend(async |app| {
+        let invalid = json!({ "query": "{ me { nope } }" }).to_string();
+        let (status, content_type, body) = post(app, Some(GRAPHQL_RESPONSE), invalid.clone()).await;
+        assert_eq!((status, content_type.as_str()), (400, GRAPHQL_RESPONSE));
+        assert_eq!(error_code(&body), "GRAPHQL_VALIDATION_FAILED");
+        assert!(body.get("data").is_none(), "a request that never ran has no data: {body}");
+
+        let (status, content_type, body) = post(app, Some("application/json"), invalid).await;
+        assert_eq!((status, content_type.as_str()), (200, "application/json"));
+        assert_eq!(error_code(&body), "GRAPHQL_VALIDATION_FAILED");
+
+        let unparsable = json!({ "query": "{ me { " }).to_string();
+        let (status, _, body) = post(app, Some(GRAPHQL_RESPONSE), unparsable).await;
+        assert_eq!(status, 400);
+        assert_eq!(error_code(&body), "GRAPHQL_PARSE_FAILED");
+
+        // An execution error is still a 200 with data under the new type.
+        let unauthenticated = json!({ "query": "{ me { id } }" }).to_string();
+        let (status, _, body) = post(app, Some(GRAPHQL_RESPONSE), unauthenticated).await;
+        assert_eq!(status, 200);
+        assert_eq!(error_code(&body), "UNAUTHENTICATED");
+        assert!(body.get("data").is_some());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn malformed_bodies_and_oversized_batches_get_coded_errors() {
+    each_backend(async |app| {
+        let (status, _, body) = post(app, None, "{ not json".to_owned()).await;
+        assert_eq!(status, 400);
+        assert_eq!(error_code(&body), "BAD_REQUEST");
+
+        let one = json!({ "query": "{ __typename }" });
+        let batch = Value::Array(vec![one.clone(); 11]).to_string();
+        let (status, _, body) = post(app, None, batch).await;
+        assert_eq!(status, 400);
+        assert_eq!(error_code(&body), "BAD_REQUEST");
+
+        let (status, _, body) = post(app, None, Value::Array(vec![one; 2]).to_string()).await;
+        assert_eq!(status, 200);
+        assert_eq!(
+            body,
+            json!([{ "data": { "__typename": "QueryRoot" } }, { "data": { "__typename": "QueryRoot" } }])
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn queries_too_deep_are_refused_with_a_code() {
+    each_backend(async |app| {
+        let ada = app.register("ada").await;
+        let mut selection = "id".to_owned();
+        for _ in 0..8 {
+            selection = format!("createdIssues {{ nodes {{ createdBy {{ {selection} }} }} }}");
+        }
+        let response =
+            app.graphql(Some(&ada.access_token), &format!("{{ me {{ {selection} }} }}"), json!({})).await;
+        assert_eq!(error_code(&response), "GRAPHQL_VALIDATION_FAILED", "{response}");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn get_runs_queries_but_not_mutations() {
+    each_backend(async |app| {
+        let ada = app.register("ada").await;
+        let response = app
+            .client
+            .get(app.url("/graphql"))
+            .query(&[("query", "{ me { username } }")])
+            .bearer_auth(&ada.access_token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        assert_eq!(
+            response.json::<Value>().await.unwrap(),
+            json!({ "data": { "me": { "username": "ada" } } })
+        );
+
+        let mutation = "mutation { logout(input: { refreshToken: \"x\" }) { success } }";
+        let response =
+            app.client.get(app.url("/graphql")).query(&[("query", mutation)]).send().await.unwrap();
+        assert_eq!(response.status(), 405);
+        assert_eq!(response.headers()["allow"], "POST");
+
+        let page = app.client.get(app.url("/graphql")).header("accept", "text/html").send().await.unwrap();
+        assert_eq!(page.status(), 200);
+        assert!(page.text().await.unwrap().to_lowercase().contains("graphiql"));
+    })
+    .await;
+}

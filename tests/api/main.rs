@@ -1,0 +1,13 @@
+//! The API, through real HTTP to a server on a random loopback port, with a fresh
+//! database per test: SQLite always, and PostgreSQL too when
+//! `TRIAGE_TEST_DATABASE_URL` names an admin connection.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests fail loudly by design")]
+
+mod auth;
+mod helpers;
+mod http;
+mod issues;
+mod paging;
+mod schema;
+mod users;
