@@ -27,10 +27,10 @@ pub struct Application {
 
 impl Application {
     pub async fn build(config: Config) -> anyhow::Result<Self> {
+        let tokens = token_keys(&config)?;
         let metrics = Arc::new(Metrics::default());
         let db = connect(&config.database, Some(metrics.clone())).await?;
         Migrator::up(&db, None).await.context("applying database migrations")?;
-        let tokens = token_keys(&config)?;
         let hasher = PasswordHasher::new(config.max_concurrent_hashes)?;
         let services =
             Arc::new(ServiceState { db, tokens, hasher, refresh_token_ttl: config.refresh_token_ttl });
@@ -75,9 +75,12 @@ pub async fn connect(
     config: &DatabaseConfig,
     metrics: Option<Arc<Metrics>>,
 ) -> anyhow::Result<DatabaseConnection> {
-    let mut options = ConnectOptions::new(config.database_url.expose().to_owned());
+    let url = config.database_url.expose();
+    // Every connection to `sqlite::memory:` is a database of its own: keep just one.
+    let max_connections = if url.contains(":memory:") { 1 } else { config.db_max_connections };
+    let mut options = ConnectOptions::new(url.to_owned());
     options
-        .max_connections(config.db_max_connections)
+        .max_connections(max_connections)
         .min_connections(1)
         .connect_timeout(Duration::from_secs(10))
         .acquire_timeout(Duration::from_secs(10))

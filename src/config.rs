@@ -71,8 +71,8 @@ pub struct UserCreateArgs {
     pub first_name: String,
     #[arg(long, default_value = "")]
     pub last_name: String,
-    /// The password; taken from the environment so it stays out of shell history.
-    #[arg(long = "password-env", env = "TRIAGE_NEW_USER_PASSWORD", hide_env_values = true)]
+    /// The password; prefer the environment variable, which stays out of shell history.
+    #[arg(long, env = "TRIAGE_NEW_USER_PASSWORD", hide_env_values = true)]
     pub password: Secret,
     /// Create an ordinary member rather than an admin.
     #[arg(long)]
@@ -128,7 +128,7 @@ pub struct Config {
     #[arg(long, env = "TRIAGE_MAX_QUERY_DEPTH", default_value_t = 12)]
     pub max_query_depth: usize,
 
-    /// Largest accepted query complexity (each field counts one, lists by page size).
+    /// Largest accepted query complexity (each selected field counts one).
     #[arg(long, env = "TRIAGE_MAX_QUERY_COMPLEXITY", default_value_t = 5000)]
     pub max_query_complexity: usize,
 

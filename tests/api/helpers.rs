@@ -183,7 +183,7 @@ pub fn error_field(response: &Value) -> &str {
         .unwrap_or_else(|| panic!("no error field in {response:#}"))
 }
 
-fn test_config(database_url: String, token_key: String) -> Config {
+pub fn test_config(database_url: String, token_key: String) -> Config {
     Config {
         listen: "127.0.0.1:0".parse().expect("an address"),
         database: DatabaseConfig { database_url: Secret::new(database_url), db_max_connections: 8 },

@@ -10,4 +10,5 @@ mod http;
 mod issues;
 mod paging;
 mod schema;
+mod startup;
 mod users;
