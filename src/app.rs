@@ -13,8 +13,11 @@ use tokio::net::TcpListener;
 use crate::{
     auth::{PasswordHasher, TokenKeys},
     config::{Config, DatabaseConfig},
+    domain::notices::Outbox,
     graphql::{Limits, ServiceState, build_schema},
     http::{HttpState, Metrics, router},
+    jobs::{DigestSchedule, Dispatcher, DispatcherConfig, Jobs, JobsConfig},
+    mail::{MailConfig, Mailer, Templates},
 };
 
 /// A built, bound, not yet serving Triage.
@@ -23,24 +26,36 @@ pub struct Application {
     listener: TcpListener,
     router: axum::Router,
     services: Arc<ServiceState>,
+    jobs: Jobs,
 }
 
 impl Application {
     pub async fn build(config: Config) -> anyhow::Result<Self> {
+        let listener =
+            TcpListener::bind(config.listen).await.with_context(|| format!("binding {}", config.listen))?;
         let tokens = token_keys(&config)?;
         let metrics = Arc::new(Metrics::default());
         let db = connect(&config.database, Some(metrics.clone())).await?;
         Migrator::up(&db, None).await.context("applying database migrations")?;
         let hasher = PasswordHasher::new(config.max_concurrent_hashes)?;
-        let services =
-            Arc::new(ServiceState { db, tokens, hasher, refresh_token_ttl: config.refresh_token_ttl });
+        let outbox = Outbox::new(config.assignment_delay);
+        // The jobs have a pool of their own: a burst of mail cannot starve requests of
+        // connections, and `/metrics` counts the statements requests cost, alone.
+        let jobs_database = DatabaseConfig { db_max_connections: 4, ..config.database.clone() };
+        let jobs_db = connect(&jobs_database, None).await?;
+        let jobs = start_jobs(&config, jobs_db, outbox.clone()).await?;
+        let services = Arc::new(ServiceState {
+            db,
+            tokens,
+            hasher,
+            refresh_token_ttl: config.refresh_token_ttl,
+            outbox,
+        });
         let limits = Limits { depth: config.max_query_depth, complexity: config.max_query_complexity };
         let schema = build_schema(services.clone(), limits);
         let state = HttpState { schema, services: services.clone(), metrics, max_batch: config.max_batch };
         let router = router(state, config.max_body_bytes);
-        let listener =
-            TcpListener::bind(config.listen).await.with_context(|| format!("binding {}", config.listen))?;
-        Ok(Self { listener, router, services })
+        Ok(Self { listener, router, services, jobs })
     }
 
     pub fn local_addr(&self) -> anyhow::Result<SocketAddr> {
@@ -63,10 +78,48 @@ impl Application {
             .with_graceful_shutdown(shutdown)
             .await
             .context("serving HTTP")?;
+        self.jobs.shutdown().await;
         self.services.db.clone().close().await.context("closing the database pool")?;
         tracing::info!("stopped");
         Ok(())
     }
+}
+
+/// Starts the notice dispatcher and the scheduled jobs.
+async fn start_jobs(config: &Config, db: DatabaseConnection, outbox: Outbox) -> anyhow::Result<Jobs> {
+    let mailer = Mailer::new(&MailConfig {
+        smtp_url: config.smtp_url.clone(),
+        mail_dir: config.mail_dir.clone(),
+        from: config.mail_from.clone(),
+        timeout: config.mail_timeout,
+        pool_size: config.mail_concurrency as u32,
+    })?;
+    let templates = Templates::new().map_err(|err| anyhow::anyhow!("loading the email templates: {err}"))?;
+    let dispatcher = Dispatcher::new(
+        db.clone(),
+        outbox.clone(),
+        mailer,
+        templates,
+        DispatcherConfig {
+            public_url: config.public_url.clone(),
+            max_attempts: config.mail_max_attempts.max(1),
+            retry_base: config.mail_retry_base,
+            lease: Duration::from_secs(120).max(config.mail_timeout * 3),
+            concurrency: config.mail_concurrency,
+            sweep_every: config.notice_sweep,
+            digest_include_empty: config.digest_include_empty,
+        },
+    );
+    let digest = match &config.digest_cron {
+        Some(cron) => DigestSchedule::Cron(cron.clone()),
+        None => DigestSchedule::Every(config.digest_every),
+    };
+    let jobs_config = JobsConfig {
+        digest,
+        digest_include_empty: config.digest_include_empty,
+        sweep_every: config.notice_sweep,
+    };
+    Jobs::start(db, outbox, dispatcher, jobs_config).await
 }
 
 /// Opens the database pool. SQLite runs in WAL mode with foreign keys on, a busy

@@ -140,6 +140,59 @@ pub struct Config {
     #[arg(long, env = "TRIAGE_MAX_CONCURRENT_HASHES", default_value_t = 2)]
     pub max_concurrent_hashes: usize,
 
+    /// How long after an assignment the assignee is emailed (humantime: `12m`, `3s`).
+    #[arg(long, env = "TRIAGE_ASSIGNMENT_DELAY", default_value = "12m", value_parser = humantime::parse_duration)]
+    pub assignment_delay: Duration,
+
+    /// How often every user gets a digest of their assigned issues (`24h`, `10h`, `10s`).
+    #[arg(long, env = "TRIAGE_DIGEST_EVERY", default_value = "24h", value_parser = humantime::parse_duration)]
+    pub digest_every: Duration,
+
+    /// A cron line (with seconds, UTC) for the digest, used instead of the interval.
+    #[arg(long, env = "TRIAGE_DIGEST_CRON")]
+    pub digest_cron: Option<String>,
+
+    /// Send a digest to users with nothing assigned, too.
+    #[arg(long, env = "TRIAGE_DIGEST_INCLUDE_EMPTY", default_value_t = false, action = clap::ArgAction::Set)]
+    pub digest_include_empty: bool,
+
+    /// SMTP server: `smtp://HOST:PORT`, `smtps://USER:PASS@HOST`, or
+    /// `smtp://HOST?tls=required` for STARTTLS. Unset: emails are written to TRIAGE_MAIL_DIR.
+    #[arg(long, env = "TRIAGE_SMTP_URL", hide_env_values = true)]
+    pub smtp_url: Option<Secret>,
+
+    /// Where emails are written as `.eml` files when no SMTP server is set.
+    #[arg(long, env = "TRIAGE_MAIL_DIR", default_value = "./mail")]
+    pub mail_dir: PathBuf,
+
+    /// The sender of every email.
+    #[arg(long, env = "TRIAGE_MAIL_FROM", default_value = "Triage <triage@localhost>")]
+    pub mail_from: String,
+
+    /// Attempts per email before it is marked failed.
+    #[arg(long, env = "TRIAGE_MAIL_MAX_ATTEMPTS", default_value_t = 8)]
+    pub mail_max_attempts: u32,
+
+    /// Delay before the first retry of a failed email; each further one doubles.
+    #[arg(long, env = "TRIAGE_MAIL_RETRY_BASE", default_value = "5s", value_parser = humantime::parse_duration)]
+    pub mail_retry_base: Duration,
+
+    /// Connect and send timeout for SMTP.
+    #[arg(long, env = "TRIAGE_MAIL_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub mail_timeout: Duration,
+
+    /// Most emails sent at once (and pooled SMTP connections).
+    #[arg(long, env = "TRIAGE_MAIL_CONCURRENCY", default_value_t = 16)]
+    pub mail_concurrency: usize,
+
+    /// Base URL of the web app, for links in emails.
+    #[arg(long, env = "TRIAGE_PUBLIC_URL", default_value = "http://127.0.0.1:8080")]
+    pub public_url: String,
+
+    /// Longest time the notice dispatcher goes without re-reading the outbox.
+    #[arg(long, env = "TRIAGE_NOTICE_SWEEP", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub notice_sweep: Duration,
+
     /// Log filter, in `tracing` env-filter syntax.
     #[arg(long, env = "TRIAGE_LOG", default_value = "info")]
     pub log: String,

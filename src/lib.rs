@@ -11,5 +11,7 @@ pub mod entity;
 pub mod error;
 pub mod graphql;
 pub mod http;
+pub mod jobs;
+pub mod mail;
 
 pub use error::{Error, Result};

@@ -8,6 +8,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261125_000001_create_users;
 mod m20261125_000002_create_issues;
 mod m20261125_000003_create_refresh_tokens;
+mod m20261125_000004_create_notices;
 
 /// Every migration, oldest first.
 #[derive(Debug)]
@@ -20,6 +21,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000001_create_users::Migration),
             Box::new(m20261125_000002_create_issues::Migration),
             Box::new(m20261125_000003_create_refresh_tokens::Migration),
+            Box::new(m20261125_000004_create_notices::Migration),
         ]
     }
 }

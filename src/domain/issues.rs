@@ -8,7 +8,9 @@ use sea_orm::{
 };
 
 use super::{
-    begin_write, now,
+    begin_write,
+    notices::{self, Outbox},
+    now,
     page::{self, Keyset, Page, PageArgs, Position},
     users::contains_pattern,
     values::{IssueDescription, IssueTitle},
@@ -69,8 +71,8 @@ impl Default for IssueOrder {
     }
 }
 
-/// Opens an issue created by `actor`.
-pub async fn create(db: &DatabaseConnection, actor: Actor, new: NewIssue) -> Result<Issue> {
+/// Opens an issue created by `actor`; an assignee gets a notice after the delay.
+pub async fn create(db: &DatabaseConnection, outbox: &Outbox, actor: Actor, new: NewIssue) -> Result<Issue> {
     let txn = begin_write(db).await?;
     if let Some(assignee) = new.assigned_to {
         ensure_user_exists(&txn, assignee).await?;
@@ -89,12 +91,24 @@ pub async fn create(db: &DatabaseConnection, actor: Actor, new: NewIssue) -> Res
     }
     .insert(&txn)
     .await?;
+    let notified =
+        notices::on_assignment_change(&txn, outbox, issue.id, actor.user_id, None, issue.assigned_to).await?;
     txn.commit().await?;
+    if notified {
+        outbox.committed();
+    }
     Ok(issue)
 }
 
-/// Applies `changes` to issue `id`; only its creator may.
-pub async fn update(db: &DatabaseConnection, actor: Actor, id: i64, changes: IssueChanges) -> Result<Issue> {
+/// Applies `changes` to issue `id`; only its creator may. A new assignee replaces the
+/// pending notice of the former one.
+pub async fn update(
+    db: &DatabaseConnection,
+    outbox: &Outbox,
+    actor: Actor,
+    id: i64,
+    changes: IssueChanges,
+) -> Result<Issue> {
     let txn = begin_write(db).await?;
     let issue = get_own(&txn, actor, id).await?;
     if let Some(Some(assignee)) = changes.assigned_to {
@@ -121,17 +135,32 @@ pub async fn update(db: &DatabaseConnection, actor: Actor, id: i64, changes: Iss
         model.assigned_to = Set(assigned_to);
     }
     model.updated_at = Set(at);
+    let previous_assignee = issue.assigned_to;
     let issue = model.update(&txn).await?;
+    let notified = notices::on_assignment_change(
+        &txn,
+        outbox,
+        issue.id,
+        actor.user_id,
+        previous_assignee,
+        issue.assigned_to,
+    )
+    .await?;
     txn.commit().await?;
+    if notified {
+        outbox.committed();
+    }
     Ok(issue)
 }
 
-/// Deletes issue `id`; only its creator may.
-pub async fn delete(db: &DatabaseConnection, actor: Actor, id: i64) -> Result<Issue> {
+/// Deletes issue `id`, cancelling its pending notice; only its creator may.
+pub async fn delete(db: &DatabaseConnection, outbox: &Outbox, actor: Actor, id: i64) -> Result<Issue> {
     let txn = begin_write(db).await?;
     let issue = get_own(&txn, actor, id).await?;
+    notices::cancel_for_issue(&txn, issue.id).await?;
     issues::Entity::delete_by_id(issue.id).exec(&txn).await?;
     txn.commit().await?;
+    outbox.committed();
     Ok(issue)
 }
 

@@ -2,7 +2,9 @@
 //! functions over a connection or transaction, returning [`crate::Result`], so every
 //! entry point (GraphQL, CLI, jobs) gets the same answers.
 
+pub mod digest;
 pub mod issues;
+pub mod notices;
 pub mod page;
 pub mod sessions;
 pub mod users;

@@ -2,5 +2,6 @@
 //! column for column and carry no rules of their own.
 
 pub mod issues;
+pub mod notices;
 pub mod refresh_tokens;
 pub mod users;

@@ -12,6 +12,7 @@ use super::loader::UserLoader;
 use crate::{
     Error, Result,
     auth::{Actor, Caller, PasswordHasher, TokenKeys},
+    domain::notices::Outbox,
 };
 
 /// The services every request shares; built once at start-up.
@@ -21,6 +22,7 @@ pub struct ServiceState {
     pub tokens: TokenKeys,
     pub hasher: PasswordHasher,
     pub refresh_token_ttl: Duration,
+    pub outbox: Outbox,
 }
 
 /// Per-request data: the caller and the request's DataLoaders (shared by the

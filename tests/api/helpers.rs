@@ -21,13 +21,19 @@ pub enum Backend {
 
 /// Runs `test` against a fresh server on every configured backend in turn.
 pub async fn each_backend(test: impl AsyncFn(&TestApp)) {
+    each_backend_with(|_| {}, async |app: &mut TestApp| test(app).await).await;
+}
+
+/// Like [`each_backend`], with the server's configuration adjusted by `configure`
+/// and the app handed over mutably (to restart it).
+pub async fn each_backend_with(configure: impl Fn(&mut Config), test: impl AsyncFn(&mut TestApp)) {
     let mut backends = vec![Backend::Sqlite];
     if std::env::var(POSTGRES_ENV).is_ok_and(|url| !url.is_empty()) {
         backends.push(Backend::Postgres);
     }
     for backend in backends {
-        let app = TestApp::spawn(backend).await;
-        let outcome = AssertUnwindSafe(test(&app)).catch_unwind().await;
+        let mut app = TestApp::spawn(backend, &configure).await;
+        let outcome = AssertUnwindSafe(test(&mut app)).catch_unwind().await;
         app.stop().await;
         if let Err(panic) = outcome {
             eprintln!("the test above failed on {backend:?}");
@@ -42,9 +48,40 @@ pub struct TestApp {
     pub client: reqwest::Client,
     /// The token key the server seals with, to mint tokens it should reject.
     pub token_key: String,
-    shutdown: oneshot::Sender<()>,
-    server: JoinHandle<anyhow::Result<()>>,
+    /// The configuration the server runs with; replicas and restarts reuse it.
+    pub config: Config,
+    /// `None` while stopped by [`TestApp::stop_server`].
+    server: Option<Server>,
+    replicas: Vec<Server>,
     database: TestDatabase,
+}
+
+/// One running `triage` process (in this test's runtime).
+pub struct Server {
+    pub address: SocketAddr,
+    shutdown: oneshot::Sender<()>,
+    handle: JoinHandle<anyhow::Result<()>>,
+}
+
+impl Server {
+    pub async fn start(config: Config) -> Self {
+        let app = Application::build(config).await.expect("the application builds");
+        let address = app.local_addr().expect("a bound address");
+        let (shutdown, stopped) = oneshot::channel();
+        let handle = tokio::spawn(app.run_until(async {
+            let _ = stopped.await;
+        }));
+        Self { address, shutdown, handle }
+    }
+
+    /// Stops gracefully: stops accepting, drains, stops the jobs.
+    pub async fn stop(self) {
+        let _ = self.shutdown.send(());
+        match tokio::time::timeout(Duration::from_secs(20), self.handle).await {
+            Ok(Ok(Ok(()))) => {}
+            other => panic!("the server did not stop cleanly: {other:?}"),
+        }
+    }
 }
 
 enum TestDatabase {
@@ -61,7 +98,7 @@ pub struct Session {
 }
 
 impl TestApp {
-    pub async fn spawn(backend: Backend) -> Self {
+    pub async fn spawn(backend: Backend, configure: impl Fn(&mut Config)) -> Self {
         let (database, url) = match backend {
             Backend::Sqlite => {
                 let dir = tempfile::tempdir().expect("a temporary directory");
@@ -71,19 +108,51 @@ impl TestApp {
             Backend::Postgres => create_postgres_database().await,
         };
         let token_key = TokenKeys::generate_paserk().expect("a token key");
-        let config = test_config(url, token_key.clone());
-        let app = Application::build(config).await.expect("the application builds");
-        let address = app.local_addr().expect("a bound address");
-        let (shutdown, stopped) = oneshot::channel();
-        let server = tokio::spawn(app.run_until(async {
-            let _ = stopped.await;
-        }));
-        Self { address, client: reqwest::Client::new(), token_key, shutdown, server, database }
+        let mut config = test_config(url, token_key.clone());
+        if let TestDatabase::Sqlite(dir) = &database {
+            config.mail_dir = dir.path().join("mail");
+        }
+        configure(&mut config);
+        let server = Server::start(config.clone()).await;
+        Self {
+            address: server.address,
+            client: reqwest::Client::new(),
+            token_key,
+            config,
+            server: Some(server),
+            replicas: Vec::new(),
+            database,
+        }
+    }
+
+    /// Stops the server, leaving the database; [`Self::start_server`] brings it back.
+    pub async fn stop_server(&mut self) {
+        if let Some(server) = self.server.take() {
+            server.stop().await;
+        }
+    }
+
+    pub async fn start_server(&mut self) {
+        let server = Server::start(self.config.clone()).await;
+        self.address = server.address;
+        self.server = Some(server);
+    }
+
+    /// Starts a second server on the same database and settings; returns its address.
+    pub async fn start_replica(&mut self) -> SocketAddr {
+        let replica = Server::start(self.config.clone()).await;
+        let address = replica.address;
+        self.replicas.push(replica);
+        address
     }
 
     async fn stop(self) {
-        let _ = self.shutdown.send(());
-        let _ = tokio::time::timeout(Duration::from_secs(10), self.server).await;
+        for replica in self.replicas {
+            replica.stop().await;
+        }
+        if let Some(server) = self.server {
+            server.stop().await;
+        }
         if let TestDatabase::Postgres { admin_url, name } = self.database {
             let admin = Database::connect(&admin_url).await.expect("connecting as admin");
             admin
@@ -99,7 +168,19 @@ impl TestApp {
 
     /// POSTs an operation; returns the whole JSON response.
     pub async fn graphql(&self, token: Option<&str>, query: &str, variables: Value) -> Value {
-        let mut request = self.client.post(self.url("/graphql")).json(&json!({
+        self.graphql_at(self.address, token, query, variables).await
+    }
+
+    /// POSTs an operation to the server at `address` (a replica, say).
+    pub async fn graphql_at(
+        &self,
+        address: SocketAddr,
+        token: Option<&str>,
+        query: &str,
+        variables: Value,
+    ) -> Value {
+        let url = format!("http://{address}/graphql");
+        let mut request = self.client.post(url).json(&json!({
             "query": query,
             "variables": variables,
         }));
@@ -197,6 +278,19 @@ pub fn test_config(database_url: String, token_key: String) -> Config {
         max_batch: 10,
         max_concurrent_hashes: 2,
         log: "warn".to_owned(),
+        assignment_delay: Duration::from_secs(12 * 60),
+        digest_every: Duration::from_secs(24 * 3600),
+        digest_cron: None,
+        digest_include_empty: false,
+        smtp_url: None,
+        mail_dir: std::env::temp_dir().join("triage-test-mail"),
+        mail_from: "Triage <triage@example.com>".to_owned(),
+        mail_max_attempts: 8,
+        mail_retry_base: Duration::from_millis(200),
+        mail_timeout: Duration::from_secs(2),
+        mail_concurrency: 8,
+        public_url: "https://triage.example".to_owned(),
+        notice_sweep: Duration::from_millis(500),
     }
 }
 

@@ -65,7 +65,8 @@ impl IssueMutation {
             status: input.status.unwrap_or(IssueStatus::Open).into(),
             assigned_to: input.assigned_to.as_ref().map(assignee).transpose()?,
         };
-        let issue = domain::issues::create(ctx.db()?, actor, new).await?;
+        let state = ctx.state()?;
+        let issue = domain::issues::create(&state.db, &state.outbox, actor, new).await?;
         Ok(CreateIssuePayload { issue: Issue(issue) })
     }
 
@@ -83,14 +84,16 @@ impl IssueMutation {
                 MaybeUndefined::Value(id) => Some(Some(assignee(id)?)),
             },
         };
-        let issue = domain::issues::update(ctx.db()?, actor, id, changes).await?;
+        let state = ctx.state()?;
+        let issue = domain::issues::update(&state.db, &state.outbox, actor, id, changes).await?;
         Ok(UpdateIssuePayload { issue: Issue(issue) })
     }
 
     /// Deletes an issue; only its creator may.
     async fn delete_issue(&self, ctx: &Context<'_>, input: DeleteIssueInput) -> Result<DeleteIssuePayload> {
         let actor = ctx.actor()?;
-        let issue = domain::issues::delete(ctx.db()?, actor, issue_id(&input.id)?).await?;
+        let state = ctx.state()?;
+        let issue = domain::issues::delete(&state.db, &state.outbox, actor, issue_id(&input.id)?).await?;
         Ok(DeleteIssuePayload { deleted_issue_id: to_id(issue.id) })
     }
 }

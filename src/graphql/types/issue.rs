@@ -69,6 +69,37 @@ impl Issue {
     async fn closed_at(&self) -> Option<DateTime<Utc>> {
         self.0.closed_at
     }
+
+    /// The assignment email waiting to go out, if any. Only the issue's creator and
+    /// assignee see it; for anyone else it is null.
+    async fn pending_notice(&self, ctx: &Context<'_>) -> Result<Option<PendingNotice>> {
+        let actor = ctx.actor()?;
+        if actor.user_id != self.0.created_by && Some(actor.user_id) != self.0.assigned_to {
+            return Ok(None);
+        }
+        let notice = domain::notices::pending_for_issue(ctx.db()?, self.0.id).await?;
+        Ok(notice.map(|notice| PendingNotice { due_at: notice.due_at, recipient_id: notice.recipient_id }))
+    }
+}
+
+/// An email scheduled to be sent.
+#[derive(Debug, Clone)]
+pub struct PendingNotice {
+    due_at: DateTime<Utc>,
+    recipient_id: i64,
+}
+
+#[Object]
+impl PendingNotice {
+    /// When it goes out.
+    async fn due_at(&self) -> DateTime<Utc> {
+        self.due_at
+    }
+
+    /// Who gets it.
+    async fn recipient(&self, ctx: &Context<'_>) -> Result<User> {
+        load_user(ctx, self.recipient_id).await?.ok_or_else(|| Error::internal("notice recipient is missing"))
+    }
 }
 
 async fn load_user(ctx: &Context<'_>, id: i64) -> Result<Option<User>> {

@@ -1,0 +1,67 @@
+//! The periodic digest: which period a run belongs to, and what it lists.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder};
+
+use crate::{
+    Result,
+    entity::issues::{self, Status},
+};
+
+/// The statuses in the order a digest lists them: open work first.
+pub const STATUS_ORDER: [Status; 3] = [Status::Open, Status::InProgress, Status::Closed];
+
+/// The period of an interval schedule that `at` falls in, the same on every replica:
+/// periods are aligned to the Unix epoch, so replicas started at different times
+/// agree on them.
+pub fn period_of(at: DateTime<Utc>, every: Duration) -> String {
+    let every = every.as_millis().max(1000) as i64;
+    format!("every{}s:{}", every / 1000, at.timestamp_millis().div_euclid(every))
+}
+
+/// The period of a cron schedule: the scheduled tick itself, to the second.
+pub fn period_of_tick(tick: DateTime<Utc>) -> String {
+    format!("cron:{}", tick.timestamp())
+}
+
+/// The issues assigned to `user_id`, grouped by status in [`STATUS_ORDER`], newest
+/// first within a group; groups with no issue are left out.
+pub async fn assigned_by_status(
+    db: &impl ConnectionTrait,
+    user_id: i64,
+) -> Result<Vec<(Status, Vec<issues::Model>)>> {
+    let assigned = issues::Entity::find()
+        .filter(issues::Column::AssignedTo.eq(user_id))
+        .order_by_desc(issues::Column::CreatedAt)
+        .order_by_desc(issues::Column::Id)
+        .all(db)
+        .await?;
+    Ok(STATUS_ORDER
+        .into_iter()
+        .map(|status| (status, assigned.iter().filter(|i| i.status == status).cloned().collect::<Vec<_>>()))
+        .filter(|(_, group)| !group.is_empty())
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replicas_agree_on_the_period_whenever_they_run_in_it() {
+        let every = Duration::from_secs(10);
+        let start = DateTime::from_timestamp(1_800_000_000, 0).unwrap_or_default();
+        let a = period_of(start + chrono::Duration::milliseconds(1), every);
+        let b = period_of(start + chrono::Duration::milliseconds(9_999), every);
+        let c = period_of(start + chrono::Duration::seconds(10), every);
+        assert_eq!(a, b);
+        assert_ne!(b, c);
+        assert_ne!(
+            period_of(start, Duration::from_secs(20)),
+            period_of(start, every),
+            "a new interval, new periods"
+        );
+    }
+}

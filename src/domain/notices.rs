@@ -1,0 +1,252 @@
+//! The outbox of emails to send. A notice is written in the same transaction as the
+//! change that causes it, so a committed assignment always has its notice and a
+//! rolled-back one never does. `jobs::dispatch` sends them when due.
+//!
+//! Sending claims a notice with one conditional UPDATE that takes a lease: of several
+//! replicas (or a retry racing a restart) exactly one wins it. A sender that dies
+//! holding a lease releases the notice when the lease runs out.
+
+use std::{sync::Arc, time::Duration};
+
+use chrono::{DateTime, Utc};
+use sea_orm::{
+    ActiveModelTrait,
+    ActiveValue::Set,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    Statement,
+    sea_query::{Expr, ExprTrait as _, Query},
+};
+use tokio::sync::Notify;
+
+use super::now;
+use crate::{
+    Result,
+    entity::notices::{self, Kind, State},
+};
+
+pub use notices::Model as Notice;
+
+/// What the domain needs to schedule notices: the delay, and a way to wake the
+/// dispatcher once a new notice is committed.
+#[derive(Debug, Clone)]
+pub struct Outbox {
+    pub assignment_delay: Duration,
+    wake: Arc<Notify>,
+}
+
+impl Outbox {
+    pub fn new(assignment_delay: Duration) -> Self {
+        Self { assignment_delay, wake: Arc::new(Notify::new()) }
+    }
+
+    /// Tells the dispatcher that the set of pending notices changed.
+    pub fn committed(&self) {
+        self.wake.notify_one();
+    }
+
+    /// Resolves after the next [`Self::committed`].
+    pub async fn changed(&self) {
+        self.wake.notified().await;
+    }
+}
+
+/// Inside the transaction that changes an issue's assignee from `old` to `new`:
+/// cancels the pending notice of the former assignment and schedules one for the new.
+/// Returns whether anything changed (the caller then wakes the dispatcher after commit).
+pub async fn on_assignment_change(
+    txn: &impl ConnectionTrait,
+    outbox: &Outbox,
+    issue_id: i64,
+    actor_id: i64,
+    old: Option<i64>,
+    new: Option<i64>,
+) -> Result<bool> {
+    if old == new {
+        return Ok(false);
+    }
+    cancel_for_issue(txn, issue_id).await?;
+    if let Some(recipient) = new {
+        let at = now();
+        notices::ActiveModel {
+            kind: Set(Kind::Assignment),
+            issue_id: Set(Some(issue_id)),
+            recipient_id: Set(recipient),
+            actor_id: Set(Some(actor_id)),
+            dedupe_key: Set(None),
+            due_at: Set(at + outbox.assignment_delay),
+            state: Set(State::Pending),
+            attempts: Set(0),
+            last_error: Set(None),
+            lease_until: Set(None),
+            sent_at: Set(None),
+            created_at: Set(at),
+            ..Default::default()
+        }
+        .insert(txn)
+        .await?;
+    }
+    Ok(true)
+}
+
+/// Cancels the pending assignment notice of an issue, if any.
+pub async fn cancel_for_issue(txn: &impl ConnectionTrait, issue_id: i64) -> Result<()> {
+    notices::Entity::update_many()
+        .col_expr(notices::Column::State, Expr::value(State::Cancelled))
+        .col_expr(notices::Column::LastError, Expr::value("cancelled: the assignment changed"))
+        .filter(notices::Column::IssueId.eq(issue_id))
+        .filter(notices::Column::Kind.eq(Kind::Assignment))
+        .filter(notices::Column::State.eq(State::Pending))
+        .exec(txn)
+        .await?;
+    Ok(())
+}
+
+/// The pending assignment notice of an issue, if any.
+pub async fn pending_for_issue(db: &impl ConnectionTrait, issue_id: i64) -> Result<Option<Notice>> {
+    Ok(notices::Entity::find()
+        .filter(notices::Column::IssueId.eq(issue_id))
+        .filter(notices::Column::Kind.eq(Kind::Assignment))
+        .filter(notices::Column::State.eq(State::Pending))
+        .order_by_desc(notices::Column::DueAt)
+        .one(db)
+        .await?)
+}
+
+/// When the earliest pending notice falls due, if there is one.
+pub async fn next_due(db: &impl ConnectionTrait) -> Result<Option<DateTime<Utc>>> {
+    let next = notices::Entity::find()
+        .filter(notices::Column::State.eq(State::Pending))
+        .order_by_asc(notices::Column::DueAt)
+        .one(db)
+        .await?;
+    Ok(next.map(|notice| notice.due_at))
+}
+
+/// Claims up to `limit` due notices for `lease`: they are this sender's until the
+/// lease runs out. Each claim counts as an attempt.
+pub async fn claim_due(db: &DatabaseConnection, lease: Duration, limit: u64) -> Result<Vec<Notice>> {
+    let at = now();
+    let claimable = || {
+        sea_orm::Condition::all()
+            .add(notices::Column::State.eq(State::Pending))
+            .add(notices::Column::DueAt.lte(at))
+            .add(
+                sea_orm::Condition::any()
+                    .add(notices::Column::LeaseUntil.is_null())
+                    .add(notices::Column::LeaseUntil.lt(at)),
+            )
+    };
+    let due = Query::select()
+        .column(notices::Column::Id)
+        .from(notices::Entity)
+        .cond_where(claimable())
+        .order_by(notices::Column::DueAt, sea_orm::Order::Asc)
+        .limit(limit)
+        .to_owned();
+    // The conditions are checked again on each row as it is updated, so a row another
+    // sender claimed meanwhile is skipped rather than claimed twice.
+    let claimed = notices::Entity::update_many()
+        .col_expr(notices::Column::LeaseUntil, Expr::value(at + lease))
+        .col_expr(notices::Column::Attempts, Expr::col(notices::Column::Attempts).add(1))
+        .filter(notices::Column::Id.in_subquery(due))
+        .filter(claimable())
+        .exec_with_returning(db)
+        .await?;
+    Ok(claimed)
+}
+
+/// Records a notice as sent.
+pub async fn mark_sent(db: &impl ConnectionTrait, id: i64) -> Result<()> {
+    settle(db, id, State::Sent, None, None).await
+}
+
+/// Records a notice that will not be sent (its issue or assignment is gone).
+pub async fn mark_cancelled(db: &impl ConnectionTrait, id: i64, reason: &str) -> Result<()> {
+    settle(db, id, State::Cancelled, Some(reason), None).await
+}
+
+/// Records a notice that failed for good.
+pub async fn mark_failed(db: &impl ConnectionTrait, id: i64, error: &str) -> Result<()> {
+    settle(db, id, State::Failed, Some(error), None).await
+}
+
+/// Releases a notice for another attempt at `retry_at`.
+pub async fn mark_retry(
+    db: &impl ConnectionTrait,
+    id: i64,
+    error: &str,
+    retry_at: DateTime<Utc>,
+) -> Result<()> {
+    settle(db, id, State::Pending, Some(error), Some(retry_at)).await
+}
+
+async fn settle(
+    db: &impl ConnectionTrait,
+    id: i64,
+    state: State,
+    error: Option<&str>,
+    retry_at: Option<DateTime<Utc>>,
+) -> Result<()> {
+    let mut update = notices::Entity::update_many()
+        .col_expr(notices::Column::State, Expr::value(state))
+        .col_expr(notices::Column::LeaseUntil, Expr::value(Option::<DateTime<Utc>>::None))
+        .filter(notices::Column::Id.eq(id))
+        // Only a notice still pending is settled: one cancelled while it was being
+        // sent stays cancelled.
+        .filter(notices::Column::State.eq(State::Pending));
+    if let Some(error) = error {
+        update = update.col_expr(notices::Column::LastError, Expr::value(error));
+    }
+    if state == State::Sent {
+        update = update.col_expr(notices::Column::SentAt, Expr::value(now()));
+    }
+    if let Some(retry_at) = retry_at {
+        update = update.col_expr(notices::Column::DueAt, Expr::value(retry_at));
+    }
+    update.exec(db).await?;
+    Ok(())
+}
+
+/// Enqueues one digest per user for the period `period` (a key that is the same on
+/// every replica), skipping users who already have one for it. Users with nothing
+/// assigned are skipped unless `include_empty`. Returns how many were enqueued.
+pub async fn enqueue_digests(db: &DatabaseConnection, period: &str, include_empty: bool) -> Result<u64> {
+    let backend = db.get_database_backend();
+    let at = now();
+    let assigned = if include_empty {
+        ""
+    } else {
+        " WHERE EXISTS (SELECT 1 FROM issues WHERE issues.assigned_to = users.id)"
+    };
+    // One statement for every user: `ON CONFLICT DO NOTHING` on the dedupe key makes
+    // a second replica's run, or a rerun after a crash, a no-op per user.
+    let placeholders = match backend {
+        sea_orm::DatabaseBackend::Postgres => ("$1", "$2", "$3"),
+        _ => ("?", "?", "?"),
+    };
+    let sql = format!(
+        "INSERT INTO notices (kind, recipient_id, dedupe_key, due_at, state, attempts, created_at) \
+         SELECT 'digest', users.id, {key} || users.id, {due}, 'pending', 0, {created} FROM users{assigned} \
+         ON CONFLICT (dedupe_key) DO NOTHING",
+        key = placeholders.0,
+        due = placeholders.1,
+        created = placeholders.2,
+    );
+    let statement = Statement::from_sql_and_values(
+        backend,
+        sql,
+        [format!("digest:{period}:").into(), at.into(), at.into()],
+    );
+    let result = db.execute_raw(statement).await?;
+    Ok(result.rows_affected())
+}
+
+/// All notices of an issue, oldest first (for tests and operators).
+pub async fn for_issue(db: &impl ConnectionTrait, issue_id: i64) -> Result<Vec<Notice>> {
+    Ok(notices::Entity::find()
+        .filter(notices::Column::IssueId.eq(issue_id))
+        .order_by_asc(notices::Column::Id)
+        .limit(1000)
+        .all(db)
+        .await?)
+}

@@ -1,0 +1,96 @@
+//! Background work: the notice dispatcher and the scheduled jobs (outbox sweep and
+//! digest), each a thin call into `domain` and `mail`.
+//!
+//! Timing. tokio-cron-scheduler runs the repeating jobs. Assignment notices are not
+//! one scheduler job each: its loop scans every live job each tick (about 500 ms) and
+//! keeps them only in memory, so 100,000 pending notices would be 100,000 jobs
+//! scanned twice a second, and a notice could be up to a tick late. Instead the
+//! dispatcher keeps one timer, for the earliest pending notice in the database (the
+//! truth), and is woken early when a change commits a nearer one; the sweep job
+//! wakes it periodically to pick up notices other replicas wrote.
+
+mod digest;
+mod dispatch;
+
+use std::{sync::Arc, time::Duration};
+
+use anyhow::Context as _;
+use sea_orm::DatabaseConnection;
+use tokio::{sync::watch, task::JoinHandle};
+use tokio_cron_scheduler::{Job, JobScheduler};
+
+pub use digest::run_digest;
+pub use dispatch::{Dispatcher, DispatcherConfig};
+
+use crate::domain::notices::Outbox;
+
+/// When digests go out.
+#[derive(Debug, Clone)]
+pub enum DigestSchedule {
+    Every(Duration),
+    Cron(String),
+}
+
+#[derive(Debug, Clone)]
+pub struct JobsConfig {
+    pub digest: DigestSchedule,
+    pub digest_include_empty: bool,
+    /// How often the dispatcher re-reads the outbox without being woken.
+    pub sweep_every: Duration,
+}
+
+/// The running background work.
+pub struct Jobs {
+    db: DatabaseConnection,
+    scheduler: JobScheduler,
+    stop: watch::Sender<bool>,
+    dispatcher: JoinHandle<()>,
+}
+
+impl std::fmt::Debug for Jobs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Jobs").finish_non_exhaustive()
+    }
+}
+
+impl Jobs {
+    pub async fn start(
+        db: DatabaseConnection,
+        outbox: Outbox,
+        dispatcher: Dispatcher,
+        config: JobsConfig,
+    ) -> anyhow::Result<Self> {
+        let (stop, stopped) = watch::channel(false);
+        let dispatcher = tokio::spawn(Arc::new(dispatcher).run(stopped));
+        let pool = db.clone();
+
+        let scheduler = JobScheduler::new().await.context("starting the job scheduler")?;
+        let sweep_outbox = outbox.clone();
+        scheduler
+            .add(
+                Job::new_repeated_async(config.sweep_every, move |_, _| {
+                    let outbox = sweep_outbox.clone();
+                    Box::pin(async move { outbox.committed() })
+                })
+                .context("creating the outbox sweep job")?,
+            )
+            .await?;
+        scheduler.add(digest::job(db, outbox, &config)?).await?;
+        scheduler.start().await.context("starting the job scheduler")?;
+        Ok(Self { db: pool, scheduler, stop, dispatcher })
+    }
+
+    /// Stops the scheduler and lets the dispatcher finish the sends in flight.
+    pub async fn shutdown(mut self) {
+        if let Err(err) = self.scheduler.shutdown().await {
+            tracing::warn!(error = %err, "stopping the job scheduler");
+        }
+        let _ = self.stop.send(true);
+        if let Err(err) = self.dispatcher.await {
+            tracing::error!(error = %err, "the notice dispatcher panicked");
+        }
+        if let Err(err) = self.db.close().await {
+            tracing::warn!(error = %err, "closing the jobs' database pool");
+        }
+    }
+}

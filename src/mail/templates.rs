@@ -1,0 +1,150 @@
+//! The email templates: files under `templates/`, compiled into the binary and
+//! rendered with minijinja (HTML-escaped in the `.html` parts).
+
+use minijinja::Environment;
+use serde::Serialize;
+
+use crate::{Error, Result};
+
+/// An issue as an email shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct IssueSummary {
+    pub id: i64,
+    pub title: String,
+    pub status: &'static str,
+    pub description: String,
+    pub url: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct AssignmentEmail {
+    pub recipient_name: String,
+    pub actor_name: String,
+    pub issue: IssueSummary,
+}
+
+#[derive(Debug, Serialize)]
+pub struct DigestGroup {
+    pub status: &'static str,
+    pub issues: Vec<IssueSummary>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct DigestEmail {
+    pub recipient_name: String,
+    pub total: usize,
+    pub open: usize,
+    pub groups: Vec<DigestGroup>,
+}
+
+/// Subject, plain text and HTML of one email.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rendered {
+    pub subject: String,
+    pub text: String,
+    pub html: String,
+}
+
+#[derive(Debug)]
+pub struct Templates {
+    env: Environment<'static>,
+}
+
+impl Templates {
+    pub fn new() -> Result<Self> {
+        let mut env = Environment::new();
+        let files = [
+            ("assignment.txt", include_str!("templates/assignment.txt")),
+            ("assignment.html", include_str!("templates/assignment.html")),
+            ("digest.txt", include_str!("templates/digest.txt")),
+            ("digest.html", include_str!("templates/digest.html")),
+        ];
+        for (name, source) in files {
+            env.add_template(name, source).map_err(template_error)?;
+        }
+        Ok(Self { env })
+    }
+
+    pub fn assignment(&self, email: &AssignmentEmail) -> Result<Rendered> {
+        Ok(Rendered {
+            subject: format!("[Triage] #{} assigned to you: {}", email.issue.id, email.issue.title),
+            text: self.render("assignment.txt", email)?,
+            html: self.render("assignment.html", email)?,
+        })
+    }
+
+    pub fn digest(&self, email: &DigestEmail) -> Result<Rendered> {
+        let plural = if email.total == 1 { "" } else { "s" };
+        Ok(Rendered {
+            subject: format!(
+                "[Triage] Your digest: {} issue{plural} assigned to you, {} open",
+                email.total, email.open
+            ),
+            text: self.render("digest.txt", email)?,
+            html: self.render("digest.html", email)?,
+        })
+    }
+
+    fn render(&self, name: &str, context: impl Serialize) -> Result<String> {
+        self.env.get_template(name).and_then(|t| t.render(context)).map_err(template_error)
+    }
+}
+
+fn template_error(err: minijinja::Error) -> Error {
+    Error::internal(format!("email template: {err:#}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn issue(id: i64, title: &str, status: &'static str) -> IssueSummary {
+        IssueSummary {
+            id,
+            title: title.to_owned(),
+            status,
+            description: "Steps: <click>".to_owned(),
+            url: format!("https://triage.example/issues/{id}"),
+        }
+    }
+
+    #[test]
+    fn assignment_parts_carry_the_same_facts_and_html_is_escaped() -> Result<()> {
+        let email = AssignmentEmail {
+            recipient_name: "Bob".into(),
+            actor_name: "Ada".into(),
+            issue: issue(7, "Crash on <save>", "OPEN"),
+        };
+        let rendered = Templates::new()?.assignment(&email)?;
+        assert!(rendered.subject.contains("#7") && rendered.subject.contains("Crash on <save>"));
+        for fact in ["Bob", "Ada", "#7", "OPEN", "https://triage.example/issues/7"] {
+            assert!(rendered.text.contains(fact) && rendered.html.contains(fact), "{fact}");
+        }
+        assert!(rendered.text.contains("Crash on <save>"));
+        assert!(rendered.html.contains("Crash on &lt;save&gt;") && !rendered.html.contains("<save>"));
+        Ok(())
+    }
+
+    #[test]
+    fn digest_groups_by_status_with_counts() -> Result<()> {
+        let email = DigestEmail {
+            recipient_name: "Bob".into(),
+            total: 3,
+            open: 2,
+            groups: vec![
+                DigestGroup {
+                    status: "OPEN",
+                    issues: vec![issue(1, "One", "OPEN"), issue(2, "Two", "OPEN")],
+                },
+                DigestGroup { status: "CLOSED", issues: vec![issue(3, "Three", "CLOSED")] },
+            ],
+        };
+        let rendered = Templates::new()?.digest(&email)?;
+        assert!(rendered.subject.contains("3 issues") && rendered.subject.contains("2 open"));
+        let open = rendered.text.find("OPEN (2)").unwrap_or(usize::MAX);
+        let closed = rendered.text.find("CLOSED (1)").unwrap_or(0);
+        assert!(open < closed, "{}", rendered.text);
+        assert!(rendered.html.contains("OPEN (2)") && rendered.html.contains("CLOSED (1)"));
+        Ok(())
+    }
+}
