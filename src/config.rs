@@ -273,6 +273,14 @@ mod tests {
     }
 
     #[test]
+    fn digest_intervals_are_humantime() {
+        for (text, seconds) in [("10s", 10), ("10h", 36_000), ("24h", 86_400)] {
+            let cli = Cli::try_parse_from(["triage", "--digest-every", text]).map_err(|e| e.to_string());
+            assert_eq!(cli.map(|cli| cli.serve.digest_every), Ok(Duration::from_secs(seconds)), "{text}");
+        }
+    }
+
+    #[test]
     fn cli_parses_with_defaults() {
         let cli = Cli::try_parse_from(["triage"]).map_err(|e| e.to_string());
         assert!(cli.is_ok(), "{cli:?}");

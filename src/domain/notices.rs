@@ -213,8 +213,10 @@ async fn settle(
 pub async fn enqueue_digests(db: &DatabaseConnection, period: &str, include_empty: bool) -> Result<u64> {
     let backend = db.get_database_backend();
     let at = now();
+    // SQLite needs a WHERE before an upsert's ON CONFLICT, even a trivial one: without
+    // it the ON would parse as a join constraint.
     let assigned = if include_empty {
-        ""
+        " WHERE 1 = 1"
     } else {
         " WHERE EXISTS (SELECT 1 FROM issues WHERE issues.assigned_to = users.id)"
     };

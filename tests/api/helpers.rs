@@ -138,6 +138,13 @@ impl TestApp {
         self.server = Some(server);
     }
 
+    /// Stops every replica started by [`Self::start_replica`].
+    pub async fn stop_replicas(&mut self) {
+        for replica in self.replicas.drain(..) {
+            replica.stop().await;
+        }
+    }
+
     /// Starts a second server on the same database and settings; returns its address.
     pub async fn start_replica(&mut self) -> SocketAddr {
         let replica = Server::start(self.config.clone()).await;

@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests fail loudly by design")]
 
 mod auth;
+mod digest;
 mod helpers;
 mod http;
 mod issues;
