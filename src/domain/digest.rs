@@ -1,6 +1,6 @@
 //! The periodic digest: which period a run belongs to, and what it lists.
 
-use std::time::Duration;
+use std::{collections::HashMap, time::Duration};
 
 use chrono::{DateTime, Utc};
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder};
@@ -26,22 +26,37 @@ pub fn period_of_tick(tick: DateTime<Utc>) -> String {
     format!("cron:{}", tick.timestamp())
 }
 
-/// The issues assigned to `user_id`, grouped by status in [`STATUS_ORDER`], newest
-/// first within a group; groups with no issue are left out.
+/// The issues assigned to each of `user_ids`, grouped by status in [`STATUS_ORDER`],
+/// newest first within a group; groups with no issue are left out, and so are users
+/// with nothing assigned.
 pub async fn assigned_by_status(
     db: &impl ConnectionTrait,
-    user_id: i64,
-) -> Result<Vec<(Status, Vec<issues::Model>)>> {
+    user_ids: &[i64],
+) -> Result<HashMap<i64, Vec<(Status, Vec<issues::Model>)>>> {
     let assigned = issues::Entity::find()
-        .filter(issues::Column::AssignedTo.eq(user_id))
+        .filter(issues::Column::AssignedTo.is_in(user_ids.iter().copied()))
         .order_by_desc(issues::Column::CreatedAt)
         .order_by_desc(issues::Column::Id)
         .all(db)
         .await?;
-    Ok(STATUS_ORDER
+    let mut by_user: HashMap<i64, Vec<issues::Model>> = HashMap::new();
+    for issue in assigned {
+        if let Some(user) = issue.assigned_to {
+            by_user.entry(user).or_default().push(issue);
+        }
+    }
+    Ok(by_user
         .into_iter()
-        .map(|status| (status, assigned.iter().filter(|i| i.status == status).cloned().collect::<Vec<_>>()))
-        .filter(|(_, group)| !group.is_empty())
+        .map(|(user, issues)| {
+            let groups = STATUS_ORDER
+                .into_iter()
+                .map(|status| {
+                    (status, issues.iter().filter(|i| i.status == status).cloned().collect::<Vec<_>>())
+                })
+                .filter(|(_, group)| !group.is_empty())
+                .collect();
+            (user, groups)
+        })
         .collect())
 }
 

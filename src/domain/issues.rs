@@ -188,6 +188,11 @@ pub async fn find(db: &impl ConnectionTrait, id: i64) -> Result<Option<Issue>> {
     Ok(issues::Entity::find_by_id(id).one(db).await?)
 }
 
+/// The issues with these ids (any that exist), in no particular order.
+pub async fn find_many(db: &impl ConnectionTrait, ids: &[i64]) -> Result<Vec<Issue>> {
+    Ok(issues::Entity::find().filter(issues::Column::Id.is_in(ids.iter().copied())).all(db).await?)
+}
+
 /// A page of the issues matching `filter`, in `order`.
 pub async fn list(
     db: &impl ConnectionTrait,

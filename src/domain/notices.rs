@@ -12,8 +12,7 @@ use chrono::{DateTime, Utc};
 use sea_orm::{
     ActiveModelTrait,
     ActiveValue::Set,
-    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-    Statement,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, Statement,
     sea_query::{Expr, ExprTrait as _, Query},
 };
 use tokio::sync::Notify;
@@ -155,9 +154,20 @@ pub async fn claim_due(db: &DatabaseConnection, lease: Duration, limit: u64) -> 
     Ok(claimed)
 }
 
-/// Records a notice as sent.
-pub async fn mark_sent(db: &impl ConnectionTrait, id: i64) -> Result<()> {
-    settle(db, id, State::Sent, None, None).await
+/// Records notices as sent, in one statement.
+pub async fn mark_sent(db: &impl ConnectionTrait, ids: &[i64]) -> Result<()> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    notices::Entity::update_many()
+        .col_expr(notices::Column::State, Expr::value(State::Sent))
+        .col_expr(notices::Column::SentAt, Expr::value(now()))
+        .col_expr(notices::Column::LeaseUntil, Expr::value(Option::<DateTime<Utc>>::None))
+        .filter(notices::Column::Id.is_in(ids.iter().copied()))
+        .filter(notices::Column::State.eq(State::Pending))
+        .exec(db)
+        .await?;
+    Ok(())
 }
 
 /// Records a notice that will not be sent (its issue or assignment is gone).
@@ -196,9 +206,6 @@ async fn settle(
         .filter(notices::Column::State.eq(State::Pending));
     if let Some(error) = error {
         update = update.col_expr(notices::Column::LastError, Expr::value(error));
-    }
-    if state == State::Sent {
-        update = update.col_expr(notices::Column::SentAt, Expr::value(now()));
     }
     if let Some(retry_at) = retry_at {
         update = update.col_expr(notices::Column::DueAt, Expr::value(retry_at));
@@ -241,14 +248,4 @@ pub async fn enqueue_digests(db: &DatabaseConnection, period: &str, include_empt
     );
     let result = db.execute_raw(statement).await?;
     Ok(result.rows_affected())
-}
-
-/// All notices of an issue, oldest first (for tests and operators).
-pub async fn for_issue(db: &impl ConnectionTrait, issue_id: i64) -> Result<Vec<Notice>> {
-    Ok(notices::Entity::find()
-        .filter(notices::Column::IssueId.eq(issue_id))
-        .order_by_asc(notices::Column::Id)
-        .limit(1000)
-        .all(db)
-        .await?)
 }

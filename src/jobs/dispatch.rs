@@ -1,18 +1,18 @@
 //! The notice dispatcher: sends each due notice once, on time.
 //!
-//! It sleeps until the earliest pending notice is due (or until woken), claims what is
-//! due in batches no larger than its free send slots, and sends each on its own task.
+//! It sleeps until the earliest pending notice is due (or until woken), then claims
+//! what is due in batches, loads the batch's people and issues in a few queries,
+//! sends its emails concurrently, and records the outcomes (all the sent ones in one
+//! statement).
 //! A transient failure is retried with exponential backoff and jitter; a permanent
 //! one, or running out of attempts, marks the notice failed.
 
-use std::{sync::Arc, time::Duration};
+use std::{collections::HashMap, sync::Arc, time::Duration};
 
 use chrono::Utc;
+use futures_util::{StreamExt as _, stream};
 use sea_orm::DatabaseConnection;
-use tokio::{
-    sync::{Semaphore, watch},
-    time::Instant,
-};
+use tokio::{sync::watch, time::Instant};
 
 use crate::{
     Result,
@@ -48,7 +48,24 @@ pub struct Dispatcher {
     mailer: Mailer,
     templates: Templates,
     config: DispatcherConfig,
-    slots: Arc<Semaphore>,
+}
+
+/// Most notices claimed at once; their people and issues are loaded together.
+const BATCH: u64 = 256;
+
+/// What became of one notice.
+enum Outcome {
+    Sent,
+    Cancelled,
+    Retry { error: String, at: chrono::DateTime<Utc> },
+    Failed(String),
+}
+
+/// The rows a batch of notices needs, loaded once for the batch.
+struct BatchData {
+    users: HashMap<i64, User>,
+    issues: HashMap<i64, issues::Issue>,
+    digests: HashMap<i64, Vec<(Status, Vec<issues::Issue>)>>,
 }
 
 impl Dispatcher {
@@ -59,14 +76,13 @@ impl Dispatcher {
         templates: Templates,
         config: DispatcherConfig,
     ) -> Self {
-        let slots = Arc::new(Semaphore::new(config.concurrency.max(1)));
-        Self { db, outbox, mailer, templates, config, slots }
+        Self { db, outbox, mailer, templates, config }
     }
 
-    /// Runs until `stop` turns true, then waits for the sends in flight.
+    /// Runs until `stop` turns true, finishing the batch in flight.
     pub async fn run(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
         loop {
-            self.send_due().await;
+            self.send_due(&stop).await;
             let deadline = self.next_wake().await;
             tokio::select! {
                 () = tokio::time::sleep_until(deadline) => {}
@@ -74,38 +90,80 @@ impl Dispatcher {
                 _ = stop.changed() => break,
             }
         }
-        // Every slot back means every send has finished.
-        let _ = self.slots.acquire_many(self.config.concurrency.max(1) as u32).await;
     }
 
-    /// Claims and starts sending everything due now.
-    async fn send_due(self: &Arc<Self>) {
-        loop {
-            let Ok(first) = self.slots.clone().acquire_owned().await else { return };
-            let mut permits = vec![first];
-            while let Ok(permit) = self.slots.clone().try_acquire_owned() {
-                permits.push(permit);
-            }
-            let wanted = permits.len();
-            let claimed = match notices::claim_due(&self.db, self.config.lease, wanted as u64).await {
+    /// Claims and sends everything due now, a batch at a time.
+    async fn send_due(&self, stop: &watch::Receiver<bool>) {
+        while !*stop.borrow() {
+            let claimed = match notices::claim_due(&self.db, self.config.lease, BATCH).await {
                 Ok(claimed) => claimed,
                 Err(err) => {
                     tracing::error!(error = %err, "claiming due notices failed");
                     return;
                 }
             };
-            let full = claimed.len() == wanted;
-            for (notice, permit) in claimed.into_iter().zip(permits) {
-                let this = self.clone();
-                tokio::spawn(async move {
-                    this.deliver(notice).await;
-                    drop(permit);
-                });
+            if claimed.is_empty() {
+                return;
             }
+            let full = claimed.len() as u64 == BATCH;
+            self.send_batch(claimed).await;
             if !full {
                 return;
             }
         }
+    }
+
+    async fn send_batch(&self, claimed: Vec<Notice>) {
+        let data = match self.load(&claimed).await {
+            Ok(data) => data,
+            Err(err) => {
+                // The leases run out and the batch is tried again.
+                tracing::error!(error = %err, "loading a batch of notices failed");
+                return;
+            }
+        };
+        let data = &data;
+        let outcomes: Vec<(i64, Outcome)> = stream::iter(claimed)
+            .map(|notice: Notice| async move { (notice.id, self.deliver(&notice, data).await) })
+            .buffer_unordered(self.config.concurrency.max(1))
+            .collect()
+            .await;
+        let sent: Vec<i64> = outcomes
+            .iter()
+            .filter(|(_, outcome)| matches!(outcome, Outcome::Sent))
+            .map(|(id, _)| *id)
+            .collect();
+        self.settle(notices::mark_sent(&self.db, &sent)).await;
+        for (id, outcome) in outcomes {
+            match outcome {
+                Outcome::Sent => {}
+                Outcome::Cancelled => {
+                    self.settle(notices::mark_cancelled(&self.db, id, "nothing to send")).await
+                }
+                Outcome::Retry { error, at } => {
+                    self.settle(notices::mark_retry(&self.db, id, &error, at)).await
+                }
+                Outcome::Failed(error) => self.settle(notices::mark_failed(&self.db, id, &error)).await,
+            }
+        }
+    }
+
+    async fn load(&self, claimed: &[Notice]) -> Result<BatchData> {
+        let mut user_ids: Vec<i64> =
+            claimed.iter().flat_map(|n| [Some(n.recipient_id), n.actor_id]).flatten().collect();
+        user_ids.sort_unstable();
+        user_ids.dedup();
+        let issue_ids: Vec<i64> = claimed.iter().filter_map(|n| n.issue_id).collect();
+        let digest_users: Vec<i64> =
+            claimed.iter().filter(|n| n.kind == Kind::Digest).map(|n| n.recipient_id).collect();
+        let users = users::find_many(&self.db, &user_ids).await?.into_iter().map(|u| (u.id, u)).collect();
+        let issues = issues::find_many(&self.db, &issue_ids).await?.into_iter().map(|i| (i.id, i)).collect();
+        let digests = if digest_users.is_empty() {
+            HashMap::new()
+        } else {
+            digest::assigned_by_status(&self.db, &digest_users).await?
+        };
+        Ok(BatchData { users, issues, digests })
     }
 
     /// When to look again: the earliest pending due time, or the sweep interval.
@@ -124,28 +182,25 @@ impl Dispatcher {
         }
     }
 
-    async fn deliver(&self, notice: Notice) {
-        let outcome = match self.compose(&notice).await {
+    async fn deliver(&self, notice: &Notice, data: &BatchData) -> Outcome {
+        let result = match self.compose(notice, data) {
             Ok(Some(email)) => self.mailer.send(&email).await,
-            Ok(None) => {
-                return self.settle(notices::mark_cancelled(&self.db, notice.id, "nothing to send")).await;
-            }
+            Ok(None) => return Outcome::Cancelled,
             Err(err) => Err(SendError::Transient(format!("composing: {err}"))),
         };
-        match outcome {
+        match result {
             Ok(()) => {
-                tracing::info!(notice_id = notice.id, kind = ?notice.kind, attempt = notice.attempts, "notice sent");
-                self.settle(notices::mark_sent(&self.db, notice.id)).await;
+                tracing::debug!(notice_id = notice.id, kind = ?notice.kind, attempt = notice.attempts, "notice sent");
+                Outcome::Sent
             }
             Err(SendError::Transient(error)) if (notice.attempts as u32) < self.config.max_attempts => {
                 let retry_in = backoff(self.config.retry_base, notice.attempts as u32);
                 tracing::warn!(notice_id = notice.id, attempt = notice.attempts, %error, ?retry_in, "sending failed; will retry");
-                let retry_at = Utc::now() + retry_in;
-                self.settle(notices::mark_retry(&self.db, notice.id, &error, retry_at)).await;
+                Outcome::Retry { error, at: Utc::now() + retry_in }
             }
             Err(err) => {
                 tracing::error!(notice_id = notice.id, attempt = notice.attempts, error = %err, "notice failed for good");
-                self.settle(notices::mark_failed(&self.db, notice.id, &err.to_string())).await;
+                Outcome::Failed(err.to_string())
             }
         }
     }
@@ -159,41 +214,39 @@ impl Dispatcher {
 
     /// The email a notice stands for, as things are now; `None` when there is nothing
     /// to send any more (the issue is gone or assigned elsewhere, or the digest is empty).
-    async fn compose(&self, notice: &Notice) -> Result<Option<Email>> {
-        let Some(recipient) = users::find(&self.db, notice.recipient_id).await? else { return Ok(None) };
+    fn compose(&self, notice: &Notice, data: &BatchData) -> Result<Option<Email>> {
+        let Some(recipient) = data.users.get(&notice.recipient_id) else { return Ok(None) };
         let rendered = match notice.kind {
             Kind::Assignment => {
-                let Some(issue_id) = notice.issue_id else { return Ok(None) };
-                let Some(issue) = issues::find(&self.db, issue_id).await? else { return Ok(None) };
+                let Some(issue) = notice.issue_id.and_then(|id| data.issues.get(&id)) else {
+                    return Ok(None);
+                };
                 if issue.assigned_to != Some(recipient.id) {
                     return Ok(None);
                 }
-                let actor = match notice.actor_id {
-                    Some(id) => users::find(&self.db, id).await?,
-                    None => None,
-                };
+                let actor = notice.actor_id.and_then(|id| data.users.get(&id));
                 self.templates.assignment(&AssignmentEmail {
-                    recipient_name: display_name(&recipient),
-                    actor_name: actor.as_ref().map_or_else(|| "Someone".to_owned(), display_name),
-                    issue: self.summary(&issue),
+                    recipient_name: display_name(recipient),
+                    actor_name: actor.map_or_else(|| "Someone".to_owned(), display_name),
+                    issue: self.summary(issue),
                 })?
             }
             Kind::Digest => {
-                let groups = digest::assigned_by_status(&self.db, recipient.id).await?;
+                let groups = data.digests.get(&recipient.id).map(Vec::as_slice).unwrap_or_default();
                 let total = groups.iter().map(|(_, issues)| issues.len()).sum();
                 if total == 0 && !self.config.digest_include_empty {
                     return Ok(None);
                 }
                 let open = groups.iter().filter(|(s, _)| *s != Status::Closed).map(|(_, i)| i.len()).sum();
                 let groups = groups
-                    .into_iter()
+                    .iter()
                     .map(|(status, issues)| DigestGroup {
-                        status: status_name(status),
+                        status: status_name(*status),
                         issues: issues.iter().map(|issue| self.summary(issue)).collect(),
                     })
                     .collect();
                 self.templates.digest(&DigestEmail {
-                    recipient_name: display_name(&recipient),
+                    recipient_name: display_name(recipient),
                     total,
                     open,
                     groups,
@@ -202,7 +255,7 @@ impl Dispatcher {
         };
         Ok(Some(Email {
             to_address: recipient.email.clone(),
-            to_name: display_name(&recipient),
+            to_name: display_name(recipient),
             message_id: format!("<notice-{}@{}>", notice.id, self.host()),
             rendered,
         }))

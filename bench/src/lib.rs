@@ -1,0 +1,219 @@
+//! Shared parts of the load benchmarks: a fast SMTP sink that records when each
+//! notice arrived, seeding straight into the database, and running the release
+//! `triage` binary as a child process while sampling its memory.
+
+use std::{
+    collections::HashMap,
+    path::{Path, PathBuf},
+    process::Stdio,
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use anyhow::Context as _;
+use chrono::{DateTime, Utc};
+use sea_orm::{ConnectionTrait as _, DatabaseConnection, Statement};
+use tokio::{
+    io::{AsyncBufReadExt as _, AsyncWriteExt as _, BufReader},
+    net::{TcpListener, TcpStream},
+    process::{Child, Command},
+};
+
+/// Arrivals by notice id (from the Message-ID), each with every time it arrived.
+pub type Arrivals = Arc<Mutex<HashMap<i64, Vec<DateTime<Utc>>>>>;
+
+/// Starts an SMTP sink on loopback; returns its URL and what it records.
+pub async fn smtp_sink() -> anyhow::Result<(String, Arrivals)> {
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("smtp://{}", listener.local_addr()?);
+    let arrivals: Arrivals = Arc::default();
+    let store = arrivals.clone();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            tokio::spawn(smtp_session(stream, store.clone()));
+        }
+    });
+    Ok((url, arrivals))
+}
+
+async fn smtp_session(stream: TcpStream, arrivals: Arrivals) -> std::io::Result<()> {
+    let (read, mut write) = stream.into_split();
+    let mut lines = BufReader::new(read);
+    write.write_all(b"220 bench ESMTP\r\n").await?;
+    let mut line = String::new();
+    loop {
+        line.clear();
+        if lines.read_line(&mut line).await? == 0 {
+            return Ok(());
+        }
+        let command = line.trim_end().to_ascii_uppercase();
+        if command == "DATA" {
+            write.write_all(b"354 go ahead\r\n").await?;
+            let mut notice = None;
+            loop {
+                line.clear();
+                if lines.read_line(&mut line).await? == 0 {
+                    return Ok(());
+                }
+                if line == ".\r\n" {
+                    break;
+                }
+                if notice.is_none() && line.to_ascii_lowercase().starts_with("message-id:") {
+                    notice = line
+                        .split("notice-")
+                        .nth(1)
+                        .and_then(|rest| rest.split('@').next())
+                        .and_then(|id| id.parse::<i64>().ok());
+                }
+            }
+            if let Some(id) = notice {
+                arrivals
+                    .lock()
+                    .map_err(|_| std::io::Error::other("poisoned"))?
+                    .entry(id)
+                    .or_default()
+                    .push(Utc::now());
+            }
+            write.write_all(b"250 OK\r\n").await?;
+        } else if command == "QUIT" {
+            write.write_all(b"221 bye\r\n").await?;
+            return Ok(());
+        } else if command.starts_with("EHLO") {
+            write.write_all(b"250-bench\r\n250 8BITMIME\r\n").await?;
+        } else {
+            write.write_all(b"250 OK\r\n").await?;
+        }
+    }
+}
+
+/// Runs `sql` (one statement, no parameters).
+pub async fn exec(db: &DatabaseConnection, sql: String) -> anyhow::Result<u64> {
+    let backend = db.get_database_backend();
+    Ok(db.execute_raw(Statement::from_string(backend, sql)).await?.rows_affected())
+}
+
+/// Inserts `rows` (each a parenthesised tuple) into `table (columns)` in batches.
+pub async fn insert_rows(
+    db: &DatabaseConnection,
+    table: &str,
+    columns: &str,
+    rows: impl Iterator<Item = String>,
+) -> anyhow::Result<()> {
+    let mut batch = Vec::with_capacity(500);
+    let flush = async |batch: &mut Vec<String>| -> anyhow::Result<()> {
+        if !batch.is_empty() {
+            exec(db, format!("INSERT INTO {table} ({columns}) VALUES {}", batch.join(","))).await?;
+            batch.clear();
+        }
+        Ok(())
+    };
+    for row in rows {
+        batch.push(row);
+        if batch.len() == 500 {
+            flush(&mut batch).await?;
+        }
+    }
+    flush(&mut batch).await
+}
+
+/// An SQL timestamp literal both databases read as UTC.
+pub fn at(time: DateTime<Utc>) -> String {
+    format!("'{}'", time.to_rfc3339_opts(chrono::SecondsFormat::Micros, false))
+}
+
+/// Seeds `users` users (password hashes are dummies: nobody logs in).
+pub async fn seed_users(db: &DatabaseConnection, users: usize) -> anyhow::Result<()> {
+    let now = at(Utc::now());
+    insert_rows(
+        db,
+        "users",
+        "username, email, first_name, last_name, password_hash, role, created_at, updated_at",
+        (1..=users).map(|n| {
+            format!("('user{n}', 'user{n}@example.com', 'User', '{n}', 'x', 'member', {now}, {now})")
+        }),
+    )
+    .await
+}
+
+/// The release binary, built by `bench/run`.
+pub fn triage_binary() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/release/triage")
+}
+
+/// A running `triage serve`.
+#[derive(Debug)]
+pub struct Server {
+    pub child: Child,
+    pub url: String,
+    pub started: Instant,
+}
+
+impl Server {
+    pub async fn start(env: &[(&str, String)]) -> anyhow::Result<Self> {
+        let port = {
+            let probe = std::net::TcpListener::bind("127.0.0.1:0")?;
+            probe.local_addr()?.port()
+        };
+        let mut command = Command::new(triage_binary());
+        command
+            .arg("serve")
+            .env("TRIAGE_LISTEN", format!("127.0.0.1:{port}"))
+            .env("TRIAGE_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true);
+        for (key, value) in env {
+            command.env(key, value);
+        }
+        let started = Instant::now();
+        let child = command.spawn().context("starting target/release/triage (run bench/run)")?;
+        Ok(Self { child, url: format!("http://127.0.0.1:{port}"), started })
+    }
+
+    /// Waits for `/readyz`; returns how long after start it answered.
+    pub async fn ready(&self) -> anyhow::Result<Duration> {
+        let client = reqwest::Client::new();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < deadline {
+            if let Ok(response) = client.get(format!("{}/readyz", self.url)).send().await
+                && response.status().is_success()
+            {
+                return Ok(self.started.elapsed());
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        anyhow::bail!("the server did not become ready")
+    }
+
+    /// Resident memory of the server now, in KiB.
+    pub fn rss_kib(&self) -> u64 {
+        let Some(pid) = self.child.id() else { return 0 };
+        std::fs::read_to_string(format!("/proc/{pid}/status"))
+            .ok()
+            .and_then(|status| {
+                status
+                    .lines()
+                    .find(|l| l.starts_with("VmRSS:"))
+                    .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+            })
+            .unwrap_or(0)
+    }
+
+    /// Stops with SIGTERM (a graceful shutdown) and waits for the exit.
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        if let Some(pid) = self.child.id() {
+            std::process::Command::new("kill").arg("-TERM").arg(pid.to_string()).status()?;
+        }
+        tokio::time::timeout(Duration::from_secs(30), self.child.wait()).await??;
+        Ok(())
+    }
+}
+
+/// The `p`th percentile (0-100) of sorted values.
+pub fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let rank = ((p / 100.0) * (sorted.len() - 1) as f64).round() as usize;
+    sorted[rank.min(sorted.len() - 1)]
+}
