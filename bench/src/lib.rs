@@ -37,6 +37,8 @@ pub async fn smtp_sink() -> anyhow::Result<(String, Arrivals)> {
 }
 
 async fn smtp_session(stream: TcpStream, arrivals: Arrivals) -> std::io::Result<()> {
+    // Replies go out at once, as a mail server's do, rather than waiting on Nagle.
+    stream.set_nodelay(true)?;
     let (read, mut write) = stream.into_split();
     let mut lines = BufReader::new(read);
     write.write_all(b"220 bench ESMTP\r\n").await?;

@@ -247,3 +247,37 @@ async fn two_servers_on_one_database_send_each_notice_once() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_temporary_rejection_is_retried_and_a_permanent_one_is_not() {
+    let sink = SmtpSink::start().await;
+    let url = sink.url();
+    let configure = move |config: &mut Config| {
+        config.smtp_url = Some(Secret::new(url.clone()));
+        config.assignment_delay = Duration::from_millis(300);
+        config.mail_retry_base = Duration::from_millis(100);
+    };
+    each_backend_with(configure, async |app| {
+        sink.clear();
+        let ada = app.register("ada").await;
+        let bob = app.register("bob").await;
+
+        // Two "try again later" replies, then the server accepts: three attempts, one email.
+        let attempts_before = sink.rcpt_attempts();
+        sink.reply_to_rcpt(&["451 4.3.0 try again later\r\n", "451 4.3.0 try again later\r\n"]);
+        app.create_issue(&ada, "Retried", Some(&bob.id)).await;
+        let messages = settled(&sink, 1).await;
+        assert_eq!(messages[0].to, [email("bob")]);
+        assert_eq!(sink.rcpt_attempts() - attempts_before, 3);
+
+        // "No such user" is final: one attempt, no email, nothing left pending.
+        let attempts_before = sink.rcpt_attempts();
+        sink.reply_to_rcpt(&["550 5.1.1 no such user\r\n"]);
+        let issue = app.create_issue(&ada, "Rejected", Some(&bob.id)).await;
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        assert_eq!(sink.rcpt_attempts() - attempts_before, 1, "a permanent failure is not retried");
+        assert_eq!(sink.messages().len(), 1);
+        assert!(pending(app, &ada, &issue).await.is_null());
+    })
+    .await;
+}

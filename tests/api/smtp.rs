@@ -1,6 +1,7 @@
 //! A real SMTP listener on loopback that keeps every message it accepts.
 
 use std::{
+    collections::VecDeque,
     net::SocketAddr,
     sync::{Arc, Mutex},
     time::Duration,
@@ -77,6 +78,10 @@ fn decode_quoted_printable(text: &str) -> String {
 pub struct SmtpSink {
     pub address: SocketAddr,
     received: Arc<Mutex<Vec<Received>>>,
+    /// Replies to the next `RCPT TO` commands, before the sink accepts again.
+    rcpt_replies: Arc<Mutex<VecDeque<&'static str>>>,
+    /// Every `RCPT TO` seen, accepted or not.
+    rcpt_attempts: Arc<Mutex<usize>>,
     arrived: Arc<Notify>,
     task: JoinHandle<()>,
 }
@@ -91,18 +96,35 @@ impl SmtpSink {
         let address = listener.local_addr().unwrap();
         let received = Arc::new(Mutex::new(Vec::new()));
         let arrived = Arc::new(Notify::new());
-        let (store, notify) = (received.clone(), arrived.clone());
+        let rcpt_replies = Arc::new(Mutex::new(VecDeque::new()));
+        let rcpt_attempts = Arc::new(Mutex::new(0));
+        let shared = Shared {
+            store: received.clone(),
+            arrived: arrived.clone(),
+            rcpt_replies: rcpt_replies.clone(),
+            rcpt_attempts: rcpt_attempts.clone(),
+        };
         let task = tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
-                tokio::spawn(session(stream, store.clone(), notify.clone()));
+                tokio::spawn(session(stream, shared.clone()));
             }
         });
-        Self { address, received, arrived, task }
+        Self { address, received, rcpt_replies, rcpt_attempts, arrived, task }
     }
 
     /// `smtp://` URL for `TRIAGE_SMTP_URL`.
     pub fn url(&self) -> String {
         format!("smtp://{}", self.address)
+    }
+
+    /// Answers the next `RCPT TO` commands with these replies (`451 ...`, `550 ...`).
+    pub fn reply_to_rcpt(&self, replies: &[&'static str]) {
+        self.rcpt_replies.lock().unwrap().extend(replies);
+    }
+
+    /// How many `RCPT TO` commands arrived, accepted or not.
+    pub fn rcpt_attempts(&self) -> usize {
+        *self.rcpt_attempts.lock().unwrap()
     }
 
     /// Forgets what arrived so far (between backends of one test).
@@ -147,7 +169,16 @@ pub fn unused_address() -> SocketAddr {
     listener.local_addr().unwrap()
 }
 
-async fn session(stream: TcpStream, store: Arc<Mutex<Vec<Received>>>, arrived: Arc<Notify>) {
+#[derive(Clone)]
+struct Shared {
+    store: Arc<Mutex<Vec<Received>>>,
+    arrived: Arc<Notify>,
+    rcpt_replies: Arc<Mutex<VecDeque<&'static str>>>,
+    rcpt_attempts: Arc<Mutex<usize>>,
+}
+
+async fn session(stream: TcpStream, shared: Shared) {
+    let Shared { store, arrived, rcpt_replies, rcpt_attempts } = shared;
     let (read, mut write) = stream.into_split();
     let mut lines = BufReader::new(read);
     let mut recipients = Vec::new();
@@ -161,7 +192,15 @@ async fn session(stream: TcpStream, store: Arc<Mutex<Vec<Received>>>, arrived: A
             return;
         }
         let command = line.trim_end().to_uppercase();
-        let reply: &[u8] = if command.starts_with("EHLO") || command.starts_with("HELO") {
+        let scripted = if command.starts_with("RCPT TO") {
+            *rcpt_attempts.lock().unwrap() += 1;
+            rcpt_replies.lock().unwrap().pop_front()
+        } else {
+            None
+        };
+        let reply: &[u8] = if let Some(reply) = scripted {
+            reply.as_bytes()
+        } else if command.starts_with("EHLO") || command.starts_with("HELO") {
             b"250-sink\r\n250 8BITMIME\r\n"
         } else if command.starts_with("MAIL FROM") {
             recipients.clear();

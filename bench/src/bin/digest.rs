@@ -50,7 +50,11 @@ async fn main() -> anyhow::Result<()> {
         ("DATABASE_URL", url.clone()),
         ("TRIAGE_TOKEN_KEY", TokenKeys::generate_paserk()?),
         ("TRIAGE_SMTP_URL", smtp_url),
-        ("TRIAGE_MAIL_CONCURRENCY", "32".to_owned()),
+        (
+            "TRIAGE_MAIL_CONCURRENCY",
+            std::env::var("TRIAGE_MAIL_CONCURRENCY").unwrap_or_else(|_| "128".to_owned()),
+        ),
+        ("TRIAGE_DIGEST_EVERY", "100000h".to_owned()),
         ("TRIAGE_NOTICE_SWEEP", "200ms".to_owned()),
         ("TRIAGE_MAIL_DIR", dir.path().join("mail").display().to_string()),
     ];
