@@ -31,6 +31,7 @@ pub struct Application {
 
 impl Application {
     pub async fn build(config: Config) -> anyhow::Result<Self> {
+        config.validate()?;
         let listener =
             TcpListener::bind(config.listen).await.with_context(|| format!("binding {}", config.listen))?;
         let tokens = token_keys(&config)?;
@@ -104,7 +105,8 @@ async fn start_jobs(config: &Config, db: DatabaseConnection, outbox: Outbox) -> 
             public_url: config.public_url.clone(),
             max_attempts: config.mail_max_attempts.max(1),
             retry_base: config.mail_retry_base,
-            lease: Duration::from_secs(120).max(config.mail_timeout * 3),
+            // A batch is sent all at once, each email within a few SMTP timeouts.
+            lease: Duration::from_secs(120).max(config.mail_timeout.saturating_mul(10)),
             concurrency: config.mail_concurrency,
             sweep_every: config.notice_sweep,
             digest_include_empty: config.digest_include_empty,

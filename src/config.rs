@@ -199,6 +199,30 @@ pub struct Config {
 }
 
 impl Config {
+    /// Rejects settings out of any sensible range (which would also overflow the
+    /// date arithmetic they feed).
+    pub fn validate(&self) -> anyhow::Result<()> {
+        const CENTURY: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+        let spans = [
+            ("TRIAGE_ACCESS_TOKEN_TTL", self.access_token_ttl, Duration::from_secs(1)),
+            ("TRIAGE_REFRESH_TOKEN_TTL", self.refresh_token_ttl, Duration::from_secs(1)),
+            ("TRIAGE_ASSIGNMENT_DELAY", self.assignment_delay, Duration::ZERO),
+            ("TRIAGE_DIGEST_EVERY", self.digest_every, Duration::from_secs(1)),
+            ("TRIAGE_MAIL_RETRY_BASE", self.mail_retry_base, Duration::ZERO),
+            ("TRIAGE_MAIL_TIMEOUT", self.mail_timeout, Duration::from_millis(1)),
+            ("TRIAGE_NOTICE_SWEEP", self.notice_sweep, Duration::from_millis(10)),
+        ];
+        for (name, value, least) in spans {
+            anyhow::ensure!(
+                (least..=CENTURY).contains(&value),
+                "{name} must be between {} and 100 years",
+                humantime::format_duration(least)
+            );
+        }
+        anyhow::ensure!(self.mail_concurrency >= 1, "TRIAGE_MAIL_CONCURRENCY must be at least 1");
+        Ok(())
+    }
+
     /// The file an embedded database lives in, when the URL names one.
     pub fn sqlite_path(&self) -> Option<PathBuf> {
         self.database.sqlite_path()

@@ -12,11 +12,17 @@ use std::{
 
 use anyhow::Context as _;
 use chrono::{DateTime, Utc};
+use migration::{Migrator, MigratorTrait as _};
 use sea_orm::{ConnectionTrait as _, DatabaseConnection, Statement};
 use tokio::{
     io::{AsyncBufReadExt as _, AsyncWriteExt as _, BufReader},
     net::{TcpListener, TcpStream},
     process::{Child, Command},
+};
+use triage::{
+    app::connect,
+    auth::TokenKeys,
+    config::{DatabaseConfig, Secret},
 };
 
 /// Arrivals by notice id (from the Message-ID), each with every time it arrived.
@@ -85,6 +91,44 @@ async fn smtp_session(stream: TcpStream, arrivals: Arrivals) -> std::io::Result<
         } else {
             write.write_all(b"250 OK\r\n").await?;
         }
+    }
+}
+
+/// A migrated, empty database: `BENCH_DATABASE_URL`, or a fresh SQLite file.
+#[derive(Debug)]
+pub struct Fixture {
+    /// Holds the SQLite file and the mail folder.
+    pub dir: tempfile::TempDir,
+    pub url: String,
+    pub db: DatabaseConnection,
+}
+
+impl Fixture {
+    pub async fn new() -> anyhow::Result<Self> {
+        let dir = tempfile::tempdir()?;
+        let url = std::env::var("BENCH_DATABASE_URL")
+            .unwrap_or_else(|_| format!("sqlite://{}?mode=rwc", dir.path().join("bench.db").display()));
+        let config = DatabaseConfig { database_url: Secret::new(url.clone()), db_max_connections: 4 };
+        let db = connect(&config, None).await?;
+        Migrator::up(&db, None).await?;
+        Ok(Self { dir, url, db })
+    }
+
+    /// The environment of a `triage serve` on this database, mailing `smtp_url`.
+    /// Sends run 128 at a time unless `TRIAGE_MAIL_CONCURRENCY` says otherwise, and the
+    /// interval digest's first run (30 s after start) does not matter: the benchmarks
+    /// count only the notices they made.
+    pub fn server_env(&self, smtp_url: String) -> anyhow::Result<Vec<(&'static str, String)>> {
+        let concurrency = std::env::var("TRIAGE_MAIL_CONCURRENCY").unwrap_or_else(|_| "128".to_owned());
+        Ok(vec![
+            ("DATABASE_URL", self.url.clone()),
+            ("TRIAGE_TOKEN_KEY", TokenKeys::generate_paserk()?),
+            ("TRIAGE_SMTP_URL", smtp_url),
+            ("TRIAGE_MAIL_CONCURRENCY", concurrency),
+            ("TRIAGE_NOTICE_SWEEP", "200ms".to_owned()),
+            ("TRIAGE_DIGEST_EVERY", "100000h".to_owned()),
+            ("TRIAGE_MAIL_DIR", self.dir.path().join("mail").display().to_string()),
+        ])
     }
 }
 

@@ -13,7 +13,7 @@ use sea_orm::{
     ActiveModelTrait,
     ActiveValue::Set,
     ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, Statement,
-    sea_query::{Expr, ExprTrait as _, Query},
+    sea_query::{Expr, ExprTrait as _, LockBehavior, LockType, Query},
 };
 use tokio::sync::Notify;
 
@@ -111,14 +111,34 @@ pub async fn pending_for_issue(db: &impl ConnectionTrait, issue_id: i64) -> Resu
         .await?)
 }
 
-/// When the earliest pending notice falls due, if there is one.
+/// When a pending notice can next be claimed, if there is one: the earliest due time
+/// of those nobody holds, or the earliest lease to run out of those somebody does.
+/// (A notice held by another replica is not "due" here, or every other replica would
+/// poll for it until that replica is done.)
 pub async fn next_due(db: &impl ConnectionTrait) -> Result<Option<DateTime<Utc>>> {
-    let next = notices::Entity::find()
+    let at = now();
+    let free = notices::Entity::find()
         .filter(notices::Column::State.eq(State::Pending))
+        .filter(
+            sea_orm::Condition::any()
+                .add(notices::Column::LeaseUntil.is_null())
+                .add(notices::Column::LeaseUntil.lt(at)),
+        )
         .order_by_asc(notices::Column::DueAt)
         .one(db)
-        .await?;
-    Ok(next.map(|notice| notice.due_at))
+        .await?
+        .map(|notice| notice.due_at);
+    let held = notices::Entity::find()
+        .filter(notices::Column::State.eq(State::Pending))
+        .filter(notices::Column::LeaseUntil.gte(at))
+        .order_by_asc(notices::Column::LeaseUntil)
+        .one(db)
+        .await?
+        .and_then(|notice| notice.lease_until);
+    Ok(match (free, held) {
+        (Some(free), Some(held)) => Some(std::cmp::min(free, held)),
+        (free, held) => free.or(held),
+    })
 }
 
 /// Claims up to `limit` due notices for `lease`: they are this sender's until the
@@ -141,6 +161,9 @@ pub async fn claim_due(db: &DatabaseConnection, lease: Duration, limit: u64) -> 
         .cond_where(claimable())
         .order_by(notices::Column::DueAt, sea_orm::Order::Asc)
         .limit(limit)
+        // PostgreSQL: replicas claiming at once take different rows instead of
+        // queueing behind each other's row locks. (SQLite has one writer anyway.)
+        .lock_with_behavior(LockType::Update, LockBehavior::SkipLocked)
         .to_owned();
     // The conditions are checked again on each row as it is updated, so a row another
     // sender claimed meanwhile is skipped rather than claimed twice.

@@ -21,12 +21,21 @@ use crate::{
 };
 
 /// What a login or refresh hands the client.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Session {
     pub access_token: String,
     pub expires_at: DateTime<Utc>,
     pub refresh_token: String,
     pub user: User,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("user_id", &self.user.id)
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
 }
 
 const REJECTED: Error = Error::Unauthenticated("The refresh token is invalid, expired or revoked");
@@ -126,6 +135,17 @@ pub async fn logout(db: &impl ConnectionTrait, refresh_token: &str) -> Result<bo
         }
         None => Ok(false),
     }
+}
+
+/// Revokes every refresh token of `user_id` (after a password change).
+pub async fn revoke_all(db: &impl ConnectionTrait, user_id: i64) -> Result<()> {
+    refresh_tokens::Entity::update_many()
+        .col_expr(refresh_tokens::Column::RevokedAt, Expr::value(now()))
+        .filter(refresh_tokens::Column::UserId.eq(user_id))
+        .filter(refresh_tokens::Column::RevokedAt.is_null())
+        .exec(db)
+        .await?;
+    Ok(())
 }
 
 async fn revoke_family(db: &impl ConnectionTrait, family: &str) -> Result<()> {

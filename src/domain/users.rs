@@ -3,7 +3,7 @@
 use sea_orm::{
     ActiveModelTrait,
     ActiveValue::Set,
-    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
     sea_query::{Condition, Expr, ExprTrait as _, Func, LikeExpr},
 };
 
@@ -97,9 +97,10 @@ async fn find_by_login(db: &impl ConnectionTrait, login: &str) -> Result<Option<
     Ok(users::Entity::find().filter(condition).one(db).await?)
 }
 
-/// Applies `changes` to the caller's own account.
+/// Applies `changes` to the caller's own account. A new password ends every session
+/// (refresh token) the account had.
 pub async fn update_profile(
-    db: &impl ConnectionTrait,
+    db: &DatabaseConnection,
     hasher: &PasswordHasher,
     actor: Actor,
     changes: ProfileChanges,
@@ -128,7 +129,13 @@ pub async fn update_profile(
         model.last_name = Set(last_name.into_inner());
     }
     model.updated_at = Set(now());
-    model.update(db).await.map_err(|err| Error::on_unique_violation(err, UNIQUE_INDEXES))
+    let txn = super::begin_write(db).await?;
+    let user = model.update(&txn).await.map_err(|err| Error::on_unique_violation(err, UNIQUE_INDEXES))?;
+    if changes.password.is_some() {
+        super::sessions::revoke_all(&txn, user.id).await?;
+    }
+    txn.commit().await?;
+    Ok(user)
 }
 
 /// The user with `id`, if any.

@@ -139,6 +139,13 @@ impl IssueTitle {
         if value.chars().count() > 256 {
             return Err(Error::bad_input("title", "Title must be at most 256 characters"));
         }
+        // A title is one line: it becomes an email subject, among other places.
+        if value.chars().any(char::is_control) {
+            return Err(Error::bad_input(
+                "title",
+                "Title must not contain line breaks or control characters",
+            ));
+        }
         Ok(Self(value.to_owned()))
     }
 
@@ -227,6 +234,7 @@ mod tests {
         assert_eq!(field_of(IssueTitle::parse("   ".into())), "title");
         assert!(IssueTitle::parse("é".repeat(256)).is_ok());
         assert_eq!(field_of(IssueTitle::parse("x".repeat(257))), "title");
+        assert_eq!(field_of(IssueTitle::parse("Subject\r\nBcc: x@example.com".into())), "title");
         assert!(IssueDescription::parse("x".repeat(65536)).is_ok());
         assert_eq!(field_of(IssueDescription::parse("x".repeat(65537))), "description");
     }

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use chrono::Utc;
+use croner::parser::{CronParser, Seconds};
 use sea_orm::DatabaseConnection;
 use tokio_cron_scheduler::Job;
 
@@ -45,18 +46,30 @@ pub(super) fn job(db: DatabaseConnection, outbox: Outbox, config: &JobsConfig) -
             })
             .context("creating the digest job")
         }
-        DigestSchedule::Cron(expression) => Job::new_async_tz(expression.as_str(), Utc, move |_, _| {
-            let (db, outbox) = (db.clone(), outbox.clone());
-            Box::pin(async move {
-                // Every replica fires on the same scheduled second, so it names the period.
-                let tick = Utc::now().with_timezone(&Utc);
-                let tick = tick - chrono::Duration::nanoseconds(i64::from(tick.timestamp_subsec_nanos()));
-                let period = digest::period_of_tick(tick);
-                if let Err(err) = run_digest(&db, &outbox, &period, include_empty).await {
-                    tracing::error!(error = %err, period, "digest run failed");
-                }
+        DigestSchedule::Cron(expression) => {
+            let schedule = CronParser::builder()
+                .seconds(Seconds::Required)
+                .dom_and_dow(true)
+                .build()
+                .parse(&expression)
+                .with_context(|| format!("TRIAGE_DIGEST_CRON is not a cron line: {expression}"))?;
+            Job::new_async_tz(expression.as_str(), Utc, move |_, _| {
+                let (db, outbox, schedule) = (db.clone(), outbox.clone(), schedule.clone());
+                Box::pin(async move {
+                    // The period is the scheduled tick, not the moment this replica got
+                    // round to it: replicas firing a little late, on either side of a
+                    // second, still agree.
+                    let tick = match schedule.find_previous_occurrence(&Utc::now(), true) {
+                        Ok(tick) => tick,
+                        Err(err) => return tracing::error!(error = %err, "finding the digest tick failed"),
+                    };
+                    let period = digest::period_of_tick(tick);
+                    if let Err(err) = run_digest(&db, &outbox, &period, include_empty).await {
+                        tracing::error!(error = %err, period, "digest run failed");
+                    }
+                })
             })
-        })
-        .with_context(|| format!("TRIAGE_DIGEST_CRON is not a cron line: {expression}")),
+            .with_context(|| format!("TRIAGE_DIGEST_CRON is not a cron line: {expression}"))
+        }
     }
 }

@@ -50,9 +50,6 @@ pub struct Dispatcher {
     config: DispatcherConfig,
 }
 
-/// Most notices claimed at once; their people and issues are loaded together.
-const BATCH: u64 = 256;
-
 /// What became of one notice.
 enum Outcome {
     Sent,
@@ -95,7 +92,10 @@ impl Dispatcher {
     /// Claims and sends everything due now, a batch at a time.
     async fn send_due(&self, stop: &watch::Receiver<bool>) {
         while !*stop.borrow() {
-            let claimed = match notices::claim_due(&self.db, self.config.lease, BATCH).await {
+            // One batch is what can be in flight at once, so every claimed notice is being
+            // sent while its lease lasts, not waiting for a slot.
+            let batch = self.config.concurrency.clamp(1, 512) as u64;
+            let claimed = match notices::claim_due(&self.db, self.config.lease, batch).await {
                 Ok(claimed) => claimed,
                 Err(err) => {
                     tracing::error!(error = %err, "claiming due notices failed");
@@ -105,7 +105,7 @@ impl Dispatcher {
             if claimed.is_empty() {
                 return;
             }
-            let full = claimed.len() as u64 == BATCH;
+            let full = claimed.len() as u64 == batch;
             self.send_batch(claimed).await;
             if !full {
                 return;
@@ -171,7 +171,9 @@ impl Dispatcher {
         let latest = Instant::now() + self.config.sweep_every;
         match notices::next_due(&self.db).await {
             Ok(Some(due)) => {
-                let wait = (due - Utc::now()).to_std().unwrap_or(Duration::ZERO);
+                // A floor, so a notice that cannot be claimed yet never spins the loop.
+                let wait =
+                    (due - Utc::now()).to_std().unwrap_or(Duration::ZERO).max(Duration::from_millis(5));
                 latest.min(Instant::now() + wait)
             }
             Ok(None) => latest,

@@ -127,6 +127,10 @@ async fn changing_the_password_needs_the_current_one() {
             json!({ "input": { "password": "a new password", "currentPassword": PASSWORD } }),
         )
         .await;
+        let refresh = "mutation($input: RefreshTokenInput!) { refreshToken(input: $input) { accessToken } }";
+        let stale =
+            app.graphql(None, refresh, json!({ "input": { "refreshToken": ada.refresh_token } })).await;
+        assert_eq!(error_code(&stale), "UNAUTHENTICATED", "a new password ends the old sessions");
         let old =
             app.graphql(None, login, json!({ "input": { "username": "ada", "password": PASSWORD } })).await;
         assert_eq!(error_code(&old), "UNAUTHENTICATED");

@@ -4,37 +4,30 @@
 //! `cargo run --release -p triage-bench --bin digest` (or `bench/run`).
 //! Env: `USERS` (default 10000), `BENCH_DATABASE_URL` (an empty database).
 
-use std::time::{Duration, Instant};
+use std::{
+    collections::HashSet,
+    time::{Duration, Instant},
+};
 
 use chrono::Utc;
-use migration::{Migrator, MigratorTrait as _};
-use triage::{
-    app::connect,
-    auth::TokenKeys,
-    config::{DatabaseConfig, Secret},
-    domain::notices::Outbox,
-    jobs::run_digest,
-};
-use triage_bench::{Server, at, insert_rows, seed_users, smtp_sink};
+use sea_orm::{ColumnTrait as _, EntityTrait as _, QueryFilter as _};
+use triage::{domain::notices::Outbox, entity::notices, jobs::run_digest};
+use triage_bench::{Arrivals, Fixture, Server, at, insert_rows, seed_users, smtp_sink};
 
 const ISSUES_EACH: usize = 20;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let users: usize = std::env::var("USERS").ok().and_then(|n| n.parse().ok()).unwrap_or(10_000);
-    let dir = tempfile::tempdir()?;
-    let url = std::env::var("BENCH_DATABASE_URL")
-        .unwrap_or_else(|_| format!("sqlite://{}?mode=rwc", dir.path().join("bench.db").display()));
-    let db = connect(&DatabaseConfig { database_url: Secret::new(url.clone()), db_max_connections: 4 }, None)
-        .await?;
-    Migrator::up(&db, None).await?;
+    let fixture = Fixture::new().await?;
+    let db = &fixture.db;
 
     println!("seeding {users} users with {ISSUES_EACH} assigned issues each");
-    seed_users(&db, users).await?;
+    seed_users(db, users).await?;
     let now = at(Utc::now());
     let statuses = ["OPEN", "IN_PROGRESS", "CLOSED"];
     insert_rows(
-        &db,
+        db,
         "issues",
         "title, description, status, created_by, assigned_to, created_at, updated_at",
         (0..users * ISSUES_EACH).map(|i| {
@@ -46,24 +39,24 @@ async fn main() -> anyhow::Result<()> {
     .await?;
 
     let (smtp_url, arrivals) = smtp_sink().await?;
-    let env = [
-        ("DATABASE_URL", url.clone()),
-        ("TRIAGE_TOKEN_KEY", TokenKeys::generate_paserk()?),
-        ("TRIAGE_SMTP_URL", smtp_url),
-        (
-            "TRIAGE_MAIL_CONCURRENCY",
-            std::env::var("TRIAGE_MAIL_CONCURRENCY").unwrap_or_else(|_| "128".to_owned()),
-        ),
-        ("TRIAGE_DIGEST_EVERY", "100000h".to_owned()),
-        ("TRIAGE_NOTICE_SWEEP", "200ms".to_owned()),
-        ("TRIAGE_MAIL_DIR", dir.path().join("mail").display().to_string()),
-    ];
+    let env = fixture.server_env(smtp_url)?;
     let server = Server::start(&env).await?;
     server.ready().await?;
 
     let started = Instant::now();
-    let enqueued = run_digest(&db, &Outbox::new(Duration::ZERO), "bench", false).await?;
+    let enqueued = run_digest(db, &Outbox::new(Duration::ZERO), "bench", false).await?;
     let enqueue_time = started.elapsed();
+    let ours: HashSet<i64> = notices::Entity::find()
+        .filter(notices::Column::DedupeKey.like("digest:bench:%"))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|notice| notice.id)
+        .collect();
+    let delivered = |arrivals: &Arrivals| -> anyhow::Result<usize> {
+        let arrivals = arrivals.lock().map_err(|_| anyhow::anyhow!("poisoned"))?;
+        Ok(arrivals.keys().filter(|id| ours.contains(id)).count())
+    };
     let deadline = started + Duration::from_secs(300);
     let mut peak_kib = server.rss_kib();
     while arrivals.lock().map_err(|_| anyhow::anyhow!("poisoned"))?.len() < users && Instant::now() < deadline
@@ -74,13 +67,13 @@ async fn main() -> anyhow::Result<()> {
     let elapsed = started.elapsed();
     tokio::time::sleep(Duration::from_secs(2)).await;
     server.stop().await?;
-    db.close().await?;
 
+    let delivered = delivered(&arrivals)?;
     let arrivals = arrivals.lock().map_err(|_| anyhow::anyhow!("poisoned"))?;
-    let duplicates = arrivals.values().filter(|times| times.len() > 1).count();
+    let duplicates = arrivals.iter().filter(|(id, times)| ours.contains(id) && times.len() > 1).count();
     println!("\nresult");
     println!("  enqueued            {enqueued} in {:.0} ms", enqueue_time.as_secs_f64() * 1e3);
-    println!("  delivered           {} of {users}, twice: {duplicates}", arrivals.len());
+    println!("  delivered           {delivered} of {users}, twice: {duplicates}");
     println!("  run to last email   {:.1} s", elapsed.as_secs_f64());
     println!("  server peak RSS     {:.1} MiB", peak_kib as f64 / 1024.0);
     Ok(())

@@ -12,33 +12,23 @@ use std::{
 };
 
 use chrono::{DateTime, Utc};
-use migration::{Migrator, MigratorTrait as _};
 use sea_orm::EntityTrait as _;
-use triage::{
-    app::connect,
-    auth::TokenKeys,
-    config::{DatabaseConfig, Secret},
-    entity::notices,
-};
-use triage_bench::{Server, at, insert_rows, percentile, seed_users, smtp_sink};
+use triage::entity::notices;
+use triage_bench::{Fixture, Server, at, insert_rows, percentile, seed_users, smtp_sink};
 
 const USERS: usize = 1000;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let count: usize = std::env::var("NOTICES").ok().and_then(|n| n.parse().ok()).unwrap_or(100_000);
-    let dir = tempfile::tempdir()?;
-    let url = std::env::var("BENCH_DATABASE_URL")
-        .unwrap_or_else(|_| format!("sqlite://{}?mode=rwc", dir.path().join("bench.db").display()));
-    let db = connect(&DatabaseConfig { database_url: Secret::new(url.clone()), db_max_connections: 4 }, None)
-        .await?;
-    Migrator::up(&db, None).await?;
+    let fixture = Fixture::new().await?;
+    let db = &fixture.db;
 
     println!("seeding {USERS} users, {USERS} issues and {count} notices due within one minute");
-    seed_users(&db, USERS).await?;
+    seed_users(db, USERS).await?;
     let now = at(Utc::now());
     insert_rows(
-        &db,
+        db,
         "issues",
         "title, description, status, created_by, assigned_to, created_at, updated_at",
         (1..=USERS).map(|n| format!("('Issue {n}', 'Bench issue', 'OPEN', 1, {n}, {now}, {now})")),
@@ -47,7 +37,7 @@ async fn main() -> anyhow::Result<()> {
     let first_due = Utc::now() + chrono::Duration::seconds(20);
     let spread_us = 60_000_000 / count.max(1) as i64;
     insert_rows(
-        &db,
+        db,
         "notices",
         "kind, issue_id, recipient_id, actor_id, due_at, state, attempts, created_at",
         (0..count).map(|i| {
@@ -58,8 +48,7 @@ async fn main() -> anyhow::Result<()> {
     )
     .await?;
     let due: HashMap<i64, DateTime<Utc>> =
-        notices::Entity::find().all(&db).await?.into_iter().map(|n| (n.id, n.due_at)).collect();
-    db.close().await?;
+        notices::Entity::find().all(db).await?.into_iter().map(|n| (n.id, n.due_at)).collect();
     let seeded_in = Utc::now();
     println!(
         "seeded; first notice due in {:.1} s",
@@ -67,18 +56,7 @@ async fn main() -> anyhow::Result<()> {
     );
 
     let (smtp_url, arrivals) = smtp_sink().await?;
-    let env = [
-        ("DATABASE_URL", url.clone()),
-        ("TRIAGE_TOKEN_KEY", TokenKeys::generate_paserk()?),
-        ("TRIAGE_SMTP_URL", smtp_url),
-        (
-            "TRIAGE_MAIL_CONCURRENCY",
-            std::env::var("TRIAGE_MAIL_CONCURRENCY").unwrap_or_else(|_| "128".to_owned()),
-        ),
-        // Only the notices seeded here: no digest run mixes in.
-        ("TRIAGE_DIGEST_EVERY", "100000h".to_owned()),
-        ("TRIAGE_MAIL_DIR", dir.path().join("mail").display().to_string()),
-    ];
+    let env = fixture.server_env(smtp_url)?;
 
     // A start, then a restart, with every notice pending.
     let server = Server::start(&env).await?;

@@ -14,7 +14,7 @@ use crate::{
     },
 };
 
-#[derive(Debug, InputObject)]
+#[derive(InputObject)]
 pub struct RegisterInput {
     pub email: String,
     /// 3 to 39 letters, digits, `-` or `_`; unique without regard to case.
@@ -25,22 +25,41 @@ pub struct RegisterInput {
     pub last_name: String,
 }
 
-#[derive(Debug, InputObject)]
+#[derive(InputObject)]
 pub struct LoginInput {
     /// The username, or the email address.
     pub username: String,
     pub password: String,
 }
 
-#[derive(Debug, InputObject)]
+#[derive(InputObject)]
 pub struct RefreshTokenInput {
     pub refresh_token: String,
 }
 
-#[derive(Debug, InputObject)]
+#[derive(InputObject)]
 pub struct LogoutInput {
     pub refresh_token: String,
 }
+
+/// Inputs that carry a password or a token print without it.
+macro_rules! redacted_debug {
+    ($($input:ident { $($shown:ident),* }),* $(,)?) => {$(
+        impl std::fmt::Debug for $input {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.debug_struct(stringify!($input))$(.field(stringify!($shown), &self.$shown))*.finish_non_exhaustive()
+            }
+        }
+    )*};
+}
+pub(crate) use redacted_debug;
+
+redacted_debug!(
+    RegisterInput { email, username, first_name, last_name },
+    LoginInput { username },
+    RefreshTokenInput {},
+    LogoutInput {},
+);
 
 #[derive(Debug, Default)]
 pub struct AuthMutation;

@@ -14,7 +14,7 @@ use crate::{
 };
 
 /// Every field is optional; those left out stay as they are.
-#[derive(Debug, InputObject)]
+#[derive(InputObject)]
 pub struct UpdateMeInput {
     pub email: Option<String>,
     pub username: Option<String>,
@@ -24,6 +24,8 @@ pub struct UpdateMeInput {
     pub password: Option<String>,
     pub current_password: Option<String>,
 }
+
+super::auth::redacted_debug!(UpdateMeInput { email, username, first_name, last_name });
 
 #[derive(Debug, Default)]
 pub struct UserMutation;
