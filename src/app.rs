@@ -52,10 +52,14 @@ impl Application {
             refresh_token_ttl: config.refresh_token_ttl,
             outbox,
         });
-        let limits = Limits { depth: config.max_query_depth, complexity: config.max_query_complexity };
+        let limits = Limits {
+            depth: config.max_query_depth,
+            complexity: config.max_query_complexity,
+            persisted_queries: config.apq_cache_size,
+        };
         let schema = build_schema(services.clone(), limits);
         let state = HttpState { schema, services: services.clone(), metrics, max_batch: config.max_batch };
-        let router = router(state, config.max_body_bytes);
+        let router = router(state, config.max_body_bytes, &config.cors_origins)?;
         Ok(Self { listener, router, services, jobs })
     }
 
@@ -105,8 +109,8 @@ async fn start_jobs(config: &Config, db: DatabaseConnection, outbox: Outbox) -> 
             public_url: config.public_url.clone(),
             max_attempts: config.mail_max_attempts.max(1),
             retry_base: config.mail_retry_base,
-            // A batch is sent all at once, each email within a few SMTP timeouts.
-            lease: Duration::from_secs(120).max(config.mail_timeout.saturating_mul(10)),
+            // A batch is two rounds of sends, each email within a few SMTP timeouts.
+            lease: Duration::from_secs(120).max(config.mail_timeout.saturating_mul(20)),
             concurrency: config.mail_concurrency,
             sweep_every: config.notice_sweep,
             digest_include_empty: config.digest_include_empty,

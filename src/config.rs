@@ -136,6 +136,15 @@ pub struct Config {
     #[arg(long, env = "TRIAGE_MAX_BATCH", default_value_t = 10)]
     pub max_batch: usize,
 
+    /// Origins allowed to call the API from a browser (CORS): a comma-separated list
+    /// of `https://app.example.com` origins, or `*` for any. Empty: none.
+    #[arg(long, env = "TRIAGE_CORS_ORIGINS", default_value = "", value_delimiter = ',')]
+    pub cors_origins: Vec<String>,
+
+    /// Parsed queries kept for automatic persisted queries (Apollo APQ).
+    #[arg(long, env = "TRIAGE_APQ_CACHE_SIZE", default_value_t = 1000)]
+    pub apq_cache_size: usize,
+
     /// Most password hashes computed at once; further logins wait their turn.
     #[arg(long, env = "TRIAGE_MAX_CONCURRENT_HASHES", default_value_t = 2)]
     pub max_concurrent_hashes: usize,

@@ -26,11 +26,14 @@ use axum::{
     Router,
     body::Bytes,
     extract::{DefaultBodyLimit, RawQuery, State},
-    http::{HeaderMap, HeaderValue, StatusCode, header},
+    http::{HeaderMap, HeaderValue, Method, StatusCode, header},
     response::{Html, IntoResponse, Response},
     routing::get,
 };
-use tower_http::trace::TraceLayer;
+use tower_http::{
+    cors::{AllowOrigin, CorsLayer},
+    trace::TraceLayer,
+};
 
 use crate::{
     auth::{Actor, Caller},
@@ -62,15 +65,38 @@ impl std::fmt::Debug for HttpState {
     }
 }
 
-pub fn router(state: HttpState, max_body_bytes: usize) -> Router {
-    Router::new()
+pub fn router(state: HttpState, max_body_bytes: usize, cors_origins: &[String]) -> anyhow::Result<Router> {
+    Ok(Router::new()
         .route("/graphql", get(graphql_get).post(graphql_post))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .layer(DefaultBodyLimit::max(max_body_bytes))
+        .layer(cors(cors_origins)?)
         .layer(TraceLayer::new_for_http())
-        .with_state(state)
+        .with_state(state))
+}
+
+/// CORS for browser apps on other origins: `*`, a list of origins, or none.
+fn cors(origins: &[String]) -> anyhow::Result<CorsLayer> {
+    let origins: Vec<&str> = origins.iter().map(|o| o.trim()).filter(|o| !o.is_empty()).collect();
+    let allow_origin = if origins.contains(&"*") {
+        AllowOrigin::any()
+    } else {
+        let parsed = origins
+            .iter()
+            .map(|origin| {
+                HeaderValue::from_str(origin.trim_end_matches('/'))
+                    .map_err(|_| anyhow::anyhow!("TRIAGE_CORS_ORIGINS: {origin:?} is not an origin"))
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        AllowOrigin::list(parsed)
+    };
+    Ok(CorsLayer::new()
+        .allow_origin(allow_origin)
+        .allow_methods([Method::GET, Method::POST])
+        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE, header::ACCEPT])
+        .max_age(std::time::Duration::from_secs(600)))
 }
 
 async fn graphql_post(State(state): State<HttpState>, headers: HeaderMap, body: Bytes) -> Response {
@@ -94,7 +120,8 @@ async fn graphql_get(
 ) -> Response {
     let media = ResponseMedia::negotiate(&headers);
     let query = query.unwrap_or_default();
-    if !query.split('&').any(|pair| pair.starts_with("query=")) {
+    // A query, or a persisted query's hash in `extensions`.
+    if !query.split('&').any(|pair| pair.starts_with("query=") || pair.starts_with("extensions=")) {
         if accepts(&headers, "text/html") {
             return Html(GraphiQLSource::build().endpoint("/graphql").finish()).into_response();
         }

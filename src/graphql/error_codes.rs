@@ -34,6 +34,16 @@ fn set_code(error: &mut ServerError, code: &str) {
     }
 }
 
+/// The codes Apollo clients look for in automatic persisted queries.
+fn persisted_query_code(message: &str) -> Option<&'static str> {
+    match message {
+        "PersistedQueryNotFound" => Some("PERSISTED_QUERY_NOT_FOUND"),
+        "provided sha does not match query" => Some("BAD_USER_INPUT"),
+        _ if message.contains("\"PersistedQuery\"") => Some("BAD_USER_INPUT"),
+        _ => None,
+    }
+}
+
 /// Whether async-graphql's message says a value did not fit its input type.
 fn is_input_coercion(message: &str) -> bool {
     message.starts_with("Invalid value for argument")
@@ -46,9 +56,9 @@ impl Extension for ErrorCodes {
     async fn request(&self, ctx: &ExtensionContext<'_>, next: NextRequest<'_>) -> Response {
         let mut response = next.run(ctx).await;
         for error in &mut response.errors {
-            let code =
+            let fallback =
                 if is_input_coercion(&error.message) { "BAD_USER_INPUT" } else { "INTERNAL_SERVER_ERROR" };
-            set_code(error, code);
+            set_code(error, persisted_query_code(&error.message).unwrap_or(fallback));
         }
         response
     }

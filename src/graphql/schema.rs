@@ -1,21 +1,26 @@
 use std::sync::Arc;
 
-use async_graphql::{EmptySubscription, Schema};
+use async_graphql::{
+    EmptySubscription, Schema,
+    extensions::apollo_persisted_queries::{ApolloPersistedQueries, LruCacheStorage},
+};
 
 use super::{ServiceState, error_codes::ErrorCodes, mutation::MutationRoot, query::QueryRoot};
 
 pub type AppSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
 
-/// Bounds on what one request may ask for.
+/// Bounds on what one request may ask for, and the persisted-query cache.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
     pub depth: usize,
     pub complexity: usize,
+    /// Parsed documents kept for automatic persisted queries.
+    pub persisted_queries: usize,
 }
 
 impl Default for Limits {
     fn default() -> Self {
-        Self { depth: 12, complexity: 5000 }
+        Self { depth: 12, complexity: 5000, persisted_queries: 1000 }
     }
 }
 
@@ -24,6 +29,7 @@ pub fn build_schema(state: Arc<ServiceState>, limits: Limits) -> AppSchema {
     Schema::build(QueryRoot::default(), MutationRoot::default(), EmptySubscription)
         .data(state)
         .extension(ErrorCodes)
+        .extension(ApolloPersistedQueries::new(LruCacheStorage::new(limits.persisted_queries.max(1))))
         .limit_depth(limits.depth)
         .limit_complexity(limits.complexity)
         .finish()

@@ -32,7 +32,8 @@ pub struct DispatcherConfig {
     pub max_attempts: u32,
     /// First retry delay; each further one doubles, up to an hour.
     pub retry_base: Duration,
-    /// How long a claimed notice is this sender's before others may take it.
+    /// How long a claimed notice is this sender's before others may take it: longer
+    /// than two rounds of sends at the worst SMTP timeouts.
     pub lease: Duration,
     /// Most emails in flight at once.
     pub concurrency: usize,
@@ -92,9 +93,10 @@ impl Dispatcher {
     /// Claims and sends everything due now, a batch at a time.
     async fn send_due(&self, stop: &watch::Receiver<bool>) {
         while !*stop.borrow() {
-            // One batch is what can be in flight at once, so every claimed notice is being
-            // sent while its lease lasts, not waiting for a slot.
-            let batch = self.config.concurrency.clamp(1, 512) as u64;
+            // Two rounds of sends a batch: enough to keep the slots busy while the slowest
+            // send of a round finishes, few enough that every claimed notice is sent
+            // well inside its lease (see `DispatcherConfig::lease`).
+            let batch = (self.config.concurrency.clamp(1, 256) * 2) as u64;
             let claimed = match notices::claim_due(&self.db, self.config.lease, batch).await {
                 Ok(claimed) => claimed,
                 Err(err) => {

@@ -284,6 +284,8 @@ pub fn test_config(database_url: String, token_key: String) -> Config {
         max_query_complexity: 5000,
         max_batch: 10,
         max_concurrent_hashes: 2,
+        cors_origins: vec!["https://app.example".to_owned()],
+        apq_cache_size: 100,
         log: "warn".to_owned(),
         assignment_delay: Duration::from_secs(12 * 60),
         digest_every: Duration::from_secs(24 * 3600),

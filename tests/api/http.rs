@@ -123,3 +123,74 @@ async fn get_runs_queries_but_not_mutations() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn automatic_persisted_queries_work_over_post_and_get() {
+    each_backend(async |app| {
+        let ada = app.register("ada").await;
+        let query = "{ me { username } }";
+        let hash = {
+            use sha2::Digest as _;
+            sha2::Sha256::digest(query.as_bytes()).iter().map(|b| format!("{b:02x}")).collect::<String>()
+        };
+        let extensions = json!({ "persistedQuery": { "version": 1, "sha256Hash": hash } });
+        let post = async |body: Value| -> Value {
+            let response = app
+                .client
+                .post(app.url("/graphql"))
+                .bearer_auth(&ada.access_token)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            response.json().await.unwrap()
+        };
+
+        let unknown = post(json!({ "extensions": extensions })).await;
+        assert_eq!(error_code(&unknown), "PERSISTED_QUERY_NOT_FOUND");
+        assert_eq!(unknown["errors"][0]["message"], "PersistedQueryNotFound");
+
+        let registered = post(json!({ "query": query, "extensions": extensions })).await;
+        assert_eq!(registered, json!({ "data": { "me": { "username": "ada" } } }));
+        let by_hash = post(json!({ "extensions": extensions })).await;
+        assert_eq!(by_hash, json!({ "data": { "me": { "username": "ada" } } }));
+
+        let get = app
+            .client
+            .get(app.url("/graphql"))
+            .query(&[("extensions", extensions.to_string())])
+            .bearer_auth(&ada.access_token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(get.status(), 200);
+        assert_eq!(get.json::<Value>().await.unwrap(), json!({ "data": { "me": { "username": "ada" } } }));
+
+        let wrong = post(json!({ "query": "{ me { id } }", "extensions": extensions })).await;
+        assert_eq!(error_code(&wrong), "BAD_USER_INPUT");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn browsers_on_an_allowed_origin_may_call_the_api() {
+    each_backend(async |app| {
+        let preflight = async |origin: &str| {
+            app.client
+                .request(reqwest::Method::OPTIONS, app.url("/graphql"))
+                .header("origin", origin)
+                .header("access-control-request-method", "POST")
+                .header("access-control-request-headers", "authorization, content-type")
+                .send()
+                .await
+                .unwrap()
+        };
+        let allowed = preflight("https://app.example").await;
+        assert_eq!(allowed.headers()["access-control-allow-origin"], "https://app.example");
+        let headers = allowed.headers()["access-control-allow-headers"].to_str().unwrap().to_lowercase();
+        assert!(headers.contains("authorization") && headers.contains("content-type"), "{headers}");
+        let other = preflight("https://evil.example").await;
+        assert!(other.headers().get("access-control-allow-origin").is_none());
+    })
+    .await;
+}
