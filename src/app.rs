@@ -11,7 +11,7 @@ use sea_orm::{ConnectOptions, Database, DatabaseConnection};
 use tokio::net::TcpListener;
 
 use crate::{
-    auth::{PasswordHasher, TokenKeys},
+    auth::{LoginLimiter, PasswordHasher, TokenKeys},
     config::{Config, DatabaseConfig},
     domain::notices::Outbox,
     graphql::{Limits, ServiceState, build_schema},
@@ -51,6 +51,7 @@ impl Application {
             hasher,
             refresh_token_ttl: config.refresh_token_ttl,
             outbox,
+            logins: LoginLimiter::new(config.login_max_failures, config.login_window),
         });
         let limits = Limits {
             depth: config.max_query_depth,

@@ -145,6 +145,15 @@ pub struct Config {
     #[arg(long, env = "TRIAGE_APQ_CACHE_SIZE", default_value_t = 1000)]
     pub apq_cache_size: usize,
 
+    /// Failed logins for one account name before further attempts are refused
+    /// (`RATE_LIMITED`) until TRIAGE_LOGIN_WINDOW has passed.
+    #[arg(long, env = "TRIAGE_LOGIN_MAX_FAILURES", default_value_t = 10)]
+    pub login_max_failures: u32,
+
+    /// The window failed logins are counted in.
+    #[arg(long, env = "TRIAGE_LOGIN_WINDOW", default_value = "15m", value_parser = humantime::parse_duration)]
+    pub login_window: Duration,
+
     /// Most password hashes computed at once; further logins wait their turn.
     #[arg(long, env = "TRIAGE_MAX_CONCURRENT_HASHES", default_value_t = 2)]
     pub max_concurrent_hashes: usize,

@@ -28,6 +28,10 @@ pub enum Error {
     #[error("{message}")]
     BadInput { field: &'static str, message: String },
 
+    /// `RATE_LIMITED`: too many attempts; try again later.
+    #[error("{0}")]
+    RateLimited(&'static str),
+
     /// `CONFLICT`, with the `field` whose value is taken.
     #[error("{message}")]
     Conflict { field: &'static str, message: String },
@@ -62,6 +66,7 @@ impl Error {
             Self::NotFound(_) => "NOT_FOUND",
             Self::BadInput { .. } => "BAD_USER_INPUT",
             Self::Conflict { .. } => "CONFLICT",
+            Self::RateLimited(_) => "RATE_LIMITED",
             Self::Database(_) | Self::Internal(_) => "INTERNAL_SERVER_ERROR",
         }
     }

@@ -1,8 +1,10 @@
 //! Authentication: who the caller is. What they may do is decided in `domain`.
 
+pub mod limiter;
 pub mod password;
 pub mod token;
 
+pub use limiter::LoginLimiter;
 pub use password::PasswordHasher;
 pub use token::{AccessToken, TokenKeys};
 

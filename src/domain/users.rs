@@ -14,7 +14,7 @@ use super::{
 };
 use crate::{
     Error, Result,
-    auth::{Actor, PasswordHasher},
+    auth::{Actor, LoginLimiter, PasswordHasher},
     entity::users::{self, Role},
 };
 
@@ -72,18 +72,27 @@ pub async fn register(db: &impl ConnectionTrait, hasher: &PasswordHasher, new: N
 }
 
 /// The user a login names, by username (any case) or email, if the password matches.
-/// A wrong password and an unknown user get the same error after the same work.
+/// A wrong password and an unknown user get the same error after the same work; a
+/// name with too many recent failures is refused before any work.
 pub async fn authenticate(
     db: &impl ConnectionTrait,
     hasher: &PasswordHasher,
+    limiter: &LoginLimiter,
     login: &str,
     password: &str,
 ) -> Result<User> {
+    limiter.check(login)?;
     let user = find_by_login(db, login).await?;
     let verified = hasher.verify(user.as_ref().map(|u| u.password_hash.as_str()), password).await?;
     match user {
-        Some(user) if verified => Ok(user),
-        _ => Err(Error::Unauthenticated("Invalid username or password")),
+        Some(user) if verified => {
+            limiter.succeeded(login);
+            Ok(user)
+        }
+        _ => {
+            limiter.failed(login);
+            Err(Error::Unauthenticated("Invalid username or password"))
+        }
     }
 }
 

@@ -11,7 +11,7 @@ use sea_orm::DatabaseConnection;
 use super::loader::UserLoader;
 use crate::{
     Error, Result,
-    auth::{Actor, Caller, PasswordHasher, TokenKeys},
+    auth::{Actor, Caller, LoginLimiter, PasswordHasher, TokenKeys},
     domain::notices::Outbox,
 };
 
@@ -23,6 +23,7 @@ pub struct ServiceState {
     pub hasher: PasswordHasher,
     pub refresh_token_ttl: Duration,
     pub outbox: Outbox,
+    pub logins: LoginLimiter,
 }
 
 /// Per-request data: the caller and the request's DataLoaders (shared by the

@@ -205,3 +205,21 @@ async fn missing_malformed_expired_tampered_and_foreign_tokens_are_unauthenticat
     })
     .await;
 }
+
+#[tokio::test]
+async fn repeated_failed_logins_are_rate_limited_per_account() {
+    each_backend(async |app| {
+        app.register("grace").await;
+        app.register("alan").await;
+        let login = |username: &str, password: &str| json!({ "input": { "username": username, "password": password } });
+        // The test server allows 5 failures a minute.
+        for _ in 0..5 {
+            let response = app.graphql(None, LOGIN, login("grace", "wrong password")).await;
+            assert_eq!(error_code(&response), "UNAUTHENTICATED");
+        }
+        let limited = app.graphql(None, LOGIN, login("GRACE", PASSWORD)).await;
+        assert_eq!(error_code(&limited), "RATE_LIMITED", "even the right password waits: {limited}");
+        app.data(None, LOGIN, login("alan", PASSWORD)).await;
+    })
+    .await;
+}

@@ -88,8 +88,14 @@ impl AuthMutation {
     /// Logs in with a username (or email) and password.
     async fn login(&self, ctx: &Context<'_>, input: LoginInput) -> Result<AuthPayload> {
         let state = ctx.state()?;
-        let user =
-            domain::users::authenticate(&state.db, &state.hasher, &input.username, &input.password).await?;
+        let user = domain::users::authenticate(
+            &state.db,
+            &state.hasher,
+            &state.logins,
+            &input.username,
+            &input.password,
+        )
+        .await?;
         let session =
             domain::sessions::start(&state.db, &state.tokens, state.refresh_token_ttl, user).await?;
         Ok(session.into())
