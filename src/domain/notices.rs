@@ -100,14 +100,13 @@ pub async fn cancel_for_issue(txn: &impl ConnectionTrait, issue_id: i64) -> Resu
     Ok(())
 }
 
-/// The pending assignment notice of an issue, if any.
-pub async fn pending_for_issue(db: &impl ConnectionTrait, issue_id: i64) -> Result<Option<Notice>> {
+/// The pending assignment notices of these issues (at most one each).
+pub async fn pending_for_issues(db: &impl ConnectionTrait, issue_ids: &[i64]) -> Result<Vec<Notice>> {
     Ok(notices::Entity::find()
-        .filter(notices::Column::IssueId.eq(issue_id))
+        .filter(notices::Column::IssueId.is_in(issue_ids.iter().copied()))
         .filter(notices::Column::Kind.eq(Kind::Assignment))
         .filter(notices::Column::State.eq(State::Pending))
-        .order_by_desc(notices::Column::DueAt)
-        .one(db)
+        .all(db)
         .await?)
 }
 

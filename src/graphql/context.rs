@@ -8,7 +8,7 @@ use async_graphql::{
 };
 use sea_orm::DatabaseConnection;
 
-use super::loader::UserLoader;
+use super::loader::{PendingNoticeLoader, UserLoader};
 use crate::{
     Error, Result,
     auth::{Actor, Caller, LoginLimiter, PasswordHasher, TokenKeys},
@@ -33,13 +33,16 @@ pub struct RequestContext {
     pub caller: Caller,
     /// Users by id, cached for the request.
     pub users: Arc<DataLoader<UserLoader, HashMapCache>>,
+    /// Pending assignment notices by issue id.
+    pub pending_notices: Arc<DataLoader<PendingNoticeLoader>>,
 }
 
 impl RequestContext {
     pub fn new(caller: Caller, state: &Arc<ServiceState>) -> Self {
         let loader =
             DataLoader::with_cache(UserLoader::new(state.db.clone()), tokio::spawn, HashMapCache::default());
-        Self { caller, users: Arc::new(loader) }
+        let pending_notices = DataLoader::new(PendingNoticeLoader::new(state.db.clone()), tokio::spawn);
+        Self { caller, users: Arc::new(loader), pending_notices: Arc::new(pending_notices) }
     }
 }
 

@@ -1,12 +1,15 @@
-//! DataLoaders: the users behind `createdBy` and `assignedTo` of a whole page are
-//! fetched in one query, not one per issue.
+//! DataLoaders: the users behind `createdBy` and `assignedTo` of a whole page, and
+//! its issues' pending notices, are fetched in one query each, not one per issue.
 
 use std::{collections::HashMap, sync::Arc};
 
 use async_graphql::dataloader::Loader;
 use sea_orm::DatabaseConnection;
 
-use crate::domain::users::{self, User};
+use crate::domain::{
+    notices::{self, Notice},
+    users::{self, User},
+};
 
 #[derive(Debug, Clone)]
 pub struct UserLoader {
@@ -26,5 +29,27 @@ impl Loader<i64> for UserLoader {
     async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, User>, Self::Error> {
         let found = users::find_many(&self.db, keys).await.map_err(Arc::new)?;
         Ok(found.into_iter().map(|user| (user.id, user)).collect())
+    }
+}
+
+/// The pending assignment notice of each issue of a page, in one query.
+#[derive(Debug, Clone)]
+pub struct PendingNoticeLoader {
+    db: DatabaseConnection,
+}
+
+impl PendingNoticeLoader {
+    pub fn new(db: DatabaseConnection) -> Self {
+        Self { db }
+    }
+}
+
+impl Loader<i64> for PendingNoticeLoader {
+    type Value = Notice;
+    type Error = Arc<crate::Error>;
+
+    async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, Notice>, Self::Error> {
+        let found = notices::pending_for_issues(&self.db, keys).await.map_err(Arc::new)?;
+        Ok(found.into_iter().filter_map(|notice| Some((notice.issue_id?, notice))).collect())
     }
 }

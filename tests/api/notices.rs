@@ -281,3 +281,31 @@ async fn a_temporary_rejection_is_retried_and_a_permanent_one_is_not() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_page_shows_each_pending_notice_to_the_creator_and_assignee_only() {
+    let configure = |config: &mut Config| config.assignment_delay = Duration::from_secs(3600);
+    each_backend_with(configure, async |app| {
+        let ada = app.register("ada").await;
+        let bob = app.register("bob").await;
+        let carol = app.register("carol").await;
+        let eve = app.register("eve").await;
+        app.create_issue(&ada, "For bob", Some(&bob.id)).await;
+        app.create_issue(&ada, "For carol", Some(&carol.id)).await;
+        app.create_issue(&ada, "For nobody", None).await;
+        let query = "{ issues { nodes { pendingNotice { recipient { username } } } } }";
+        let recipients = async |session: &Session| -> Vec<Value> {
+            let data = app.data(Some(&session.access_token), query, json!({})).await;
+            data["issues"]["nodes"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|node| node["pendingNotice"]["recipient"]["username"].clone())
+                .collect()
+        };
+        assert_eq!(recipients(&ada).await, [json!(null), json!("carol"), json!("bob")]);
+        assert_eq!(recipients(&bob).await, [json!(null), json!(null), json!("bob")]);
+        assert_eq!(recipients(&eve).await, [json!(null), json!(null), json!(null)]);
+    })
+    .await;
+}

@@ -77,7 +77,12 @@ impl Issue {
         if actor.user_id != self.0.created_by && Some(actor.user_id) != self.0.assigned_to {
             return Ok(None);
         }
-        let notice = domain::notices::pending_for_issue(ctx.db()?, self.0.id).await?;
+        let notice = ctx
+            .request()?
+            .pending_notices
+            .load_one(self.0.id)
+            .await
+            .map_err(|err| Error::internal(format!("loading pending notices failed: {err}")))?;
         Ok(notice.map(|notice| PendingNotice { due_at: notice.due_at, recipient_id: notice.recipient_id }))
     }
 }
