@@ -233,16 +233,7 @@ impl Server {
 
     /// Resident memory of the server now, in KiB.
     pub fn rss_kib(&self) -> u64 {
-        let Some(pid) = self.child.id() else { return 0 };
-        std::fs::read_to_string(format!("/proc/{pid}/status"))
-            .ok()
-            .and_then(|status| {
-                status
-                    .lines()
-                    .find(|l| l.starts_with("VmRSS:"))
-                    .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-            })
-            .unwrap_or(0)
+        self.child.id().and_then(rss_kib_of).unwrap_or(0)
     }
 
     /// Stops with SIGTERM (a graceful shutdown) and waits for the exit.
@@ -253,6 +244,12 @@ impl Server {
         tokio::time::timeout(Duration::from_secs(30), self.child.wait()).await??;
         Ok(())
     }
+}
+
+/// Resident memory of process `pid`, in KiB; `None` once it has exited.
+pub fn rss_kib_of(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status.lines().find(|l| l.starts_with("VmRSS:"))?.split_whitespace().nth(1)?.parse().ok()
 }
 
 /// The `p`th percentile (0-100) of sorted values.

@@ -89,10 +89,6 @@ impl TokenKeys {
         Ok(paserk)
     }
 
-    pub fn ttl(&self) -> Duration {
-        self.ttl
-    }
-
     /// Mints an access token for `user_id`, valid from `now` for the configured lifetime.
     pub fn issue(&self, user_id: i64, now: DateTime<Utc>) -> Result<AccessToken> {
         let expires_at = now + self.ttl;

@@ -24,10 +24,6 @@ impl Username {
         Ok(Self(value))
     }
 
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-
     pub fn into_inner(self) -> String {
         self.0
     }
@@ -64,10 +60,6 @@ impl Email {
                 .last()
                 .is_some_and(|tld| tld.chars().all(|c| c.is_ascii_alphabetic()) && tld.len() >= 2);
         if local_ok && domain_ok { Ok(Self(value)) } else { Err(invalid()) }
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
     }
 
     pub fn into_inner(self) -> String {

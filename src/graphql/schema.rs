@@ -18,12 +18,6 @@ pub struct Limits {
     pub persisted_queries: usize,
 }
 
-impl Default for Limits {
-    fn default() -> Self {
-        Self { depth: 12, complexity: 5000, persisted_queries: 1000 }
-    }
-}
-
 /// The schema, serving `state`.
 pub fn build_schema(state: Arc<ServiceState>, limits: Limits) -> AppSchema {
     Schema::build(QueryRoot::default(), MutationRoot::default(), EmptySubscription)

@@ -11,7 +11,7 @@ use std::{collections::HashMap, sync::Arc, time::Duration};
 
 use chrono::Utc;
 use futures_util::{StreamExt as _, stream};
-use sea_orm::DatabaseConnection;
+use sea_orm::{ActiveEnum as _, DatabaseConnection};
 use tokio::{sync::watch, time::Instant};
 
 use crate::{
@@ -245,7 +245,7 @@ impl Dispatcher {
                 let groups = groups
                     .iter()
                     .map(|(status, issues)| DigestGroup {
-                        status: status_name(*status),
+                        status: status.to_value(),
                         issues: issues.iter().map(|issue| self.summary(issue)).collect(),
                     })
                     .collect();
@@ -269,7 +269,7 @@ impl Dispatcher {
         IssueSummary {
             id: issue.id,
             title: issue.title.clone(),
-            status: status_name(issue.status),
+            status: issue.status.to_value(),
             description: issue.description.clone(),
             url: format!("{}/issues/{}", self.config.public_url.trim_end_matches('/'), issue.id),
         }
@@ -287,14 +287,6 @@ fn display_name(user: &User) -> String {
     let name = format!("{} {}", user.first_name, user.last_name);
     let name = name.trim();
     if name.is_empty() { user.username.clone() } else { name.to_owned() }
-}
-
-fn status_name(status: Status) -> &'static str {
-    match status {
-        Status::Open => "OPEN",
-        Status::InProgress => "IN_PROGRESS",
-        Status::Closed => "CLOSED",
-    }
 }
 
 /// `base * 2^(attempt-1)`, capped at an hour, less up to a quarter at random, so a

@@ -11,7 +11,8 @@ use crate::{Error, Result};
 pub struct IssueSummary {
     pub id: i64,
     pub title: String,
-    pub status: &'static str,
+    /// As the API spells it: `OPEN`, `IN_PROGRESS`, `CLOSED`.
+    pub status: String,
     pub description: String,
     pub url: String,
 }
@@ -25,7 +26,7 @@ pub struct AssignmentEmail {
 
 #[derive(Debug, Serialize)]
 pub struct DigestGroup {
-    pub status: &'static str,
+    pub status: String,
     pub issues: Vec<IssueSummary>,
 }
 
@@ -102,7 +103,7 @@ mod tests {
         IssueSummary {
             id,
             title: title.to_owned(),
-            status,
+            status: status.to_owned(),
             description: "Steps: <click>".to_owned(),
             url: format!("https://triage.example/issues/{id}"),
         }
@@ -135,10 +136,10 @@ mod tests {
             open: 2,
             groups: vec![
                 DigestGroup {
-                    status: "OPEN",
+                    status: "OPEN".to_owned(),
                     issues: vec![issue(1, "One", "OPEN"), issue(2, "Two", "OPEN")],
                 },
-                DigestGroup { status: "CLOSED", issues: vec![issue(3, "Three", "CLOSED")] },
+                DigestGroup { status: "CLOSED".to_owned(), issues: vec![issue(3, "Three", "CLOSED")] },
             ],
         };
         let rendered = Templates::new()?.digest(&email)?;

@@ -1,31 +1,16 @@
-use std::{process::Command, time::Duration};
+use std::process::Command;
 
 use serde_json::{Value, json};
 use triage::{app::Application, config::Secret};
 
-use crate::helpers::test_config;
+use crate::helpers::{Server, test_config};
 
 const TRIAGE: &str = env!("CARGO_BIN_EXE_triage");
 
-async fn serve(
-    config: triage::config::Config,
-) -> (String, tokio::sync::oneshot::Sender<()>, tokio::task::JoinHandle<()>) {
-    let app = Application::build(config).await.expect("the application builds");
-    let url = format!("http://{}/graphql", app.local_addr().unwrap());
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(async move {
-        app.run_until(async {
-            let _ = stopped.await;
-        })
-        .await
-        .unwrap();
-    });
-    (url, stop, server)
-}
-
-async fn post(url: &str, token: Option<&str>, query: &str, variables: Value) -> Value {
-    let mut request =
-        reqwest::Client::new().post(url).json(&json!({ "query": query, "variables": variables }));
+async fn post(server: &Server, token: Option<&str>, query: &str, variables: Value) -> Value {
+    let mut request = reqwest::Client::new()
+        .post(format!("http://{}/graphql", server.address))
+        .json(&json!({ "query": query, "variables": variables }));
     if let Some(token) = token {
         request = request.bearer_auth(token);
     }
@@ -39,9 +24,9 @@ async fn without_a_key_sqlite_generates_one_beside_the_database_and_keeps_it() {
     let mut config = test_config(format!("sqlite://{}?mode=rwc", db_path.display()), String::new());
     config.token_key = None;
 
-    let (url, stop, server) = serve(config.clone()).await;
+    let server = Server::start(config.clone()).await;
     let register = post(
-        &url,
+        &server,
         None,
         "mutation { register(input: { email: \"k@example.com\", username: \"keeper\", password: \"long enough\",
             firstName: \"K\", lastName: \"K\" }) { accessToken } }",
@@ -49,8 +34,7 @@ async fn without_a_key_sqlite_generates_one_beside_the_database_and_keeps_it() {
     )
     .await;
     let token = register["data"]["register"]["accessToken"].as_str().unwrap().to_owned();
-    stop.send(()).unwrap();
-    tokio::time::timeout(Duration::from_secs(10), server).await.unwrap().unwrap();
+    server.stop().await;
 
     let key_path = dir.path().join("triage.db.token-key");
     let key = std::fs::read_to_string(&key_path).unwrap();
@@ -63,11 +47,10 @@ async fn without_a_key_sqlite_generates_one_beside_the_database_and_keeps_it() {
     }
 
     // After a restart the same key is used, so the token from before still works.
-    let (url, stop, server) = serve(config).await;
-    let me = post(&url, Some(&token), "{ me { username } }", json!({})).await;
+    let server = Server::start(config).await;
+    let me = post(&server, Some(&token), "{ me { username } }", json!({})).await;
     assert_eq!(me, json!({ "data": { "me": { "username": "keeper" } } }));
-    stop.send(()).unwrap();
-    server.await.unwrap();
+    server.stop().await;
 }
 
 #[tokio::test]

@@ -17,7 +17,7 @@ use std::{
 
 use chrono::Utc;
 use triage::auth::TokenKeys;
-use triage_bench::{Fixture, Server, at, insert_rows, seed_users, smtp_sink};
+use triage_bench::{Fixture, Server, at, insert_rows, rss_kib_of, seed_users, smtp_sink};
 
 const USERS: usize = 1000;
 const ISSUES: usize = 100_000;
@@ -101,16 +101,7 @@ fn sample_rss(pid: Option<u32>, stop: Arc<AtomicBool>) -> tokio::task::JoinHandl
     tokio::task::spawn_blocking(move || {
         let mut peak = 0;
         while !stop.load(Ordering::Relaxed) {
-            let rss =
-                std::fs::read_to_string(format!("/proc/{}/status", pid.unwrap_or(0))).ok().and_then(|s| {
-                    s.lines()
-                        .find(|l| l.starts_with("VmRSS:"))?
-                        .split_whitespace()
-                        .nth(1)?
-                        .parse::<u64>()
-                        .ok()
-                });
-            peak = peak.max(rss.unwrap_or(0));
+            peak = peak.max(pid.and_then(rss_kib_of).unwrap_or(0));
             std::thread::sleep(Duration::from_millis(100));
         }
         peak
