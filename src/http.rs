@@ -5,9 +5,11 @@
 //! `/metrics` (Prometheus text).
 //!
 //! The caller is authenticated here, once per request, from `Authorization: Bearer`;
-//! resolvers read the result from the request data. Responses are
-//! `application/graphql-response+json` when the client accepts it, with 4xx for
-//! requests that fail before execution; plain `application/json` with 200 otherwise.
+//! resolvers read the result from the request data. A POST must be
+//! `Content-Type: application/json` (else 415) and name a `query` or a persisted
+//! query's hash (else 400). Responses are `application/graphql-response+json` when
+//! the client accepts it, with 4xx for requests that fail before execution; plain
+//! `application/json` with 200 otherwise.
 
 use std::sync::{
     Arc,
@@ -15,7 +17,7 @@ use std::sync::{
 };
 
 use async_graphql::{
-    BatchRequest, BatchResponse, ServerError,
+    BatchRequest, BatchResponse, Request, ServerError,
     http::GraphiQLSource,
     parser::{
         parse_query,
@@ -101,10 +103,25 @@ fn cors(origins: &[String]) -> anyhow::Result<CorsLayer> {
 
 async fn graphql_post(State(state): State<HttpState>, headers: HeaderMap, body: Bytes) -> Response {
     let media = ResponseMedia::negotiate(&headers);
+    // The spec asks servers to refuse a POST that does not say its body is JSON; a
+    // browser sends a form or `text/plain` cross-origin without a CORS preflight.
+    if !is_json(&headers) {
+        return media.error(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "A GraphQL POST must have `Content-Type: application/json`".to_owned(),
+        );
+    }
     let batch: BatchRequest = match serde_json::from_slice(&body) {
         Ok(batch) => batch,
         Err(err) => return media.request_error(format!("The body is not a GraphQL request: {err}")),
     };
+    let requests = match &batch {
+        BatchRequest::Single(request) => std::slice::from_ref(request),
+        BatchRequest::Batch(requests) => requests.as_slice(),
+    };
+    if requests.iter().any(|request| !has_document(request)) {
+        return media.request_error("The request has no `query`".to_owned());
+    }
     if let BatchRequest::Batch(requests) = &batch
         && requests.len() > state.max_batch
     {
@@ -180,6 +197,22 @@ fn is_mutation(query: &str, operation_name: Option<&str>) -> bool {
         _ => None,
     };
     ty == Some(OperationType::Mutation)
+}
+
+/// Whether a POST body is declared `application/json` (parameters such as
+/// `charset` allowed).
+fn is_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.split(';').next())
+        .is_some_and(|essence| essence.trim().eq_ignore_ascii_case(JSON))
+}
+
+/// Whether a request names something to run: a `query`, or the hash of a persisted
+/// one. (A `query` that is present but empty counts as missing.)
+fn has_document(request: &Request) -> bool {
+    !request.query.trim().is_empty() || request.extensions.0.contains_key("persistedQuery")
 }
 
 fn accepts(headers: &HeaderMap, media_type: &str) -> bool {

@@ -79,6 +79,49 @@ async fn malformed_bodies_and_oversized_batches_get_coded_errors() {
 }
 
 #[tokio::test]
+async fn a_post_must_say_its_body_is_json() {
+    each_backend(async |app| {
+        let body = json!({ "query": "{ __typename }" }).to_string();
+        let send = async |content_type: Option<&str>| {
+            let mut request = app.client.post(app.url("/graphql")).body(body.clone());
+            if let Some(content_type) = content_type {
+                request = request.header("content-type", content_type);
+            }
+            let response = request.send().await.unwrap();
+            (response.status().as_u16(), response.json::<Value>().await.unwrap())
+        };
+
+        for refused in [None, Some("text/plain;charset=UTF-8"), Some("application/x-www-form-urlencoded")] {
+            let (status, body) = send(refused).await;
+            assert_eq!(status, 415, "{refused:?}");
+            assert_eq!(error_code(&body), "BAD_REQUEST", "{refused:?}");
+        }
+        let (status, body) = send(Some("Application/JSON; charset=utf-8")).await;
+        assert_eq!(status, 200);
+        assert_eq!(body, json!({ "data": { "__typename": "QueryRoot" } }));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_post_without_a_query_is_a_bad_request() {
+    each_backend(async |app| {
+        for accept in [None, Some(GRAPHQL_RESPONSE)] {
+            let misspelt = json!({ "qeury": "{ __typename }" }).to_string();
+            let (status, _, body) = post(app, accept, misspelt).await;
+            assert_eq!(status, 400, "{accept:?}");
+            assert_eq!(error_code(&body), "BAD_REQUEST", "{accept:?}");
+
+            let batch = json!([{ "query": "{ __typename }" }, { "query": "" }]).to_string();
+            let (status, _, body) = post(app, accept, batch).await;
+            assert_eq!(status, 400, "{accept:?}");
+            assert_eq!(error_code(&body), "BAD_REQUEST", "{accept:?}");
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn queries_too_deep_are_refused_with_a_code() {
     each_backend(async |app| {
         let ada = app.register("ada").await;
