@@ -14,6 +14,7 @@ use crate::{
     auth::{LoginLimiter, PasswordHasher, TokenKeys},
     config::{Config, DatabaseConfig},
     domain::notices::Outbox,
+    events::EventBus,
     graphql::{Limits, ServiceState, build_schema},
     http::{HttpState, Metrics, router},
     jobs::{DigestSchedule, Dispatcher, DispatcherConfig, Jobs, JobsConfig},
@@ -24,6 +25,7 @@ use crate::{
 #[derive(Debug)]
 pub struct Application {
     listener: TcpListener,
+    stopping: tokio::sync::watch::Sender<bool>,
     router: axum::Router,
     services: Arc<ServiceState>,
     jobs: Jobs,
@@ -44,6 +46,16 @@ impl Application {
         // connections, and `/metrics` counts the statements requests cost, alone.
         let jobs_database = DatabaseConfig { db_max_connections: 4, ..config.database.clone() };
         let jobs_db = connect(&jobs_database, None).await?;
+        let events = if config.database.is_sqlite() {
+            EventBus::local(config.subscription_buffer)
+        } else {
+            EventBus::postgres(
+                config.database.database_url.expose(),
+                jobs_db.clone(),
+                config.subscription_buffer,
+            )
+            .await?
+        };
         let jobs = start_jobs(&config, jobs_db, outbox.clone()).await?;
         let services = Arc::new(ServiceState {
             db,
@@ -51,6 +63,7 @@ impl Application {
             hasher,
             refresh_token_ttl: config.refresh_token_ttl,
             outbox,
+            events,
             logins: LoginLimiter::new(config.login_max_failures, config.login_window),
         });
         let limits = Limits {
@@ -59,9 +72,16 @@ impl Application {
             persisted_queries: config.apq_cache_size,
         };
         let schema = build_schema(services.clone(), limits);
-        let state = HttpState { schema, services: services.clone(), metrics, max_batch: config.max_batch };
+        let (stopping, stopping_rx) = tokio::sync::watch::channel(false);
+        let state = HttpState {
+            schema,
+            services: services.clone(),
+            metrics,
+            max_batch: config.max_batch,
+            stopping: stopping_rx,
+        };
         let router = router(state, config.max_body_bytes, &config.cors_origins)?;
-        Ok(Self { listener, router, services, jobs })
+        Ok(Self { listener, stopping, router, services, jobs })
     }
 
     pub fn local_addr(&self) -> anyhow::Result<SocketAddr> {
@@ -80,11 +100,18 @@ impl Application {
     /// Serves until `shutdown` completes, then drains in-flight requests.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         tracing::info!(address = %self.local_addr()?, "serving GraphQL on /graphql");
+        let stopping = self.stopping;
+        // Open WebSockets would hold the drain up forever: they are told to close.
+        let shutdown = async move {
+            shutdown.await;
+            stopping.send_replace(true);
+        };
         axum::serve(self.listener, self.router)
             .with_graceful_shutdown(shutdown)
             .await
             .context("serving HTTP")?;
         self.jobs.shutdown().await;
+        self.services.events.shutdown();
         self.services.db.clone().close().await.context("closing the database pool")?;
         tracing::info!("stopped");
         Ok(())

@@ -145,6 +145,10 @@ pub struct Config {
     #[arg(long, env = "TRIAGE_APQ_CACHE_SIZE", default_value_t = 1000)]
     pub apq_cache_size: usize,
 
+    /// Changes a subscriber may fall behind before its subscription is closed.
+    #[arg(long, env = "TRIAGE_SUBSCRIPTION_BUFFER", default_value_t = 256)]
+    pub subscription_buffer: usize,
+
     /// Failed logins for one account name before further attempts are refused
     /// (`RATE_LIMITED`) until TRIAGE_LOGIN_WINDOW has passed.
     #[arg(long, env = "TRIAGE_LOGIN_MAX_FAILURES", default_value_t = 10)]
@@ -238,6 +242,10 @@ impl Config {
             );
         }
         anyhow::ensure!(self.mail_concurrency >= 1, "TRIAGE_MAIL_CONCURRENCY must be at least 1");
+        anyhow::ensure!(
+            (1..=1_000_000).contains(&self.subscription_buffer),
+            "TRIAGE_SUBSCRIPTION_BUFFER must be between 1 and 1000000"
+        );
         Ok(())
     }
 

@@ -32,6 +32,10 @@ pub enum Error {
     #[error("{0}")]
     RateLimited(&'static str),
 
+    /// `SUBSCRIPTION_LAGGED`: a subscriber fell too far behind and was closed.
+    #[error("This subscription fell {missed} changes behind and was closed; subscribe again and refetch")]
+    Lagged { missed: u64 },
+
     /// `CONFLICT`, with the `field` whose value is taken.
     #[error("{message}")]
     Conflict { field: &'static str, message: String },
@@ -67,6 +71,7 @@ impl Error {
             Self::BadInput { .. } => "BAD_USER_INPUT",
             Self::Conflict { .. } => "CONFLICT",
             Self::RateLimited(_) => "RATE_LIMITED",
+            Self::Lagged { .. } => "SUBSCRIPTION_LAGGED",
             Self::Database(_) | Self::Internal(_) => "INTERNAL_SERVER_ERROR",
         }
     }

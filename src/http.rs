@@ -1,10 +1,11 @@
 //! The HTTP edge: the axum router and the GraphQL-over-HTTP rules.
 //!
 //! Routes: `POST /graphql` and `GET /graphql?query=...` (queries only), GraphiQL on
-//! a browser's `GET /graphql`, `/healthz` (alive), `/readyz` (database reachable) and
-//! `/metrics` (Prometheus text).
+//! a browser's `GET /graphql`, subscriptions over WebSocket at `/graphql/ws`,
+//! `/healthz` (alive), `/readyz` (database reachable) and `/metrics` (Prometheus text).
 //!
-//! The caller is authenticated here, once per request, from `Authorization: Bearer`;
+//! The caller is authenticated here, once per request, from `Authorization: Bearer`
+//! (on a WebSocket, once per connection, from `connection_init`'s payload);
 //! resolvers read the result from the request data. A POST must be
 //! `Content-Type: application/json` (else 415) and name a `query` or a persisted
 //! query's hash (else 400). Responses are `application/graphql-response+json` when
@@ -17,21 +18,27 @@ use std::sync::{
 };
 
 use async_graphql::{
-    BatchRequest, BatchResponse, Request, ServerError,
-    http::GraphiQLSource,
+    BatchRequest, BatchResponse, Data, Request, ServerError,
+    http::{ALL_WEBSOCKET_PROTOCOLS, GraphiQLSource},
     parser::{
         parse_query,
         types::{DocumentOperations, OperationType},
     },
 };
+use async_graphql_axum::{GraphQLProtocol, GraphQLWebSocket};
 use axum::{
     Router,
     body::Bytes,
-    extract::{DefaultBodyLimit, RawQuery, State},
+    extract::{
+        DefaultBodyLimit, RawQuery, State,
+        ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade},
+    },
     http::{HeaderMap, HeaderValue, Method, StatusCode, header},
     response::{Html, IntoResponse, Response},
     routing::get,
 };
+use futures_util::{SinkExt as _, StreamExt as _, future};
+use tokio::sync::watch;
 use tower_http::{
     cors::{AllowOrigin, CorsLayer},
     trace::TraceLayer,
@@ -59,6 +66,8 @@ pub struct HttpState {
     pub services: Arc<ServiceState>,
     pub metrics: Arc<Metrics>,
     pub max_batch: usize,
+    /// Becomes `true` when the server stops: open WebSockets are then closed.
+    pub stopping: watch::Receiver<bool>,
 }
 
 impl std::fmt::Debug for HttpState {
@@ -70,6 +79,7 @@ impl std::fmt::Debug for HttpState {
 pub fn router(state: HttpState, max_body_bytes: usize, cors_origins: &[String]) -> anyhow::Result<Router> {
     Ok(Router::new()
         .route("/graphql", get(graphql_get).post(graphql_post))
+        .route("/graphql/ws", get(graphql_ws))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
@@ -173,15 +183,70 @@ async fn execute(
 /// Reads the caller from `Authorization: Bearer <token>`.
 fn authenticate(state: &HttpState, headers: &HeaderMap) -> Caller {
     let Some(value) = headers.get(header::AUTHORIZATION) else { return Caller::Anonymous };
-    let token = value
-        .to_str()
-        .ok()
-        .and_then(|value| value.split_once(' '))
-        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-        .map(|(_, token)| token.trim());
-    match token.map(|token| state.services.tokens.verify(token)) {
-        Some(Ok(user_id)) => Caller::User(Actor { user_id }),
+    match value.to_str().ok().and_then(bearer_token).map(|token| state.services.tokens.verify(token)) {
+        Some(Ok(verified)) => Caller::User(Actor { user_id: verified.user_id }),
         _ => Caller::Rejected,
+    }
+}
+
+/// The token of a `Bearer <token>` credential.
+fn bearer_token(credential: &str) -> Option<&str> {
+    credential
+        .split_once(' ')
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim())
+}
+
+/// Why a WebSocket's `connection_init` was refused; the socket is then closed with
+/// code 4403, as the `graphql-transport-ws` protocol has it.
+const FORBIDDEN: &str = "Forbidden";
+
+/// GraphQL over WebSocket, `graphql-transport-ws` (or the older `graphql-ws`)
+/// protocol. The access token comes in `connection_init`'s payload, as
+/// `{ "authorization": "Bearer <token>" }` (or `Authorization`); without a valid
+/// one the socket is closed with 4403.
+async fn graphql_ws(
+    State(state): State<HttpState>,
+    protocol: GraphQLProtocol,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    upgrade.protocols(ALL_WEBSOCKET_PROTOCOLS).on_upgrade(move |socket| serve_socket(state, protocol, socket))
+}
+
+async fn serve_socket(state: HttpState, protocol: GraphQLProtocol, socket: WebSocket) {
+    let (sink, stream) = socket.split();
+    // The protocol library closes a refused connection with 1002; graphql-ws wants 4403.
+    let sink = sink.with(|message| future::ready(Ok::<_, axum::Error>(forbidden_as_4403(message))));
+    let services = state.services.clone();
+    let connection = GraphQLWebSocket::new_with_pair(sink, stream, state.schema.clone(), protocol)
+        .on_connection_init(move |payload| future::ready(connection_data(&services, &payload)))
+        .serve();
+    let mut stopping = state.stopping.clone();
+    tokio::select! {
+        () = connection => {}
+        _ = stopping.wait_for(|stopping| *stopping) => {}
+    }
+}
+
+/// The caller of a WebSocket connection, from `connection_init`'s payload.
+fn connection_data(services: &Arc<ServiceState>, payload: &serde_json::Value) -> async_graphql::Result<Data> {
+    let credential = ["authorization", "Authorization"].iter().find_map(|key| payload.get(key)?.as_str());
+    let verified = credential
+        .and_then(bearer_token)
+        .and_then(|token| services.tokens.verify(token).ok())
+        .ok_or_else(|| async_graphql::Error::new(FORBIDDEN))?;
+    let caller = Caller::User(Actor { user_id: verified.user_id });
+    let mut data = Data::default();
+    data.insert(RequestContext::for_connection(caller, verified.expires_at, services));
+    Ok(data)
+}
+
+fn forbidden_as_4403(message: Message) -> Message {
+    match message {
+        Message::Close(Some(frame)) if frame.code == 1002 && frame.reason.as_str() == FORBIDDEN => {
+            Message::Close(Some(CloseFrame { code: 4403, reason: frame.reason }))
+        }
+        other => other,
     }
 }
 

@@ -6,7 +6,7 @@ pub mod token;
 
 pub use limiter::LoginLimiter;
 pub use password::PasswordHasher;
-pub use token::{AccessToken, TokenKeys};
+pub use token::{AccessToken, TokenKeys, VerifiedToken};
 
 /// The authenticated caller of a request, as proven by a valid access token.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -49,6 +49,13 @@ pub struct AccessToken {
     pub expires_at: DateTime<Utc>,
 }
 
+/// What a valid access token proves: who, and until when.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VerifiedToken {
+    pub user_id: i64,
+    pub expires_at: DateTime<Utc>,
+}
+
 impl std::fmt::Debug for AccessToken {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AccessToken").field("expires_at", &self.expires_at).finish_non_exhaustive()
@@ -111,21 +118,23 @@ impl TokenKeys {
         Ok(AccessToken { token, expires_at })
     }
 
-    /// The user id a valid token was issued to; `UNAUTHENTICATED` for a malformed,
-    /// tampered, expired, not-yet-valid or foreign token.
-    pub fn verify(&self, token: &str) -> Result<i64> {
+    /// The user a valid token was issued to, and when it expires; `UNAUTHENTICATED`
+    /// for a malformed, tampered, expired, not-yet-valid or foreign token.
+    pub fn verify(&self, token: &str) -> Result<VerifiedToken> {
         let rejected = || Error::Unauthenticated("The access token is invalid or expired");
         let untrusted = UntrustedToken::<Local, V4>::try_from(token).map_err(|_| rejected())?;
         let mut rules = ClaimsValidationRules::new();
         rules.validate_issuer_with(&self.issuer);
         rules.validate_audience_with(&self.issuer);
         let trusted = local::decrypt(&self.key, &untrusted, &rules, None, None).map_err(|_| rejected())?;
-        trusted
-            .payload_claims()
-            .and_then(|claims| claims.get_claim("sub"))
-            .and_then(|sub| sub.as_str())
-            .and_then(|sub| sub.parse().ok())
-            .ok_or_else(rejected)
+        let claims = trusted.payload_claims().ok_or_else(rejected)?;
+        let claim = |name| claims.get_claim(name).and_then(|value| value.as_str());
+        let user_id = claim("sub").and_then(|sub| sub.parse().ok()).ok_or_else(rejected)?;
+        let expires_at = claim("exp")
+            .and_then(|exp| DateTime::parse_from_rfc3339(exp).ok())
+            .map(|exp| exp.with_timezone(&Utc))
+            .ok_or_else(rejected)?;
+        Ok(VerifiedToken { user_id, expires_at })
     }
 }
 
@@ -172,7 +181,8 @@ mod tests {
         let keys = keys()?;
         let token = keys.issue(42, Utc::now())?;
         assert!(token.token.starts_with("v4.local."));
-        assert_eq!(keys.verify(&token.token)?, 42);
+        let verified = keys.verify(&token.token)?;
+        assert_eq!(verified, VerifiedToken { user_id: 42, expires_at: token.expires_at });
         Ok(())
     }
 

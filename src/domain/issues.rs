@@ -8,7 +8,7 @@ use sea_orm::{
 };
 
 use super::{
-    begin_write,
+    begin_write, events,
     notices::{self, Outbox},
     now,
     page::{self, Keyset, Page, PageArgs, Position},
@@ -19,6 +19,7 @@ use crate::{
     Error, Result,
     auth::Actor,
     entity::issues::{self, Status},
+    events::EventBus,
 };
 
 pub use issues::Model as Issue;
@@ -71,8 +72,20 @@ impl Default for IssueOrder {
     }
 }
 
+/// Where a committed change is announced: the notice outbox and the event bus.
+#[derive(Debug, Clone, Copy)]
+pub struct Announce<'a> {
+    pub outbox: &'a Outbox,
+    pub events: &'a EventBus,
+}
+
 /// Opens an issue created by `actor`; an assignee gets a notice after the delay.
-pub async fn create(db: &DatabaseConnection, outbox: &Outbox, actor: Actor, new: NewIssue) -> Result<Issue> {
+pub async fn create(
+    db: &DatabaseConnection,
+    announce: Announce<'_>,
+    actor: Actor,
+    new: NewIssue,
+) -> Result<Issue> {
     let txn = begin_write(db).await?;
     if let Some(assignee) = new.assigned_to {
         ensure_user_exists(&txn, assignee).await?;
@@ -91,11 +104,18 @@ pub async fn create(db: &DatabaseConnection, outbox: &Outbox, actor: Actor, new:
     }
     .insert(&txn)
     .await?;
-    let notified =
-        notices::on_assignment_change(&txn, outbox, issue.id, actor.user_id, None, issue.assigned_to).await?;
-    txn.commit().await?;
+    let notified = notices::on_assignment_change(
+        &txn,
+        announce.outbox,
+        issue.id,
+        actor.user_id,
+        None,
+        issue.assigned_to,
+    )
+    .await?;
+    announce.events.commit(txn, events::created(actor.user_id, &issue)).await?;
     if notified {
-        outbox.committed();
+        announce.outbox.committed();
     }
     Ok(issue)
 }
@@ -104,7 +124,7 @@ pub async fn create(db: &DatabaseConnection, outbox: &Outbox, actor: Actor, new:
 /// pending notice of the former one.
 pub async fn update(
     db: &DatabaseConnection,
-    outbox: &Outbox,
+    announce: Announce<'_>,
     actor: Actor,
     id: i64,
     changes: IssueChanges,
@@ -135,32 +155,32 @@ pub async fn update(
         model.assigned_to = Set(assigned_to);
     }
     model.updated_at = Set(at);
-    let previous_assignee = issue.assigned_to;
+    let before = issue;
     let issue = model.update(&txn).await?;
     let notified = notices::on_assignment_change(
         &txn,
-        outbox,
+        announce.outbox,
         issue.id,
         actor.user_id,
-        previous_assignee,
+        before.assigned_to,
         issue.assigned_to,
     )
     .await?;
-    txn.commit().await?;
+    announce.events.commit(txn, events::updated(actor.user_id, &before, &issue)).await?;
     if notified {
-        outbox.committed();
+        announce.outbox.committed();
     }
     Ok(issue)
 }
 
 /// Deletes issue `id`, cancelling its pending notice; only its creator may.
-pub async fn delete(db: &DatabaseConnection, outbox: &Outbox, actor: Actor, id: i64) -> Result<Issue> {
+pub async fn delete(db: &DatabaseConnection, announce: Announce<'_>, actor: Actor, id: i64) -> Result<Issue> {
     let txn = begin_write(db).await?;
     let issue = get_own(&txn, actor, id).await?;
     notices::cancel_for_issue(&txn, issue.id).await?;
     issues::Entity::delete_by_id(issue.id).exec(&txn).await?;
-    txn.commit().await?;
-    outbox.committed();
+    announce.events.commit(txn, events::deleted(actor.user_id, &issue)).await?;
+    announce.outbox.committed();
     Ok(issue)
 }
 

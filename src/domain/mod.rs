@@ -3,6 +3,7 @@
 //! entry point (GraphQL, CLI, jobs) gets the same answers.
 
 pub mod digest;
+pub mod events;
 pub mod issues;
 pub mod notices;
 pub mod page;

@@ -6,13 +6,15 @@ use async_graphql::{
     Context,
     dataloader::{DataLoader, HashMapCache},
 };
+use chrono::{DateTime, Utc};
 use sea_orm::DatabaseConnection;
 
 use super::loader::{PendingNoticeLoader, UserLoader};
 use crate::{
     Error, Result,
     auth::{Actor, Caller, LoginLimiter, PasswordHasher, TokenKeys},
-    domain::notices::Outbox,
+    domain::{issues::Announce, notices::Outbox},
+    events::EventBus,
 };
 
 /// The services every request shares; built once at start-up.
@@ -23,7 +25,15 @@ pub struct ServiceState {
     pub hasher: PasswordHasher,
     pub refresh_token_ttl: Duration,
     pub outbox: Outbox,
+    pub events: EventBus,
     pub logins: LoginLimiter,
+}
+
+impl ServiceState {
+    /// Where issue changes are announced.
+    pub fn announce(&self) -> Announce<'_> {
+        Announce { outbox: &self.outbox, events: &self.events }
+    }
 }
 
 /// Per-request data: the caller and the request's DataLoaders (shared by the
@@ -31,6 +41,9 @@ pub struct ServiceState {
 #[derive(Clone)]
 pub struct RequestContext {
     pub caller: Caller,
+    /// When the caller's access token expires, for a subscription's connection;
+    /// `None` for one HTTP request.
+    pub session_ends: Option<DateTime<Utc>>,
     /// Users by id, cached for the request.
     pub users: Arc<DataLoader<UserLoader, HashMapCache>>,
     /// Pending assignment notices by issue id.
@@ -42,7 +55,20 @@ impl RequestContext {
         let loader =
             DataLoader::with_cache(UserLoader::new(state.db.clone()), tokio::spawn, HashMapCache::default());
         let pending_notices = DataLoader::new(PendingNoticeLoader::new(state.db.clone()), tokio::spawn);
-        Self { caller, users: Arc::new(loader), pending_notices: Arc::new(pending_notices) }
+        Self {
+            caller,
+            session_ends: None,
+            users: Arc::new(loader),
+            pending_notices: Arc::new(pending_notices),
+        }
+    }
+
+    /// The context of a subscription's connection, which lasts until `session_ends`:
+    /// nothing is cached, so every event shows people as they are now.
+    pub fn for_connection(caller: Caller, session_ends: DateTime<Utc>, state: &Arc<ServiceState>) -> Self {
+        let context = Self { session_ends: Some(session_ends), ..Self::new(caller, state) };
+        context.users.enable_all_cache(false);
+        context
     }
 }
 

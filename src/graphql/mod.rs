@@ -7,6 +7,7 @@ mod loader;
 mod mutation;
 mod query;
 mod schema;
+mod subscription;
 mod types;
 
 pub use context::{RequestContext, ServiceState};

@@ -1,13 +1,16 @@
 use std::sync::Arc;
 
 use async_graphql::{
-    EmptySubscription, Schema,
+    Schema,
     extensions::apollo_persisted_queries::{ApolloPersistedQueries, LruCacheStorage},
 };
 
-use super::{ServiceState, error_codes::ErrorCodes, mutation::MutationRoot, query::QueryRoot};
+use super::{
+    ServiceState, error_codes::ErrorCodes, mutation::MutationRoot, query::QueryRoot,
+    subscription::SubscriptionRoot,
+};
 
-pub type AppSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
+pub type AppSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
 
 /// Bounds on what one request may ask for, and the persisted-query cache.
 #[derive(Debug, Clone, Copy)]
@@ -20,7 +23,7 @@ pub struct Limits {
 
 /// The schema, serving `state`.
 pub fn build_schema(state: Arc<ServiceState>, limits: Limits) -> AppSchema {
-    Schema::build(QueryRoot::default(), MutationRoot::default(), EmptySubscription)
+    Schema::build(QueryRoot::default(), MutationRoot::default(), SubscriptionRoot)
         .data(state)
         .extension(ErrorCodes)
         .extension(ApolloPersistedQueries::new(LruCacheStorage::new(limits.persisted_queries.max(1))))
@@ -31,5 +34,5 @@ pub fn build_schema(state: Arc<ServiceState>, limits: Limits) -> AppSchema {
 
 /// The SDL of the schema, as `schema.graphql` holds it.
 pub fn sdl() -> String {
-    Schema::build(QueryRoot::default(), MutationRoot::default(), EmptySubscription).finish().sdl()
+    Schema::build(QueryRoot::default(), MutationRoot::default(), SubscriptionRoot).finish().sdl()
 }

@@ -286,6 +286,7 @@ pub fn test_config(database_url: String, token_key: String) -> Config {
         max_concurrent_hashes: 2,
         cors_origins: vec!["https://app.example".to_owned()],
         apq_cache_size: 100,
+        subscription_buffer: 256,
         login_max_failures: 5,
         login_window: Duration::from_secs(60),
         log: "warn".to_owned(),

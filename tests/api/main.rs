@@ -14,4 +14,6 @@ mod paging;
 mod schema;
 mod smtp;
 mod startup;
+mod subscriptions;
 mod users;
+mod ws;

@@ -66,7 +66,7 @@ impl IssueMutation {
             assigned_to: input.assigned_to.as_ref().map(assignee).transpose()?,
         };
         let state = ctx.state()?;
-        let issue = domain::issues::create(&state.db, &state.outbox, actor, new).await?;
+        let issue = domain::issues::create(&state.db, state.announce(), actor, new).await?;
         Ok(CreateIssuePayload { issue: Issue(issue) })
     }
 
@@ -85,7 +85,7 @@ impl IssueMutation {
             },
         };
         let state = ctx.state()?;
-        let issue = domain::issues::update(&state.db, &state.outbox, actor, id, changes).await?;
+        let issue = domain::issues::update(&state.db, state.announce(), actor, id, changes).await?;
         Ok(UpdateIssuePayload { issue: Issue(issue) })
     }
 
@@ -93,7 +93,7 @@ impl IssueMutation {
     async fn delete_issue(&self, ctx: &Context<'_>, input: DeleteIssueInput) -> Result<DeleteIssuePayload> {
         let actor = ctx.actor()?;
         let state = ctx.state()?;
-        let issue = domain::issues::delete(&state.db, &state.outbox, actor, issue_id(&input.id)?).await?;
+        let issue = domain::issues::delete(&state.db, state.announce(), actor, issue_id(&input.id)?).await?;
         Ok(DeleteIssuePayload { deleted_issue_id: to_id(issue.id) })
     }
 }

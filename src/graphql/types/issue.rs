@@ -107,7 +107,7 @@ impl PendingNotice {
     }
 }
 
-async fn load_user(ctx: &Context<'_>, id: i64) -> Result<Option<User>> {
+pub(super) async fn load_user(ctx: &Context<'_>, id: i64) -> Result<Option<User>> {
     let user = ctx
         .request()?
         .users

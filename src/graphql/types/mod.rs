@@ -2,11 +2,13 @@
 //! the entity models, so the API and the tables can change apart.
 
 mod connection;
+mod event;
 mod issue;
 mod payload;
 mod user;
 
 pub use connection::*;
+pub use event::*;
 pub use issue::*;
 pub use payload::*;
 pub use user::*;
