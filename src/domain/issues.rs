@@ -3,8 +3,9 @@
 use sea_orm::{
     ActiveModelTrait,
     ActiveValue::Set,
-    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QuerySelect,
-    sea_query::{Condition, Expr, ExprTrait as _, Func},
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, FromQueryResult, Iterable as _,
+    IdenStatic as _, JoinType, QueryFilter, QueryResult, QuerySelect, QueryTrait, Select,
+    sea_query::{Alias, Condition, Expr, ExprTrait as _, Func, IntoIden as _},
 };
 
 use super::{
@@ -12,13 +13,16 @@ use super::{
     notices::{self, Outbox},
     now,
     page::{self, Keyset, Page, PageArgs, Position},
-    users::contains_pattern,
+    users::{User, contains_pattern},
     values::{IssueDescription, IssueTitle},
 };
 use crate::{
     Error, Result,
     auth::Actor,
-    entity::issues::{self, Status},
+    entity::{
+        issues::{self, Status},
+        users,
+    },
     events::EventBus,
 };
 
@@ -213,28 +217,71 @@ pub async fn find_many(db: &impl ConnectionTrait, ids: &[i64]) -> Result<Vec<Iss
     Ok(issues::Entity::find().filter(issues::Column::Id.is_in(ids.iter().copied())).all(db).await?)
 }
 
-/// A page of the issues matching `filter`, in `order`.
+/// An issue of a list, with the people it names, read in the same statement.
+#[derive(Debug, Clone)]
+pub struct ListedIssue {
+    pub issue: Issue,
+    pub creator: Option<User>,
+    pub assignee: Option<User>,
+}
+
+/// The table aliases of the people joined to a listed issue, and the column naming each.
+const PEOPLE: [(&str, issues::Column); 2] =
+    [("creator", issues::Column::CreatedBy), ("assignee", issues::Column::AssignedTo)];
+
+impl FromQueryResult for ListedIssue {
+    fn from_query_result(res: &QueryResult, pre: &str) -> Result<Self, DbErr> {
+        let person = |alias: &str| -> Result<Option<User>, DbErr> {
+            let prefix = format!("{pre}{alias}_");
+            match res.try_get::<Option<i64>>(&prefix, "id")? {
+                Some(_) => User::from_query_result(res, &prefix).map(Some),
+                None => Ok(None),
+            }
+        };
+        let [(creator, _), (assignee, _)] = PEOPLE;
+        Ok(Self { issue: Issue::from_query_result(res, pre)?, creator: person(creator)?, assignee: person(assignee)? })
+    }
+}
+
+/// Joins each issue's creator and assignee, their columns named `<alias>_<column>`.
+fn with_people(mut select: Select<issues::Entity>) -> Select<issues::Entity> {
+    for (alias, on) in PEOPLE {
+        let table = Alias::new(alias).into_iden();
+        QueryTrait::query(&mut select).join_as(
+            JoinType::LeftJoin,
+            users::Entity,
+            table.clone(),
+            Expr::col((table.clone(), users::Column::Id)).equals((issues::Entity, on)),
+        );
+        for column in users::Column::iter() {
+            select = select.column_as(Expr::col((table.clone(), column)), format!("{alias}_{}", column.as_str()));
+        }
+    }
+    select
+}
+
+/// A page of the issues matching `filter`, in `order`, each with its people.
 pub async fn list(
     db: &impl ConnectionTrait,
     filter: &IssueFilter,
     order: IssueOrder,
     args: PageArgs,
     with_total: bool,
-) -> Result<Page<Issue>> {
+) -> Result<Page<ListedIssue>> {
     let (tag, key) = match order.field {
         OrderField::CreatedAt => ("c", issues::Column::CreatedAt),
         OrderField::UpdatedAt => ("u", issues::Column::UpdatedAt),
     };
     let keyset = Keyset { tag, key: Some(key), id: issues::Column::Id, descending: order.descending };
-    let position = move |issue: &Issue| Position {
+    let position = move |listed: &ListedIssue| Position {
         key: Some(match order.field {
-            OrderField::CreatedAt => issue.created_at,
-            OrderField::UpdatedAt => issue.updated_at,
+            OrderField::CreatedAt => listed.issue.created_at,
+            OrderField::UpdatedAt => listed.issue.updated_at,
         }),
-        id: issue.id,
+        id: listed.issue.id,
     };
     let select = issues::Entity::find().filter(filter.condition());
-    page::fetch(db, select, keyset, args, with_total, position).await
+    page::fetch(db, select, keyset, args, with_total, with_people, position).await
 }
 
 impl IssueFilter {

@@ -4,12 +4,17 @@
 //! breaks ties. Pages are fetched with `WHERE (key, id) > cursor ORDER BY key, id
 //! LIMIT n + 1` on an index, so a page costs the same at row 20 and row 100,000, and
 //! rows inserted meanwhile never shift a page.
+//!
+//! `totalCount` rides along in the page's own statement, as a scalar subquery the
+//! database runs once, and a list may join what its rows name (an issue's people):
+//! a page is one SQL statement.
 
 use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, EntityTrait, Order, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
-    Select, sea_query::Condition,
+    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, FromQueryResult, Order, PaginatorTrait, QueryFilter,
+    QueryOrder, QueryResult, QuerySelect, QueryTrait as _, Select,
+    sea_query::{Condition, Expr, SimpleExpr, SubQueryStatement},
 };
 
 use crate::{Error, Result};
@@ -106,22 +111,48 @@ impl<C: ColumnTrait> Keyset<C> {
     }
 }
 
+/// The column the total is read from.
+const TOTAL: &str = "page_total";
+
+/// A row of a page with the list's total beside it.
+struct Counted<R> {
+    row: R,
+    total: Option<i64>,
+}
+
+impl<R: FromQueryResult> FromQueryResult for Counted<R> {
+    fn from_query_result(res: &QueryResult, pre: &str) -> Result<Self, DbErr> {
+        let total = res.try_get::<Option<i64>>(pre, TOTAL).ok().flatten();
+        Ok(Self { row: R::from_query_result(res, pre)?, total })
+    }
+}
+
+/// `(SELECT COUNT(*) FROM ... WHERE <the filter>)`.
+fn count_of<E: EntityTrait>(select: &Select<E>) -> SimpleExpr {
+    let count = select.clone().select_only().column_as(Expr::cust("COUNT(*)"), "n").into_query();
+    SimpleExpr::SubQuery(None, Box::new(SubQueryStatement::SelectStatement(count)))
+}
+
 /// Reads one page of `select` (already filtered) in the order of `keyset`.
 ///
-/// `position_of` reads a row's position, `with_total` asks for `totalCount`.
-pub async fn fetch<E, C, D>(
+/// `with_total` asks for `totalCount`; `read` adds what a row carries beyond the
+/// entity (joins and their columns) for `R` to read, and `position_of` reads a
+/// row's position.
+pub async fn fetch<E, C, D, R>(
     db: &D,
     select: Select<E>,
     keyset: Keyset<C>,
     args: PageArgs,
     with_total: bool,
-    position_of: impl Fn(&E::Model) -> Position,
-) -> Result<Page<E::Model>>
+    read: impl FnOnce(Select<E>) -> Select<E>,
+    position_of: impl Fn(&R) -> Position,
+) -> Result<Page<R>>
 where
     E: EntityTrait<Column = C>,
     E::Model: Sync,
     C: ColumnTrait,
     D: ConnectionTrait,
+    R: FromQueryResult + Send + Sync,
 {
     let size = |value: Option<i32>, field: &'static str| -> Result<Option<u64>> {
         match value {
@@ -138,8 +169,6 @@ where
     let after = args.after.as_deref().map(|c| keyset.decode(c, "after")).transpose()?;
     let before = args.before.as_deref().map(|c| keyset.decode(c, "before")).transpose()?;
 
-    let total_count = if with_total { Some(select.clone().count(db).await?) } else { None };
-
     // Forward unless `last` is given; the cursors bound the range either way.
     let backward = last.is_some();
     let limit = last.or(first).unwrap_or(DEFAULT_PAGE_SIZE);
@@ -150,7 +179,19 @@ where
     if let Some(before) = before {
         bounded = bounded.filter(keyset.beyond(before, false));
     }
-    let mut rows = keyset.ordered(bounded, backward).limit(limit + 1).all(db).await?;
+    let mut page = keyset.ordered(bounded, backward).limit(limit + 1);
+    if with_total {
+        page = page.column_as(count_of(&select), TOTAL);
+    }
+    let mut rows = read(page).into_model::<Counted<R>>().all(db).await?;
+    let total_count = match (with_total, rows.first()) {
+        (false, _) => None,
+        (true, Some(row)) => Some(row.total.unwrap_or_default().max(0) as u64),
+        // An empty page has no row to carry the total: nothing matches at all, or
+        // the cursors point past the end.
+        (true, None) if after.is_none() && before.is_none() => Some(0),
+        (true, None) => Some(select.clone().count(db).await?),
+    };
     let has_more = rows.len() as u64 > limit;
     rows.truncate(limit as usize);
     if backward {
@@ -171,6 +212,6 @@ where
     let (has_next_page, has_previous_page) =
         if backward { (exists_outside, has_more) } else { (has_more, exists_outside) };
 
-    let items = rows.into_iter().map(|row| (keyset.cursor(position_of(&row)), row)).collect();
+    let items = rows.into_iter().map(|row| (keyset.cursor(position_of(&row.row)), row.row)).collect();
     Ok(Page { items, has_next_page, has_previous_page, total_count })
 }

@@ -177,7 +177,9 @@ impl From<IssueOrder> for DomainOrder {
     }
 }
 
-/// Lists issues for every `IssueConnection` field.
+/// Lists issues for every `IssueConnection` field. The page's people come with it
+/// and go into the request's user cache, so `createdBy` and `assignedTo` cost no
+/// further query.
 pub async fn list_issues(
     ctx: &Context<'_>,
     filter: DomainFilter,
@@ -185,31 +187,12 @@ pub async fn list_issues(
     args: PageArgs,
 ) -> Result<IssueConnection> {
     let page = domain::issues::list(ctx.db()?, &filter, order, args, wants_total_count(ctx)).await?;
-    prefetch_people(ctx, &page.items).await?;
-    Ok(IssueConnection::from_page(page, Issue))
-}
-
-/// Loads the creators and assignees of a page in one query when the selection asks
-/// for them, so each issue's `createdBy`/`assignedTo` is a cache hit. Left to the
-/// DataLoader's timer alone, a slow page could be split over several batches.
-async fn prefetch_people(ctx: &Context<'_>, items: &[(String, domain::issues::Issue)]) -> Result<()> {
-    let selection = ctx.look_ahead();
-    let wants = |node: async_graphql::Lookahead<'_>| {
-        node.field("createdBy").exists() || node.field("assignedTo").exists()
-    };
-    if items.is_empty() || !(wants(selection.field("nodes")) || wants(selection.field("edges").field("node")))
-    {
-        return Ok(());
-    }
-    let mut ids: Vec<i64> = Vec::with_capacity(items.len() * 2);
-    for (_, issue) in items {
-        ids.push(issue.created_by);
-        ids.extend(issue.assigned_to);
-    }
-    ctx.request()?
-        .users
-        .load_many(ids)
-        .await
-        .map_err(|err| Error::internal(format!("loading users failed: {err}")))?;
-    Ok(())
+    let people: Vec<(i64, domain::users::User)> = page
+        .items
+        .iter()
+        .flat_map(|(_, listed)| listed.creator.iter().chain(&listed.assignee))
+        .map(|user| (user.id, user.clone()))
+        .collect();
+    ctx.request()?.users.feed_many(people).await;
+    Ok(IssueConnection::from_page(page, |listed| Issue(listed.issue)))
 }
