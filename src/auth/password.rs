@@ -1,10 +1,13 @@
 //! Password hashing with argon2id at the OWASP parameters (19 MiB, 2 passes, 1 lane).
 //!
-//! A hash takes tens of milliseconds of CPU, so it runs on the blocking pool, and a
-//! semaphore bounds how many run at once: a login storm queues instead of starving
-//! the rest of the API.
+//! A hash takes tens of milliseconds of CPU, so it never runs on the async runtime:
+//! it runs on a small pool of its own threads, one per hash allowed at once
+//! (`TRIAGE_MAX_CONCURRENT_HASHES`), which further logins queue for. The threads
+//! run at a lower CPU priority (nice 10) than the rest of the server, so a login
+//! storm takes the CPU the API leaves idle rather than the API's share: reads stay
+//! fast while logins queue.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, mpsc};
 
 use anyhow::Context as _;
 use argon2::{
@@ -15,9 +18,17 @@ use tokio::sync::Semaphore;
 
 use crate::{Result, domain::values::Password};
 
+/// The hashing threads' priority, on thread-priority's 0 (lowest) to 99 scale,
+/// which on Linux maps 22 to nice 10: about a tenth of a nice-0 thread's CPU share
+/// when both want the CPU.
+const HASHING_PRIORITY: u8 = 22;
+
+type Job = Box<dyn FnOnce() + Send>;
+
 #[derive(Clone)]
 pub struct PasswordHasher {
     permits: Arc<Semaphore>,
+    jobs: mpsc::Sender<Job>,
     /// Verified against when the user does not exist, so an unknown username costs
     /// the same time as a wrong password and cannot be told apart by timing.
     dummy_hash: Arc<str>,
@@ -52,7 +63,17 @@ impl PasswordHasher {
         let dummy_hash = hash_blocking("not a real password, only spent time")
             .map_err(|err| anyhow::anyhow!("{err}"))
             .context("computing the dummy password hash")?;
-        Ok(Self { permits: Arc::new(Semaphore::new(max_concurrent.max(1))), dummy_hash: dummy_hash.into() })
+        let threads = max_concurrent.max(1);
+        let (jobs, queue) = mpsc::channel::<Job>();
+        let queue = Arc::new(Mutex::new(queue));
+        for n in 0..threads {
+            let queue = queue.clone();
+            std::thread::Builder::new()
+                .name(format!("password-hash-{n}"))
+                .spawn(move || hashing_thread(&queue))
+                .context("starting a password hashing thread")?;
+        }
+        Ok(Self { permits: Arc::new(Semaphore::new(threads)), jobs, dummy_hash: dummy_hash.into() })
     }
 
     /// The PHC string of a fresh argon2id hash of `password`.
@@ -77,15 +98,39 @@ impl PasswordHasher {
         Ok(known && matches)
     }
 
+    /// Runs `work` on a hashing thread once one is free.
     async fn run<T: Send + 'static>(&self, work: impl FnOnce() -> T + Send + 'static) -> Result<T> {
-        let _permit = self
-            .permits
-            .acquire()
-            .await
-            .map_err(|_| crate::Error::internal("password hasher is shut down"))?;
-        tokio::task::spawn_blocking(work)
-            .await
-            .map_err(|err| crate::Error::internal(format!("password task failed: {err}")))
+        let gone = || crate::Error::internal("the password hashing threads are gone");
+        let _permit = self.permits.acquire().await.map_err(|_| gone())?;
+        let (done, result) = tokio::sync::oneshot::channel();
+        self.jobs
+            .send(Box::new(move || {
+                let _ = done.send(work());
+            }))
+            .map_err(|_| gone())?;
+        result.await.map_err(|_| gone())
+    }
+}
+
+/// One hashing thread: lowers its own priority, then runs jobs until the hasher is
+/// dropped.
+fn hashing_thread(queue: &Mutex<mpsc::Receiver<Job>>) {
+    use thread_priority::{ThreadPriority, ThreadPriorityValue, set_current_thread_priority};
+    let lowered =
+        ThreadPriorityValue::try_from(HASHING_PRIORITY).map_err(|err| format!("{err:?}")).and_then(|value| {
+            set_current_thread_priority(ThreadPriority::Crossplatform(value))
+                .map_err(|err| format!("{err:?}"))
+        });
+    if let Err(err) = lowered {
+        tracing::warn!(error = %err, "cannot lower the password hashing thread's priority");
+    }
+    loop {
+        // A poisoned lock only means another hashing thread panicked while waiting.
+        let job = match queue.lock().unwrap_or_else(std::sync::PoisonError::into_inner).recv() {
+            Ok(job) => job,
+            Err(_) => return,
+        };
+        job();
     }
 }
 

@@ -3,8 +3,8 @@
 use sea_orm::{
     ActiveModelTrait,
     ActiveValue::Set,
-    ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, FromQueryResult, Iterable as _,
-    IdenStatic as _, JoinType, QueryFilter, QueryResult, QuerySelect, QueryTrait, Select,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, FromQueryResult, IdenStatic as _,
+    Iterable as _, JoinType, QueryFilter, QueryResult, QuerySelect, QueryTrait, Select,
     sea_query::{Alias, Condition, Expr, ExprTrait as _, Func, IntoIden as _},
 };
 
@@ -239,7 +239,11 @@ impl FromQueryResult for ListedIssue {
             }
         };
         let [(creator, _), (assignee, _)] = PEOPLE;
-        Ok(Self { issue: Issue::from_query_result(res, pre)?, creator: person(creator)?, assignee: person(assignee)? })
+        Ok(Self {
+            issue: Issue::from_query_result(res, pre)?,
+            creator: person(creator)?,
+            assignee: person(assignee)?,
+        })
     }
 }
 
@@ -254,7 +258,8 @@ fn with_people(mut select: Select<issues::Entity>) -> Select<issues::Entity> {
             Expr::col((table.clone(), users::Column::Id)).equals((issues::Entity, on)),
         );
         for column in users::Column::iter() {
-            select = select.column_as(Expr::col((table.clone(), column)), format!("{alias}_{}", column.as_str()));
+            select =
+                select.column_as(Expr::col((table.clone(), column)), format!("{alias}_{}", column.as_str()));
         }
     }
     select

@@ -181,8 +181,16 @@ pub async fn list(
         select = select.filter(any);
     }
     let keyset = Keyset { tag: "u", key: None, id: users::Column::Id, descending: false };
-    page::fetch(db, select, keyset, args, with_total, |select| select, |user: &User| Position { key: None, id: user.id })
-        .await
+    page::fetch(
+        db,
+        select,
+        keyset,
+        args,
+        with_total,
+        |select| select,
+        |user: &User| Position { key: None, id: user.id },
+    )
+    .await
 }
 
 /// A LIKE pattern matching `needle` anywhere, lower-cased, with `%`, `_` and `\` taken
