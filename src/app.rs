@@ -44,7 +44,7 @@ impl Application {
         let outbox = Outbox::new(config.assignment_delay);
         // The jobs have a pool of their own: a burst of mail cannot starve requests of
         // connections, and `/metrics` counts the statements requests cost, alone.
-        let jobs_database = DatabaseConfig { db_max_connections: 4, ..config.database.clone() };
+        let jobs_database = DatabaseConfig { db_max_connections: Some(4), ..config.database.clone() };
         let jobs_db = connect(&jobs_database, None).await?;
         let events = if config.database.is_sqlite() {
             EventBus::local(config.subscription_buffer)
@@ -164,7 +164,7 @@ pub async fn connect(
 ) -> anyhow::Result<DatabaseConnection> {
     let url = config.database_url.expose();
     // Every connection to `sqlite::memory:` is a database of its own: keep just one.
-    let max_connections = if url.contains(":memory:") { 1 } else { config.db_max_connections };
+    let max_connections = if url.contains(":memory:") { 1 } else { config.max_connections() };
     let mut options = ConnectOptions::new(url.to_owned());
     options
         .max_connections(max_connections)

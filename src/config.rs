@@ -88,9 +88,11 @@ pub struct DatabaseConfig {
     #[arg(long, env = "DATABASE_URL", default_value = DEFAULT_DATABASE_URL, hide_env_values = true)]
     pub database_url: Secret,
 
-    /// Largest number of pooled database connections.
-    #[arg(long, env = "TRIAGE_DB_MAX_CONNECTIONS", default_value_t = 16)]
-    pub db_max_connections: u32,
+    /// Largest number of pooled database connections; by default 4 on SQLite (one
+    /// writer at a time, and each connection is a thread with its own page cache)
+    /// and 16 on PostgreSQL.
+    #[arg(long, env = "TRIAGE_DB_MAX_CONNECTIONS")]
+    pub db_max_connections: Option<u32>,
 }
 
 /// Everything `triage serve` needs.
@@ -256,6 +258,12 @@ impl Config {
 }
 
 impl DatabaseConfig {
+    /// The pool size: as configured, or the default for the database.
+    pub fn max_connections(&self) -> u32 {
+        let default = if self.is_sqlite() { 4 } else { 16 };
+        self.db_max_connections.unwrap_or(default).max(1)
+    }
+
     pub fn is_sqlite(&self) -> bool {
         self.database_url.expose().starts_with("sqlite:")
     }
@@ -302,7 +310,7 @@ mod tests {
     use super::*;
 
     fn database(url: &str) -> DatabaseConfig {
-        DatabaseConfig { database_url: Secret::new(url), db_max_connections: 1 }
+        DatabaseConfig { database_url: Secret::new(url), db_max_connections: Some(1) }
     }
 
     #[test]

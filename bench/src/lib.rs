@@ -108,7 +108,7 @@ impl Fixture {
         let dir = tempfile::tempdir()?;
         let url = std::env::var("BENCH_DATABASE_URL")
             .unwrap_or_else(|_| format!("sqlite://{}?mode=rwc", dir.path().join("bench.db").display()));
-        let config = DatabaseConfig { database_url: Secret::new(url.clone()), db_max_connections: 4 };
+        let config = DatabaseConfig { database_url: Secret::new(url.clone()), db_max_connections: Some(4) };
         let db = connect(&config, None).await?;
         Migrator::up(&db, None).await?;
         Ok(Self { dir, url, db })

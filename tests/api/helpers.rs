@@ -274,7 +274,7 @@ pub fn error_field(response: &Value) -> &str {
 pub fn test_config(database_url: String, token_key: String) -> Config {
     Config {
         listen: "127.0.0.1:0".parse().expect("an address"),
-        database: DatabaseConfig { database_url: Secret::new(database_url), db_max_connections: 8 },
+        database: DatabaseConfig { database_url: Secret::new(database_url), db_max_connections: Some(8) },
         token_key: Some(Secret::new(token_key)),
         access_token_ttl: Duration::from_secs(900),
         refresh_token_ttl: Duration::from_secs(30 * 24 * 3600),
