@@ -192,8 +192,9 @@ pub async fn delete(db: &DatabaseConnection, announce: Announce<'_>, actor: Acto
 async fn get_own(db: &impl ConnectionTrait, actor: Actor, id: i64) -> Result<Issue> {
     // FOR UPDATE on PostgreSQL (SQLite's write lock is already held): two edits of one
     // issue apply one after the other, each to what the other left.
-    let issue =
-        issues::Entity::find_by_id(id).lock_exclusive().one(db).await?.ok_or(Error::NotFound("Issue"))?;
+    let issue = super::unique(db, issues::Entity::find_by_id(id).lock_exclusive())
+        .await?
+        .ok_or(Error::NotFound("Issue"))?;
     if issue.created_by != actor.user_id {
         return Err(Error::Forbidden("Only the issue's creator may change or delete it"));
     }
@@ -209,7 +210,7 @@ async fn ensure_user_exists(db: &impl ConnectionTrait, id: i64) -> Result<()> {
 
 /// The issue with `id`, if any.
 pub async fn find(db: &impl ConnectionTrait, id: i64) -> Result<Option<Issue>> {
-    Ok(issues::Entity::find_by_id(id).one(db).await?)
+    super::unique(db, issues::Entity::find_by_id(id)).await
 }
 
 /// The issues with these ids (any that exist), in no particular order.

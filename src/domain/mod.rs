@@ -13,7 +13,8 @@ pub mod values;
 
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    DatabaseConnection, DatabaseTransaction, SqliteTransactionMode, TransactionOptions, TransactionTrait,
+    ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, EntityTrait, QueryTrait, Select,
+    SqliteTransactionMode, Statement, TransactionOptions, TransactionTrait,
 };
 
 /// The current time at the precision both databases keep (microseconds), so a value
@@ -37,4 +38,24 @@ pub async fn begin_write(db: &DatabaseConnection) -> crate::Result<DatabaseTrans
         ..Default::default()
     };
     Ok(db.begin_with_options(options).await?)
+}
+
+/// The row `select` names by a unique key, if any, read without `LIMIT 1`.
+///
+/// sea-orm's `one()` binds `LIMIT 1` as a parameter, and SQLite (built with STAT4,
+/// as the bundled one is) prepares a statement again every time a bound LIMIT is
+/// bound: that was a fifth of a lookup's cost. A unique key needs no limit.
+pub async fn unique<E: EntityTrait>(
+    db: &impl ConnectionTrait,
+    select: Select<E>,
+) -> crate::Result<Option<E::Model>> {
+    Ok(select.all(db).await?.pop())
+}
+
+/// The statement of `select` with `LIMIT limit` written into its SQL rather than
+/// bound, for the reason [`unique`] gives.
+pub fn with_literal_limit<E: EntityTrait>(backend: DbBackend, select: Select<E>, limit: u64) -> Statement {
+    let mut statement = select.build(backend);
+    statement.sql = format!("{} LIMIT {limit}", statement.sql);
+    statement
 }

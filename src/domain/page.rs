@@ -17,6 +17,7 @@ use sea_orm::{
     sea_query::{Condition, Expr, SimpleExpr, SubQueryStatement},
 };
 
+use super::with_literal_limit;
 use crate::{Error, Result};
 
 pub const DEFAULT_PAGE_SIZE: u64 = 20;
@@ -179,11 +180,12 @@ where
     if let Some(before) = before {
         bounded = bounded.filter(keyset.beyond(before, false));
     }
-    let mut page = keyset.ordered(bounded, backward).limit(limit + 1);
+    let mut page = keyset.ordered(bounded, backward);
     if with_total {
         page = page.column_as(count_of(&select), TOTAL);
     }
-    let mut rows = read(page).into_model::<Counted<R>>().all(db).await?;
+    let statement = with_literal_limit(db.get_database_backend(), read(page), limit + 1);
+    let mut rows = Counted::<R>::find_by_statement(statement).all(db).await?;
     let total_count = match (with_total, rows.first()) {
         (false, _) => None,
         (true, Some(row)) => Some(row.total.unwrap_or_default().max(0) as u64),
@@ -206,7 +208,10 @@ where
         _ => None,
     };
     let exists_outside = match outside {
-        Some(condition) => select.filter(condition).limit(1).one(db).await?.is_some(),
+        Some(condition) => {
+            let statement = with_literal_limit(db.get_database_backend(), select.filter(condition), 1);
+            !db.query_all_raw(statement).await?.is_empty()
+        }
         None => false,
     };
     let (has_next_page, has_previous_page) =

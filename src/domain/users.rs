@@ -149,7 +149,7 @@ pub async fn update_profile(
 
 /// The user with `id`, if any.
 pub async fn find(db: &impl ConnectionTrait, id: i64) -> Result<Option<User>> {
-    Ok(users::Entity::find_by_id(id).one(db).await?)
+    super::unique(db, users::Entity::find_by_id(id)).await
 }
 
 /// The user with `id`, or `NOT_FOUND`.
