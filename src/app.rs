@@ -15,7 +15,7 @@ use crate::{
     config::{Config, DatabaseConfig},
     domain::notices::Outbox,
     events::EventBus,
-    graphql::{Limits, ServiceState, build_schema},
+    graphql::{Documents, Limits, ServiceState, build_schemas},
     http::{HttpState, Metrics, router},
     jobs::{DigestSchedule, Dispatcher, DispatcherConfig, Jobs, JobsConfig},
     mail::{MailConfig, Mailer, Templates},
@@ -66,15 +66,13 @@ impl Application {
             events,
             logins: LoginLimiter::new(config.login_max_failures, config.login_window),
         });
-        let limits = Limits {
-            depth: config.max_query_depth,
-            complexity: config.max_query_complexity,
-            persisted_queries: config.apq_cache_size,
-        };
-        let schema = build_schema(services.clone(), limits);
+        let limits = Limits { depth: config.max_query_depth, complexity: config.max_query_complexity };
+        let (schema, ws_schema) = build_schemas(services.clone(), limits);
         let (stopping, stopping_rx) = tokio::sync::watch::channel(false);
         let state = HttpState {
             schema,
+            ws_schema,
+            documents: Arc::new(Documents::new(config.apq_cache_size)),
             services: services.clone(),
             metrics,
             max_batch: config.max_batch,

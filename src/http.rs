@@ -20,10 +20,7 @@ use std::sync::{
 use async_graphql::{
     BatchRequest, BatchResponse, Data, Request, ServerError,
     http::{ALL_WEBSOCKET_PROTOCOLS, GraphiQLSource},
-    parser::{
-        parse_query,
-        types::{DocumentOperations, OperationType},
-    },
+    parser::types::OperationType,
 };
 use async_graphql_axum::{GraphQLProtocol, GraphQLWebSocket};
 use axum::{
@@ -46,7 +43,7 @@ use tower_http::{
 
 use crate::{
     auth::{Actor, Caller},
-    graphql::{AppSchema, RequestContext, ServiceState},
+    graphql::{AppSchema, Documents, RequestContext, ServiceState, fill_codes, operation_type},
 };
 
 const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
@@ -62,7 +59,13 @@ pub struct Metrics {
 /// What every handler shares.
 #[derive(Clone)]
 pub struct HttpState {
+    /// Serves HTTP requests.
     pub schema: AppSchema,
+    /// Serves WebSocket connections (the same schema, with error codes added by an
+    /// extension).
+    pub ws_schema: AppSchema,
+    /// Parsed documents and persisted queries.
+    pub documents: Arc<Documents>,
     pub services: Arc<ServiceState>,
     pub metrics: Arc<Metrics>,
     pub max_batch: usize,
@@ -158,7 +161,15 @@ async fn graphql_get(
         Ok(request) => request,
         Err(err) => return media.request_error(format!("The query string is not a GraphQL request: {err}")),
     };
-    if is_mutation(&request.query, request.operation_name.as_deref()) {
+    // Prepared here to see the operation (a persisted one included); `execute`
+    // prepares it again, from the cache.
+    let mut request = match state.documents.prepare(request) {
+        Ok(request) => request,
+        Err(error) => {
+            return media.respond(BatchResponse::Single(async_graphql::Response::from_errors(vec![error])));
+        }
+    };
+    if operation_type(&mut request) == Some(OperationType::Mutation) {
         let mut response =
             media.error(StatusCode::METHOD_NOT_ALLOWED, "Mutations must be sent with POST".to_owned());
         response.headers_mut().insert(header::ALLOW, HeaderValue::from_static("POST"));
@@ -174,10 +185,31 @@ async fn execute(
     batch: BatchRequest,
 ) -> Response {
     state.metrics.graphql_requests.fetch_add(1, Ordering::Relaxed);
-    let caller = authenticate(state, headers);
-    let batch = batch.data(RequestContext::new(caller, &state.services));
-    let response = state.schema.execute_batch(batch).await;
+    let context = RequestContext::new(authenticate(state, headers), &state.services);
+    let response = match batch {
+        BatchRequest::Single(request) => BatchResponse::Single(run(state, &context, request).await),
+        BatchRequest::Batch(requests) => {
+            // One after the other, as a batch's mutations must be.
+            let mut responses = Vec::with_capacity(requests.len());
+            for request in requests {
+                responses.push(run(state, &context, request).await);
+            }
+            BatchResponse::Batch(responses)
+        }
+    };
     media.respond(response)
+}
+
+/// Runs one operation: its document from the cache (or parsed now), then the schema.
+async fn run(state: &HttpState, context: &RequestContext, request: Request) -> async_graphql::Response {
+    match state.documents.prepare(request) {
+        Ok(request) => {
+            let mut response = state.schema.execute(request.data(context.clone())).await;
+            fill_codes(&mut response);
+            response
+        }
+        Err(error) => async_graphql::Response::from_errors(vec![error]),
+    }
 }
 
 /// Reads the caller from `Authorization: Bearer <token>`.
@@ -218,7 +250,7 @@ async fn serve_socket(state: HttpState, protocol: GraphQLProtocol, socket: WebSo
     // The protocol library closes a refused connection with 1002; graphql-ws wants 4403.
     let sink = sink.with(|message| future::ready(Ok::<_, axum::Error>(forbidden_as_4403(message))));
     let services = state.services.clone();
-    let connection = GraphQLWebSocket::new_with_pair(sink, stream, state.schema.clone(), protocol)
+    let connection = GraphQLWebSocket::new_with_pair(sink, stream, state.ws_schema.clone(), protocol)
         .on_connection_init(move |payload| future::ready(connection_data(&services, &payload)))
         .serve();
     let mut stopping = state.stopping.clone();
@@ -248,20 +280,6 @@ fn forbidden_as_4403(message: Message) -> Message {
         }
         other => other,
     }
-}
-
-/// Whether the operation a GET would run is a mutation (which GET must not run).
-fn is_mutation(query: &str, operation_name: Option<&str>) -> bool {
-    let Ok(document) = parse_query(query) else { return false };
-    let ty = match (&document.operations, operation_name) {
-        (DocumentOperations::Single(op), _) => Some(op.node.ty),
-        (DocumentOperations::Multiple(ops), Some(name)) => ops.get(name).map(|op| op.node.ty),
-        (DocumentOperations::Multiple(ops), None) if ops.len() == 1 => {
-            ops.values().next().map(|op| op.node.ty)
-        }
-        _ => None,
-    };
-    ty == Some(OperationType::Mutation)
 }
 
 /// Whether a POST body is declared `application/json` (parameters such as

@@ -1,9 +1,11 @@
 //! Gives every error a client sees an `extensions.code`.
 //!
 //! Our own errors carry one already (`crate::Error`); async-graphql's parse,
-//! validation, limit and input-coercion errors do not, so this extension adds them:
+//! validation, limit and input-coercion errors do not, so they are added here:
 //! `GRAPHQL_PARSE_FAILED`, `GRAPHQL_VALIDATION_FAILED`, `BAD_USER_INPUT` for values
-//! that do not fit their type, and `INTERNAL_SERVER_ERROR` for anything left.
+//! that do not fit their type, and `INTERNAL_SERVER_ERROR` for anything left. Over
+//! HTTP, [`fill_codes`] does it after execution (documents are parsed beforehand, in
+//! `documents`); over WebSocket, the [`ErrorCodes`] extension does.
 
 use std::sync::Arc;
 
@@ -31,6 +33,26 @@ fn set_code(error: &mut ServerError, code: &str) {
     let has_code = error.extensions.as_ref().is_some_and(|ext| ext.get("code").is_some());
     if !has_code {
         error.extensions.get_or_insert_with(Default::default).set("code", Value::from(code));
+    }
+}
+
+/// `error`, given `code` unless it has one.
+pub fn with_code(mut error: ServerError, code: &str) -> ServerError {
+    set_code(&mut error, code);
+    error
+}
+
+/// Gives every error of an executed HTTP `response` its code. The document was
+/// parsed already, so an error before execution is a validation error.
+pub fn fill_codes(response: &mut Response) {
+    let before_execution = is_request_error(response);
+    for error in &mut response.errors {
+        let fallback = match () {
+            () if is_input_coercion(&error.message) => "BAD_USER_INPUT",
+            () if before_execution => VALIDATION_FAILED,
+            () => "INTERNAL_SERVER_ERROR",
+        };
+        set_code(error, persisted_query_code(&error.message).unwrap_or(fallback));
     }
 }
 

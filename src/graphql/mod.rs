@@ -2,6 +2,7 @@
 //! the domain and maps the result; rules live in `domain`.
 
 mod context;
+mod documents;
 mod error_codes;
 mod loader;
 mod mutation;
@@ -11,6 +12,7 @@ mod subscription;
 mod types;
 
 pub use context::{RequestContext, ServiceState};
-pub use error_codes::is_request_error;
+pub use documents::{Documents, operation_type};
+pub use error_codes::{fill_codes, is_request_error};
 pub use loader::UserLoader;
-pub use schema::{AppSchema, Limits, build_schema, sdl};
+pub use schema::{AppSchema, Limits, build_schemas, sdl};

@@ -1,9 +1,6 @@
 use std::sync::Arc;
 
-use async_graphql::{
-    Schema,
-    extensions::apollo_persisted_queries::{ApolloPersistedQueries, LruCacheStorage},
-};
+use async_graphql::Schema;
 
 use super::{
     ServiceState, error_codes::ErrorCodes, mutation::MutationRoot, query::QueryRoot,
@@ -12,24 +9,25 @@ use super::{
 
 pub type AppSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
 
-/// Bounds on what one request may ask for, and the persisted-query cache.
+/// Bounds on what one request may ask for.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
     pub depth: usize,
     pub complexity: usize,
-    /// Parsed documents kept for automatic persisted queries.
-    pub persisted_queries: usize,
 }
 
-/// The schema, serving `state`.
-pub fn build_schema(state: Arc<ServiceState>, limits: Limits) -> AppSchema {
-    Schema::build(QueryRoot::default(), MutationRoot::default(), SubscriptionRoot)
-        .data(state)
-        .extension(ErrorCodes)
-        .extension(ApolloPersistedQueries::new(LruCacheStorage::new(limits.persisted_queries.max(1))))
-        .limit_depth(limits.depth)
-        .limit_complexity(limits.complexity)
-        .finish()
+/// The schemas serving `state`: one for HTTP, whose documents come parsed and whose
+/// error codes are filled in by the HTTP layer, and one for WebSocket connections,
+/// with the [`ErrorCodes`] extension doing that. (Any extension slows every field's
+/// resolution, which a subscription's few events can afford and a list page cannot.)
+pub fn build_schemas(state: Arc<ServiceState>, limits: Limits) -> (AppSchema, AppSchema) {
+    let build = || {
+        Schema::build(QueryRoot::default(), MutationRoot::default(), SubscriptionRoot)
+            .data(state.clone())
+            .limit_depth(limits.depth)
+            .limit_complexity(limits.complexity)
+    };
+    (build().finish(), build().extension(ErrorCodes).finish())
 }
 
 /// The SDL of the schema, as `schema.graphql` holds it.
