@@ -143,7 +143,8 @@ pub struct Config {
     #[arg(long, env = "TRIAGE_CORS_ORIGINS", default_value = "", value_delimiter = ',')]
     pub cors_origins: Vec<String>,
 
-    /// Parsed queries kept for automatic persisted queries (Apollo APQ).
+    /// Parsed documents kept, so a repeated query skips the parser; as many
+    /// automatic persisted query (Apollo APQ) hashes are kept too.
     #[arg(long, env = "TRIAGE_APQ_CACHE_SIZE", default_value_t = 1000)]
     pub apq_cache_size: usize,
 
