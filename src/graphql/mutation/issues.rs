@@ -9,9 +9,7 @@ use crate::{
     },
     graphql::{
         context::ContextExt as _,
-        types::{
-            CreateIssuePayload, DeleteIssuePayload, Issue, IssueStatus, UpdateIssuePayload, from_id, to_id,
-        },
+        types::{CreateIssuePayload, DeleteIssuePayload, IssueStatus, UpdateIssuePayload, from_id, to_id},
     },
 };
 
@@ -67,7 +65,7 @@ impl IssueMutation {
         };
         let state = ctx.state()?;
         let issue = domain::issues::create(&state.db, state.announce(), actor, new).await?;
-        Ok(CreateIssuePayload { issue: Issue(issue) })
+        Ok(CreateIssuePayload { issue: issue.into() })
     }
 
     /// Changes an issue; only its creator may.
@@ -86,7 +84,7 @@ impl IssueMutation {
         };
         let state = ctx.state()?;
         let issue = domain::issues::update(&state.db, state.announce(), actor, id, changes).await?;
-        Ok(UpdateIssuePayload { issue: Issue(issue) })
+        Ok(UpdateIssuePayload { issue: issue.into() })
     }
 
     /// Deletes an issue; only its creator may.

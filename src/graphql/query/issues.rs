@@ -17,7 +17,7 @@ impl IssueQuery {
     async fn issue(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Issue>> {
         ctx.actor()?;
         let Some(id) = from_id(&id) else { return Ok(None) };
-        Ok(domain::issues::find(ctx.db()?, id).await?.map(Issue))
+        Ok(domain::issues::find(ctx.db()?, id).await?.map(Issue::from))
     }
 
     /// Issues matching `filter`, newest first unless `orderBy` says otherwise.

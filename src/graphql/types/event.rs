@@ -40,7 +40,7 @@ impl IssueEvent {
 
     /// The issue just after the change; null after `DELETED`.
     async fn issue(&self) -> Option<Issue> {
-        self.0.issue.clone().map(Issue)
+        self.0.issue.clone().map(Issue::from)
     }
 
     async fn issue_id(&self) -> ID {

@@ -6,7 +6,7 @@ use crate::{
     Error, Result,
     domain::{
         self,
-        issues::{IssueFilter as DomainFilter, IssueOrder as DomainOrder, OrderField},
+        issues::{IssueFilter as DomainFilter, IssueOrder as DomainOrder, ListedIssue, OrderField},
         page::PageArgs,
     },
     entity::issues::Status,
@@ -23,64 +23,88 @@ pub enum IssueStatus {
 }
 
 #[derive(Debug, Clone)]
-pub struct Issue(pub domain::issues::Issue);
+pub struct Issue {
+    issue: domain::issues::Issue,
+    /// Its creator and assignee, when they were read with it (a list's page);
+    /// otherwise they are looked up through the request's user loader.
+    creator: Option<domain::users::User>,
+    assignee: Option<domain::users::User>,
+}
+
+impl From<domain::issues::Issue> for Issue {
+    fn from(issue: domain::issues::Issue) -> Self {
+        Self { issue, creator: None, assignee: None }
+    }
+}
+
+impl From<ListedIssue> for Issue {
+    fn from(listed: ListedIssue) -> Self {
+        Self { issue: listed.issue, creator: listed.creator, assignee: listed.assignee }
+    }
+}
 
 /// A piece of work to be done.
 #[Object]
 impl Issue {
     async fn id(&self) -> ID {
-        to_id(self.0.id)
+        to_id(self.issue.id)
     }
 
     async fn title(&self) -> &str {
-        &self.0.title
+        &self.issue.title
     }
 
     async fn description(&self) -> &str {
-        &self.0.description
+        &self.issue.description
     }
 
     async fn status(&self) -> IssueStatus {
-        self.0.status.into()
+        self.issue.status.into()
     }
 
     /// Who opened the issue; only they may edit or delete it.
     async fn created_by(&self, ctx: &Context<'_>) -> Result<User> {
-        load_user(ctx, self.0.created_by).await?.ok_or_else(|| Error::internal("issue creator is missing"))
+        if let Some(creator) = &self.creator {
+            return Ok(User(creator.clone()));
+        }
+        load_user(ctx, self.issue.created_by)
+            .await?
+            .ok_or_else(|| Error::internal("issue creator is missing"))
     }
 
     /// Who is to work on it, if anyone.
     async fn assigned_to(&self, ctx: &Context<'_>) -> Result<Option<User>> {
-        match self.0.assigned_to {
-            Some(id) => load_user(ctx, id).await,
-            None => Ok(None),
+        match (&self.assignee, self.issue.assigned_to) {
+            (Some(assignee), _) => Ok(Some(User(assignee.clone()))),
+            (None, Some(id)) => load_user(ctx, id).await,
+            (None, None) => Ok(None),
         }
     }
 
     async fn created_at(&self) -> DateTime<Utc> {
-        self.0.created_at
+        self.issue.created_at
     }
 
     async fn updated_at(&self) -> DateTime<Utc> {
-        self.0.updated_at
+        self.issue.updated_at
     }
 
     /// When the issue was last closed; null while it is open.
     async fn closed_at(&self) -> Option<DateTime<Utc>> {
-        self.0.closed_at
+        self.issue.closed_at
     }
 
     /// The assignment email waiting to go out, if any. Only the issue's creator and
     /// assignee see it; for anyone else it is null.
     async fn pending_notice(&self, ctx: &Context<'_>) -> Result<Option<PendingNotice>> {
         let actor = ctx.actor()?;
-        if actor.user_id != self.0.created_by && Some(actor.user_id) != self.0.assigned_to {
+        if actor.user_id != self.issue.created_by && Some(actor.user_id) != self.issue.assigned_to {
             return Ok(None);
         }
         let notice = ctx
             .request()?
             .pending_notices
-            .load_one(self.0.id)
+            .load_one(self.issue.id)
             .await
             .map_err(|err| Error::internal(format!("loading pending notices failed: {err}")))?;
         Ok(notice.map(|notice| PendingNotice { due_at: notice.due_at, recipient_id: notice.recipient_id }))
@@ -177,9 +201,7 @@ impl From<IssueOrder> for DomainOrder {
     }
 }
 
-/// Lists issues for every `IssueConnection` field. The page's people come with it
-/// and go into the request's user cache, so `createdBy` and `assignedTo` cost no
-/// further query.
+/// Lists issues for every `IssueConnection` field; each issue's people come with it.
 pub async fn list_issues(
     ctx: &Context<'_>,
     filter: DomainFilter,
@@ -187,12 +209,5 @@ pub async fn list_issues(
     args: PageArgs,
 ) -> Result<IssueConnection> {
     let page = domain::issues::list(ctx.db()?, &filter, order, args, wants_total_count(ctx)).await?;
-    let people: Vec<(i64, domain::users::User)> = page
-        .items
-        .iter()
-        .flat_map(|(_, listed)| listed.creator.iter().chain(&listed.assignee))
-        .map(|user| (user.id, user.clone()))
-        .collect();
-    ctx.request()?.users.feed_many(people).await;
-    Ok(IssueConnection::from_page(page, |listed| Issue(listed.issue)))
+    Ok(IssueConnection::from_page(page, Issue::from))
 }
