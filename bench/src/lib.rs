@@ -194,13 +194,26 @@ pub fn at(time: DateTime<Utc>) -> String {
 
 /// Seeds `users` users (password hashes are dummies: nobody logs in).
 pub async fn seed_users(db: &DatabaseConnection, users: usize) -> anyhow::Result<()> {
+    seed_users_with_hash(db, users, "x").await
+}
+
+/// Seeds `users` users, `user1` to `user{users}`, all with the PHC string
+/// `password_hash` (one argon2 hash computed once: hashing each would take minutes).
+pub async fn seed_users_with_hash(
+    db: &(impl ConnectionTrait + TransactionTrait),
+    users: usize,
+    password_hash: &str,
+) -> anyhow::Result<()> {
+    anyhow::ensure!(!password_hash.contains('\''), "a PHC string holds no quote");
     let now = at(Utc::now());
     insert_rows(
         db,
         "users",
         "username, email, first_name, last_name, password_hash, role, created_at, updated_at",
         (1..=users).map(|n| {
-            format!("('user{n}', 'user{n}@example.com', 'User', '{n}', 'x', 'member', {now}, {now})")
+            format!(
+                "('user{n}', 'user{n}@example.com', 'User', '{n}', '{password_hash}', 'member', {now}, {now})"
+            )
         }),
     )
     .await
@@ -208,7 +221,12 @@ pub async fn seed_users(db: &DatabaseConnection, users: usize) -> anyhow::Result
 
 /// The release binary, built by `bench/run`.
 pub fn triage_binary() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/release/triage")
+    release_binary("triage")
+}
+
+/// A binary of the release build (`triage`, or one of this crate's).
+pub fn release_binary(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/release").join(name)
 }
 
 /// A running `triage serve`.
@@ -220,24 +238,43 @@ pub struct Server {
 }
 
 impl Server {
+    /// Starts `triage serve`; its warnings and errors go to this process's stderr.
     pub async fn start(env: &[(&str, String)]) -> anyhow::Result<Self> {
+        Self::spawn(&triage_binary(), &["serve"], env, None)
+    }
+
+    /// Starts `binary` with `args`, listening on the free port it is given in
+    /// `TRIAGE_LISTEN`, logging warnings and errors to `log` (stderr if `None`).
+    pub fn spawn(
+        binary: &Path,
+        args: &[&str],
+        env: &[(&str, String)],
+        log: Option<&Path>,
+    ) -> anyhow::Result<Self> {
         let port = {
             let probe = std::net::TcpListener::bind("127.0.0.1:0")?;
             probe.local_addr()?.port()
         };
-        let mut command = Command::new(triage_binary());
+        let stderr = match log {
+            Some(path) => Stdio::from(
+                std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?,
+            ),
+            None => Stdio::inherit(),
+        };
+        let mut command = Command::new(binary);
         command
-            .arg("serve")
+            .args(args)
             .env("TRIAGE_LISTEN", format!("127.0.0.1:{port}"))
             .env("TRIAGE_LOG", "warn")
             .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
+            .stderr(stderr)
             .kill_on_drop(true);
         for (key, value) in env {
             command.env(key, value);
         }
         let started = Instant::now();
-        let child = command.spawn().context("starting target/release/triage (run bench/run)")?;
+        let child =
+            command.spawn().with_context(|| format!("starting {} (run bench/run)", binary.display()))?;
         Ok(Self { child, url: format!("http://127.0.0.1:{port}"), started })
     }
 
@@ -273,8 +310,18 @@ impl Server {
 
 /// Resident memory of process `pid`, in KiB; `None` once it has exited.
 pub fn rss_kib_of(pid: u32) -> Option<u64> {
+    proc_status_kib(pid, "VmRSS:")
+}
+
+/// The most resident memory process `pid` has had since it started (the kernel's
+/// high-water mark, which no sampling misses), in KiB.
+pub fn peak_rss_kib_of(pid: u32) -> Option<u64> {
+    proc_status_kib(pid, "VmHWM:")
+}
+
+fn proc_status_kib(pid: u32, field: &str) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status.lines().find(|l| l.starts_with("VmRSS:"))?.split_whitespace().nth(1)?.parse().ok()
+    status.lines().find(|l| l.starts_with(field))?.split_whitespace().nth(1)?.parse().ok()
 }
 
 /// The `p`th percentile (0-100) of sorted values.
