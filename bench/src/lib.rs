@@ -235,6 +235,8 @@ pub struct Server {
     pub child: Child,
     pub url: String,
     pub started: Instant,
+    /// Where its stderr goes, if not to this process's.
+    pub log: Option<PathBuf>,
 }
 
 impl Server {
@@ -275,7 +277,7 @@ impl Server {
         let started = Instant::now();
         let child =
             command.spawn().with_context(|| format!("starting {} (run bench/run)", binary.display()))?;
-        Ok(Self { child, url: format!("http://127.0.0.1:{port}"), started })
+        Ok(Self { child, url: format!("http://127.0.0.1:{port}"), started, log: log.map(Path::to_path_buf) })
     }
 
     /// Waits for `/readyz`; returns how long after start it answered.
@@ -291,6 +293,11 @@ impl Server {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
         anyhow::bail!("the server did not become ready")
+    }
+
+    /// Whether the process is still running (not exited, nor a zombie).
+    pub fn is_running(&self) -> bool {
+        self.child.id().and_then(rss_kib_of).is_some()
     }
 
     /// Resident memory of the server now, in KiB.

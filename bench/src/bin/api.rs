@@ -357,10 +357,23 @@ impl Wrk {
             self.spawn(scenario, THREADS, CONNECTIONS, duration, &server.url)?.wait_with_output().await;
         stop.store(true, Ordering::Relaxed);
         let peak_kib = sampler.await.unwrap_or(0);
-        let outcome = Outcome::parse(label, &output?.stdout, peak_kib)?;
+        let outcome =
+            Outcome::parse(label, &output?.stdout, peak_kib).with_context(|| server_state(server))?;
         println!("{}", outcome.row());
         Ok(outcome)
     }
+}
+
+/// Whether `server` still runs and, if it does not, the end of its log: for a run
+/// that failed.
+fn server_state(server: &Server) -> String {
+    if server.is_running() {
+        return format!("the server at {} is running", server.url);
+    }
+    let log = server.log.as_ref().and_then(|path| std::fs::read_to_string(path).ok()).unwrap_or_default();
+    let lines: Vec<&str> = log.lines().collect();
+    let tail = lines[lines.len().saturating_sub(20)..].join("\n");
+    format!("the server at {} has exited; the end of its log:\n{tail}", server.url)
 }
 
 /// What one `wrk` run measured (from the `RESULT` line of `common.lua`).
