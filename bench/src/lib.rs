@@ -13,7 +13,7 @@ use std::{
 use anyhow::Context as _;
 use chrono::{DateTime, Utc};
 use migration::{Migrator, MigratorTrait as _};
-use sea_orm::{ConnectionTrait as _, DatabaseConnection, Statement};
+use sea_orm::{ConnectionTrait, DatabaseConnection, Statement, TransactionSession as _, TransactionTrait};
 use tokio::{
     io::{AsyncBufReadExt as _, AsyncWriteExt as _, BufReader},
     net::{TcpListener, TcpStream},
@@ -108,7 +108,8 @@ impl Fixture {
         let dir = tempfile::tempdir()?;
         let url = std::env::var("BENCH_DATABASE_URL")
             .unwrap_or_else(|_| format!("sqlite://{}?mode=rwc", dir.path().join("bench.db").display()));
-        let config = DatabaseConfig { database_url: Secret::new(url.clone()), db_max_connections: Some(4) };
+        let config =
+            DatabaseConfig { database_url: Secret::new(seeding_url(&url)), db_max_connections: Some(4) };
         let db = connect(&config, None).await?;
         Migrator::up(&db, None).await?;
         Ok(Self { dir, url, db })
@@ -132,23 +133,46 @@ impl Fixture {
     }
 }
 
+/// The URL the fixture itself connects with to seed. sqlx asks for TLS when the URL
+/// does not say (`sslmode=prefer`), and PostgreSQL on loopback usually offers it; a
+/// seeding statement then spans several TLS records, and each waited about 40 ms (a
+/// delayed ACK, as sqlx leaves Nagle on): 100,000 issues took 11 s instead of 3. So on
+/// loopback, with no `sslmode` given, the fixture's own connections skip TLS. The
+/// servers connect as the URL says.
+fn seeding_url(url: &str) -> String {
+    let postgres = url.starts_with("postgres://") || url.starts_with("postgresql://");
+    let host = url.split("://").nth(1).unwrap_or_default();
+    let host = host.rsplit_once('@').map_or(host, |(_, host)| host);
+    let loopback = ["127.0.0.1", "localhost", "[::1]"].iter().any(|name| {
+        host.strip_prefix(name).is_some_and(|rest| rest.is_empty() || rest.starts_with([':', '/', '?']))
+    });
+    if !postgres || !loopback || url.contains("sslmode=") {
+        return url.to_owned();
+    }
+    let separator = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{separator}sslmode=disable")
+}
+
 /// Runs `sql` (one statement, no parameters).
-pub async fn exec(db: &DatabaseConnection, sql: String) -> anyhow::Result<u64> {
+pub async fn exec(db: &impl ConnectionTrait, sql: String) -> anyhow::Result<u64> {
     let backend = db.get_database_backend();
     Ok(db.execute_raw(Statement::from_string(backend, sql)).await?.rows_affected())
 }
 
-/// Inserts `rows` (each a parenthesised tuple) into `table (columns)` in batches.
+/// Inserts `rows` (each a parenthesised tuple) into `table (columns)` in batches of
+/// 500, all in one transaction: one commit rather than one a batch took 100,000
+/// issues from 6 s to 1.5 s on SQLite.
 pub async fn insert_rows(
-    db: &DatabaseConnection,
+    db: &(impl ConnectionTrait + TransactionTrait),
     table: &str,
     columns: &str,
     rows: impl Iterator<Item = String>,
 ) -> anyhow::Result<()> {
+    let txn = db.begin().await?;
     let mut batch = Vec::with_capacity(500);
     let flush = async |batch: &mut Vec<String>| -> anyhow::Result<()> {
         if !batch.is_empty() {
-            exec(db, format!("INSERT INTO {table} ({columns}) VALUES {}", batch.join(","))).await?;
+            exec(&txn, format!("INSERT INTO {table} ({columns}) VALUES {}", batch.join(","))).await?;
             batch.clear();
         }
         Ok(())
@@ -159,7 +183,9 @@ pub async fn insert_rows(
             flush(&mut batch).await?;
         }
     }
-    flush(&mut batch).await
+    flush(&mut batch).await?;
+    txn.commit().await?;
+    Ok(())
 }
 
 /// An SQL timestamp literal both databases read as UTC.
@@ -169,13 +195,26 @@ pub fn at(time: DateTime<Utc>) -> String {
 
 /// Seeds `users` users (password hashes are dummies: nobody logs in).
 pub async fn seed_users(db: &DatabaseConnection, users: usize) -> anyhow::Result<()> {
+    seed_users_with_hash(db, users, "x").await
+}
+
+/// Seeds `users` users, `user1` to `user{users}`, all with the PHC string
+/// `password_hash` (one argon2 hash computed once: hashing each would take minutes).
+pub async fn seed_users_with_hash(
+    db: &(impl ConnectionTrait + TransactionTrait),
+    users: usize,
+    password_hash: &str,
+) -> anyhow::Result<()> {
+    anyhow::ensure!(!password_hash.contains('\''), "a PHC string holds no quote");
     let now = at(Utc::now());
     insert_rows(
         db,
         "users",
         "username, email, first_name, last_name, password_hash, role, created_at, updated_at",
         (1..=users).map(|n| {
-            format!("('user{n}', 'user{n}@example.com', 'User', '{n}', 'x', 'member', {now}, {now})")
+            format!(
+                "('user{n}', 'user{n}@example.com', 'User', '{n}', '{password_hash}', 'member', {now}, {now})"
+            )
         }),
     )
     .await
@@ -183,7 +222,12 @@ pub async fn seed_users(db: &DatabaseConnection, users: usize) -> anyhow::Result
 
 /// The release binary, built by `bench/run`.
 pub fn triage_binary() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/release/triage")
+    release_binary("triage")
+}
+
+/// A binary of the release build (`triage`, or one of this crate's).
+pub fn release_binary(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/release").join(name)
 }
 
 /// A running `triage serve`.
@@ -192,28 +236,49 @@ pub struct Server {
     pub child: Child,
     pub url: String,
     pub started: Instant,
+    /// Where its stderr goes, if not to this process's.
+    pub log: Option<PathBuf>,
 }
 
 impl Server {
+    /// Starts `triage serve`; its warnings and errors go to this process's stderr.
     pub async fn start(env: &[(&str, String)]) -> anyhow::Result<Self> {
+        Self::spawn(&triage_binary(), &["serve"], env, None)
+    }
+
+    /// Starts `binary` with `args`, listening on the free port it is given in
+    /// `TRIAGE_LISTEN`, logging warnings and errors to `log` (stderr if `None`).
+    pub fn spawn(
+        binary: &Path,
+        args: &[&str],
+        env: &[(&str, String)],
+        log: Option<&Path>,
+    ) -> anyhow::Result<Self> {
         let port = {
             let probe = std::net::TcpListener::bind("127.0.0.1:0")?;
             probe.local_addr()?.port()
         };
-        let mut command = Command::new(triage_binary());
+        let stderr = match log {
+            Some(path) => Stdio::from(
+                std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?,
+            ),
+            None => Stdio::inherit(),
+        };
+        let mut command = Command::new(binary);
         command
-            .arg("serve")
+            .args(args)
             .env("TRIAGE_LISTEN", format!("127.0.0.1:{port}"))
             .env("TRIAGE_LOG", "warn")
             .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
+            .stderr(stderr)
             .kill_on_drop(true);
         for (key, value) in env {
             command.env(key, value);
         }
         let started = Instant::now();
-        let child = command.spawn().context("starting target/release/triage (run bench/run)")?;
-        Ok(Self { child, url: format!("http://127.0.0.1:{port}"), started })
+        let child =
+            command.spawn().with_context(|| format!("starting {} (run bench/run)", binary.display()))?;
+        Ok(Self { child, url: format!("http://127.0.0.1:{port}"), started, log: log.map(Path::to_path_buf) })
     }
 
     /// Waits for `/readyz`; returns how long after start it answered.
@@ -229,6 +294,11 @@ impl Server {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
         anyhow::bail!("the server did not become ready")
+    }
+
+    /// Whether the process is still running (not exited, nor a zombie).
+    pub fn is_running(&self) -> bool {
+        self.child.id().and_then(rss_kib_of).is_some()
     }
 
     /// Resident memory of the server now, in KiB.
@@ -248,8 +318,18 @@ impl Server {
 
 /// Resident memory of process `pid`, in KiB; `None` once it has exited.
 pub fn rss_kib_of(pid: u32) -> Option<u64> {
+    proc_status_kib(pid, "VmRSS:")
+}
+
+/// The most resident memory process `pid` has had since it started (the kernel's
+/// high-water mark, which no sampling misses), in KiB.
+pub fn peak_rss_kib_of(pid: u32) -> Option<u64> {
+    proc_status_kib(pid, "VmHWM:")
+}
+
+fn proc_status_kib(pid: u32, field: &str) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status.lines().find(|l| l.starts_with("VmRSS:"))?.split_whitespace().nth(1)?.parse().ok()
+    status.lines().find(|l| l.starts_with(field))?.split_whitespace().nth(1)?.parse().ok()
 }
 
 /// The `p`th percentile (0-100) of sorted values.

@@ -1,40 +1,114 @@
--- Shared by the scenarios: JSON POSTs to /graphql with the bearer token from $TOKEN,
--- and one summary line that bench/src/bin/api.rs reads. A 200 response whose body
--- carries GraphQL `errors` counts as an error too.
-wrk.method = "POST"
-wrk.headers["Content-Type"] = "application/json"
-wrk.headers["Authorization"] = "Bearer " .. (os.getenv("TOKEN") or "")
-
+-- Shared by the scenarios: the request of each (its query read from the .graphql file
+-- beside this one), JSON POSTs to /graphql with a bearer token, and one summary line
+-- that bench/src/bin/api.rs reads. A response whose body carries GraphQL `errors`
+-- counts as an error too, and the first error seen is printed as a sample.
+--
+-- Env: WRK_DIR (this folder), USERS, ISSUES, TOKEN (user 1's access token), TOKENS (a
+-- file of access tokens, one a line, user 1's first), PASSWORD (every seeded user's).
+local dir = os.getenv("WRK_DIR") or "."
 users = tonumber(os.getenv("USERS") or "1000")
 issues = tonumber(os.getenv("ISSUES") or "100000")
+local token = os.getenv("TOKEN") or ""
+local password = os.getenv("PASSWORD") or ""
+
+local tokens = {}
+if os.getenv("TOKENS") then
+  for line in io.lines(os.getenv("TOKENS")) do
+    tokens[#tokens + 1] = line
+  end
+end
+
+local queries = {}
+
+-- The query in `name`.graphql on one line, escaped for a JSON string.
+local function query(name)
+  if not queries[name] then
+    local file = assert(io.open(dir .. "/" .. name .. ".graphql"))
+    local text = file:read("*a"):gsub("%s+", " "):gsub("^ ", ""):gsub(" $", "")
+    file:close()
+    queries[name] = text:gsub("\\", "\\\\"):gsub('"', '\\"')
+  end
+  return queries[name]
+end
+
+-- A POST of query `name` with `variables` (a JSON object), as the user of `bearer`
+-- (user 1 unless given).
+local function post(name, variables, bearer)
+  local body = '{"query":"' .. query(name) .. '","variables":' .. variables .. "}"
+  local headers = {
+    ["Content-Type"] = "application/json",
+    ["Authorization"] = "Bearer " .. (bearer or token),
+  }
+  return wrk.format("POST", "/graphql", headers, body)
+end
+
+local function user()
+  return math.random(1, users)
+end
+
+-- Scenario 1: a page of 20 issues of one assignee, with people and totalCount.
+function issues_by_assignee()
+  return post("issues_by_assignee", '{"a":"' .. user() .. '"}')
+end
+
+-- Scenario 2: one issue by id.
+function issue_by_id()
+  return post("issue_by_id", '{"id":"' .. math.random(1, issues) .. '"}')
+end
+
+-- Scenario 3: a random user opens an issue assigned to a random user.
+function create_issue()
+  return post("create_issue", '{"t":"Bench issue","a":"' .. user() .. '"}', tokens[user()])
+end
+
+-- Scenario 4: a random user reassigns one of the issues seeded as theirs (only the
+-- creator may): seeded issue i has id i + 1 and creator i % users + 1.
+function update_issue()
+  local creator = user()
+  local id = math.random(0, math.floor(issues / users) - 1) * users + creator
+  return post("update_issue", '{"id":"' .. id .. '","a":"' .. user() .. '"}', tokens[creator])
+end
+
+-- Scenario 5: a random seeded user logs in (with the right password: every login
+-- succeeds, so the per-account throttle never starts).
+function login()
+  return post("login", '{"u":"user' .. user() .. '","p":"' .. password .. '"}')
+end
 
 local threads = {}
 
 function setup(thread)
-  table.insert(threads, thread)
+  threads[#threads + 1] = thread
+  thread:set("thread_number", #threads)
 end
 
 function init(args)
   graphql_errors = 0
+  -- Each thread its own sequence, or both would send the same requests in step.
+  math.randomseed(os.time() * 100 + (thread_number or 0))
 end
 
 function response(status, headers, body)
-  if body and string.find(body, '"errors"', 1, true) then
+  if status >= 400 then
+    first_error = first_error or ("HTTP " .. status .. " " .. (body or ""):sub(1, 300))
+  elseif body and string.find(body, '"errors"', 1, true) then
     graphql_errors = graphql_errors + 1
+    first_error = first_error or body:sub(1, 300)
   end
-end
-
-function post(body)
-  return wrk.format(nil, "/graphql", nil, body)
 end
 
 function done(summary, latency, requests)
   local errors = summary.errors.connect + summary.errors.read + summary.errors.write
     + summary.errors.status + summary.errors.timeout
+  local sample
   for _, thread in ipairs(threads) do
     errors = errors + (thread:get("graphql_errors") or 0)
+    sample = sample or thread:get("first_error")
   end
-  io.write(string.format("RESULT requests_per_s=%.0f p50_ms=%.2f p99_ms=%.2f errors=%d\n",
+  io.write(string.format("RESULT requests_per_s=%.1f p50_ms=%.2f p99_ms=%.2f errors=%d timeouts=%d\n",
     summary.requests / (summary.duration / 1e6),
-    latency:percentile(50) / 1000, latency:percentile(99) / 1000, errors))
+    latency:percentile(50) / 1000, latency:percentile(99) / 1000, errors, summary.errors.timeout))
+  if sample then
+    io.write("ERROR_SAMPLE " .. sample:gsub("%s+", " ") .. "\n")
+  end
 end

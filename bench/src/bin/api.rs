@@ -1,34 +1,226 @@
-//! Load on the API itself (the start of #5's benchmark): seeds 1,000 users and
-//! 100,000 issues, starts the release server, and drives it with `wrk` (Debian
-//! package `wrk`) through the Lua scenarios in `bench/wrk/`, 64 connections, after a
-//! warm-up. Prints requests/s, p50, p99, transport errors and the server's peak RSS.
+//! Load on the API (#5): seeds 1,000 users (all with one real argon2id hash of a known
+//! password) and 100,000 issues, starts the release server and, on the same database,
+//! the hand-written baseline (`baseline.rs`), and drives them with `wrk` (Debian
+//! package `wrk`) through the Lua scenarios in `bench/wrk/`: 2 threads, 64
+//! connections, `SECONDS` each after a warm-up of `WARMUP`.
 //!
-//! `cargo run --release -p triage-bench --bin api`. Env: `SECONDS` (default 15).
+//! 1. `issues(first: 20)` of one assignee, with people and `totalCount`;
+//! 2. `issue(id)`;
+//! 3. `createIssue` with an assignee;
+//! 4. `updateIssue` changing the assignee;
+//! 5. `login`;
+//! 6. a mix (80% reads, 15% writes, 5% logins).
+//!
+//! Scenario 1 also runs on the baseline, for the Triage/baseline ratio, and again
+//! during a login storm (a second `wrk`, 16 connections of logins), for its p99 beside
+//! the one without. Ends with a table (requests/s, p50, p99, errors, the server's peak
+//! RSS) and what the server logged.
+//!
+//! `bench/run api` (`--postgres` for PostgreSQL). Env: `SECONDS` (default 15), `WARMUP`
+//! (default 3), `BENCH_DATABASE_URL` (an empty database; default a fresh SQLite file).
 
 use std::{
-    path::Path,
-    process::Command,
+    collections::BTreeMap,
+    path::{Path, PathBuf},
+    process::Stdio,
     sync::{
         Arc,
         atomic::{AtomicBool, Ordering},
     },
-    time::Duration,
+    time::{Duration, Instant},
 };
 
+use anyhow::Context as _;
 use chrono::Utc;
-use triage::auth::TokenKeys;
-use triage_bench::{Fixture, Server, at, insert_rows, rss_kib_of, seed_users, smtp_sink};
+use sea_orm::{ConnectionTrait as _, DatabaseConnection, Statement};
+use tokio::process::{Child, Command};
+use triage::{
+    auth::{PasswordHasher, TokenKeys},
+    domain::values::Password,
+};
+use triage_bench::{
+    Fixture, Server, at, insert_rows, peak_rss_kib_of, release_binary, rss_kib_of, seed_users_with_hash,
+    smtp_sink, triage_binary,
+};
 
 const USERS: usize = 1000;
 const ISSUES: usize = 100_000;
+/// Every seeded user's password.
+const PASSWORD: &str = "bench-password";
+const THREADS: u32 = 2;
+const CONNECTIONS: u32 = 64;
+/// Connections of the concurrent `wrk` that logs in during the storm.
+const STORM_CONNECTIONS: u32 = 16;
+
+/// The scenarios of the table, in its order: the Lua script's name and a label.
+const SCENARIOS: [(&str, &str); 6] = [
+    ("issues_by_assignee", "1 issues(first: 20) by assignee"),
+    ("issue_by_id", "2 issue(id)"),
+    ("create_issue", "3 createIssue with an assignee"),
+    ("update_issue", "4 updateIssue, new assignee"),
+    ("login", "5 login"),
+    ("mix", "6 mix 80/15/5"),
+];
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let seconds = std::env::var("SECONDS").unwrap_or_else(|_| "15".to_owned());
+    let seconds = env_seconds("SECONDS", 15)?;
+    let warmup = env_seconds("WARMUP", 3)?;
     let fixture = Fixture::new().await?;
     let db = &fixture.db;
+    println!(
+        "{:?} database, {} cores; wrk -t{THREADS} -c{CONNECTIONS}, {seconds} s after a {warmup} s warm-up",
+        db.get_database_backend(),
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+    );
+
     println!("seeding {USERS} users and {ISSUES} issues");
-    seed_users(db, USERS).await?;
+    let started = Instant::now();
+    // One hash by the product's own hasher (argon2id at its parameters), shared by all.
+    let password = Password::parse(PASSWORD.to_owned())?;
+    let password_hash = PasswordHasher::new(1)?.hash(&password).await?;
+    seed(db, &password_hash).await?;
+    let parameters = password_hash.rsplitn(3, '$').nth(2).unwrap_or_default();
+    println!("seeded in {:.1} s; every password hash is {parameters}$...", started.elapsed().as_secs_f64());
+
+    let (smtp_url, _arrivals) = smtp_sink().await?;
+    let env = fixture.server_env(smtp_url)?;
+    let key = env
+        .iter()
+        .find(|(name, _)| *name == "TRIAGE_TOKEN_KEY")
+        .map(|(_, key)| key.clone())
+        .context("the server's environment has no token key")?;
+    // Tokens outlive the run: every scenario's requests are authenticated.
+    let keys = TokenKeys::from_paserk(&key, "triage", Duration::from_secs(3600))?;
+    let tokens = (1..=USERS as i64)
+        .map(|user| Ok(keys.issue(user, Utc::now())?.token))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let tokens_file = fixture.dir.path().join("tokens.txt");
+    std::fs::write(&tokens_file, tokens.join("\n") + "\n")?;
+
+    let triage_log = fixture.dir.path().join("triage.log");
+    let server = Server::spawn(&triage_binary(), &["serve"], &env, Some(&triage_log))?;
+    let ready = server.ready().await?;
+    let idle_kib = server.rss_kib();
+    println!(
+        "triage: ready {:.0} ms after start; idle RSS {:.1} MiB",
+        ready.as_secs_f64() * 1e3,
+        idle_kib as f64 / 1024.0
+    );
+    let baseline_log = fixture.dir.path().join("baseline.log");
+    let baseline = Server::spawn(&release_binary("baseline"), &[], &env, Some(&baseline_log))?;
+    baseline.ready().await?;
+
+    let wrk = Wrk {
+        dir: Path::new(env!("CARGO_MANIFEST_DIR")).join("wrk"),
+        env: vec![
+            ("USERS", USERS.to_string()),
+            ("ISSUES", ISSUES.to_string()),
+            ("TOKEN", tokens[0].clone()),
+            ("TOKENS", tokens_file.display().to_string()),
+            ("PASSWORD", PASSWORD.to_owned()),
+        ],
+    };
+    let same = compare_with_baseline(&wrk.dir, &server, &baseline, &tokens[0]).await?;
+    let mut log = Log { path: triage_log, read: 0 };
+    let mut baseline_log = Log { path: baseline_log, read: 0 };
+    let at_start = log.take()?;
+
+    // Scenario 1 and the baseline first, on the seeded data alone; the writes of 3, 4
+    // and 6 add issues and move assignments, which changes what scenario 1 reads.
+    let mut results = BTreeMap::new();
+    let (first, label) = SCENARIOS[0];
+    let mut scenario_1 = wrk.scenario(first, label, &server, warmup, seconds).await?;
+    scenario_1.logged = log.take()?;
+    results.insert(first, scenario_1.clone());
+    let mut on_baseline = wrk.scenario(first, "1 on the baseline", &baseline, warmup, seconds).await?;
+    on_baseline.logged = baseline_log.take()?;
+
+    // The storm: logins start first, and outlast scenario 1's run.
+    let storm = wrk.spawn("login", 1, STORM_CONNECTIONS, Duration::from_secs(seconds + 4), &server.url)?;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let mut during_storm =
+        wrk.measure(first, "1 during a login storm", &server, Duration::from_secs(seconds)).await?;
+    let mut storm = Outcome::parse("logins of the storm", &storm.wait_with_output().await?.stdout, 0)?;
+    storm.peak_rss_kib = during_storm.peak_rss_kib;
+    println!("{}", storm.row());
+    during_storm.logged = log.take()?;
+
+    for (scenario, label) in &SCENARIOS[1..] {
+        let mut outcome = wrk.scenario(scenario, label, &server, warmup, seconds).await?;
+        outcome.logged = log.take()?;
+        results.insert(scenario, outcome);
+    }
+    let peak_kib = server.child.id().and_then(peak_rss_kib_of).unwrap_or(0);
+    let baseline_peak_kib = baseline.child.id().and_then(peak_rss_kib_of).unwrap_or(0);
+    server.stop().await?;
+    baseline.stop().await?;
+    let at_stop = log.take()?;
+
+    println!();
+    println!("| scenario | req/s | p50 ms | p99 ms | errors | peak RSS MiB |");
+    println!("|---|---:|---:|---:|---:|---:|");
+    for (scenario, _) in SCENARIOS {
+        if let Some(outcome) = results.get(scenario) {
+            println!("{}", outcome.row());
+        }
+    }
+    println!("{}", on_baseline.row());
+    println!("{}", during_storm.row());
+    println!("{}", storm.row());
+    println!();
+    println!(
+        "baseline: Triage/baseline for scenario 1: {:.2}x the requests/s, {:.2}x the p50, {:.2}x the p99{}",
+        scenario_1.requests_per_s / on_baseline.requests_per_s,
+        scenario_1.p50_ms / on_baseline.p50_ms,
+        scenario_1.p99_ms / on_baseline.p99_ms,
+        if same { "" } else { " (NOT COMPARABLE: the baseline's JSON differs from Triage's, see above)" }
+    );
+    let storm_ratio = during_storm.p99_ms / scenario_1.p99_ms;
+    println!(
+        "login storm: scenario 1's p99 {:.1} ms during {:.0} logins/s ({} connections, {} errors) vs \
+         {:.1} ms without: {storm_ratio:.2}x ({} 2x)",
+        during_storm.p99_ms,
+        storm.requests_per_s,
+        STORM_CONNECTIONS,
+        storm.errors,
+        scenario_1.p99_ms,
+        if storm_ratio <= 2.0 { "within" } else { "BEYOND" }
+    );
+    println!(
+        "server: ready {:.0} ms after start, idle RSS {:.1} MiB, peak RSS {:.1} MiB over the run \
+         (the baseline's {:.1} MiB)",
+        ready.as_secs_f64() * 1e3,
+        idle_kib as f64 / 1024.0,
+        peak_kib as f64 / 1024.0,
+        baseline_peak_kib as f64 / 1024.0
+    );
+    for outcome in results.values().chain([&on_baseline, &during_storm, &storm]) {
+        if let Some(sample) = &outcome.error_sample {
+            println!("first error in {}: {sample}", outcome.label);
+        }
+    }
+    summarize_log("triage, at start", &at_start);
+    for outcome in results.values().chain([&on_baseline, &during_storm]) {
+        summarize_log(&outcome.label, &outcome.logged);
+    }
+    summarize_log("triage, at stop", &at_stop);
+    summarize_log("the baseline, after its run", &baseline_log.take()?);
+    Ok(())
+}
+
+fn env_seconds(name: &str, default: u64) -> anyhow::Result<u64> {
+    match std::env::var(name) {
+        Ok(value) => value.parse().with_context(|| format!("{name} must be a whole number of seconds")),
+        Err(_) => Ok(default),
+    }
+}
+
+/// Seeds the users and the issues: issue `i` (id `i + 1`, the database being fresh)
+/// is created by user `i % USERS + 1`, which scenario 4 relies on, and assigned to
+/// user `(7i + 3) % USERS + 1`.
+async fn seed(db: &DatabaseConnection, password_hash: &str) -> anyhow::Result<()> {
+    seed_users_with_hash(db, USERS, password_hash).await?;
     let now = Utc::now();
     let statuses = ["OPEN", "IN_PROGRESS", "CLOSED"];
     insert_rows(
@@ -43,57 +235,200 @@ async fn main() -> anyhow::Result<()> {
         }),
     )
     .await?;
+    let misplaced = scalar(
+        db,
+        format!("SELECT COUNT(*) FROM issues WHERE created_by <> (id - 1) % {USERS} + 1 OR id > {ISSUES}"),
+    )
+    .await?;
+    anyhow::ensure!(misplaced == 0, "{misplaced} issues do not have the ids scenario 4 expects");
+    Ok(())
+}
 
-    let (smtp_url, _arrivals) = smtp_sink().await?;
-    let env = fixture.server_env(smtp_url)?;
-    let key = env
-        .iter()
-        .find(|(name, _)| *name == "TRIAGE_TOKEN_KEY")
-        .map(|(_, key)| key.clone())
-        .unwrap_or_default();
-    let token =
-        TokenKeys::from_paserk(&key, "triage", Duration::from_secs(3600))?.issue(1, Utc::now())?.token;
-    let server = Server::start(&env).await?;
-    let ready = server.ready().await?;
+async fn scalar(db: &DatabaseConnection, sql: String) -> anyhow::Result<i64> {
+    let statement = Statement::from_string(db.get_database_backend(), sql);
+    let row = db.query_one_raw(statement).await?.context("no row")?;
+    Ok(row.try_get_by_index(0)?)
+}
+
+/// Sends scenario 1's request for a few assignees to both servers; prints whether the
+/// baseline answered each exactly (byte for byte) as Triage did, and returns it.
+async fn compare_with_baseline(
+    wrk_dir: &Path,
+    server: &Server,
+    baseline: &Server,
+    token: &str,
+) -> anyhow::Result<bool> {
+    let query = std::fs::read_to_string(wrk_dir.join("issues_by_assignee.graphql"))?;
+    let client = reqwest::Client::new();
+    let assignees = [1, 2, USERS / 2, USERS, USERS + 1];
+    let mut same = 0;
+    for assignee in assignees {
+        let body = serde_json::json!({ "query": query.trim(), "variables": { "a": assignee.to_string() } });
+        let mut answers = Vec::new();
+        for url in [&server.url, &baseline.url] {
+            let response =
+                client.post(format!("{url}/graphql")).bearer_auth(token).json(&body).send().await?;
+            answers.push(response.bytes().await?);
+        }
+        if answers[0] == answers[1] {
+            same += 1;
+        } else {
+            let excerpt = |bytes: &[u8]| String::from_utf8_lossy(&bytes[..bytes.len().min(400)]).into_owned();
+            println!(
+                "baseline check: assignee {assignee}: the answers differ\n  triage:   {}\n  baseline: {}",
+                excerpt(&answers[0]),
+                excerpt(&answers[1])
+            );
+        }
+    }
     println!(
-        "ready {:.0} ms after start; idle RSS {:.1} MiB",
-        ready.as_secs_f64() * 1e3,
-        server.rss_kib() as f64 / 1024.0
+        "baseline check: the same JSON as Triage's for {same} of {} assignees of scenario 1",
+        assignees.len()
     );
+    Ok(same == assignees.len())
+}
 
-    let wrk_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("wrk");
-    for scenario in ["issues_by_assignee", "issue_by_id"] {
-        let script = wrk_dir.join(format!("{scenario}.lua"));
-        let run = |duration: &str| {
-            Command::new("wrk")
-                .args(["-t2", "-c64", "-d", duration, "-s"])
-                .arg(&script)
-                .arg(&server.url)
-                .env("TOKEN", &token)
-                .env("WRK_DIR", &wrk_dir)
-                .env("USERS", USERS.to_string())
-                .env("ISSUES", ISSUES.to_string())
-                .output()
-        };
-        run("3s")?; // warm-up
+/// Runs the Lua scenarios of `dir` with the environment they read.
+#[derive(Debug)]
+struct Wrk {
+    dir: PathBuf,
+    env: Vec<(&'static str, String)>,
+}
+
+impl Wrk {
+    /// Starts `wrk` on `scenario`.lua, its stdout piped.
+    fn spawn(
+        &self,
+        scenario: &str,
+        threads: u32,
+        connections: u32,
+        duration: Duration,
+        url: &str,
+    ) -> anyhow::Result<Child> {
+        let mut command = Command::new("wrk");
+        command
+            .arg(format!("-t{threads}"))
+            .arg(format!("-c{connections}"))
+            .arg(format!("-d{}s", duration.as_secs()))
+            // Logins queue for the hasher; wrk's default 2 s would count a slow one as
+            // an error rather than in the latency.
+            .arg("--timeout=30s")
+            .arg("-s")
+            .arg(self.dir.join(format!("{scenario}.lua")))
+            .arg(url)
+            .env("WRK_DIR", &self.dir)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true);
+        for (name, value) in &self.env {
+            command.env(name, value);
+        }
+        command.spawn().context("starting wrk (apt-get install wrk)")
+    }
+
+    /// A warm-up of `warmup` seconds (unless 0), then the measured run.
+    async fn scenario(
+        &self,
+        scenario: &str,
+        label: &str,
+        server: &Server,
+        warmup: u64,
+        seconds: u64,
+    ) -> anyhow::Result<Outcome> {
+        if warmup > 0 {
+            let warm =
+                self.spawn(scenario, THREADS, CONNECTIONS, Duration::from_secs(warmup), &server.url)?;
+            warm.wait_with_output().await?;
+        }
+        self.measure(scenario, label, server, Duration::from_secs(seconds)).await
+    }
+
+    /// One measured run, with the server's peak RSS over it.
+    async fn measure(
+        &self,
+        scenario: &str,
+        label: &str,
+        server: &Server,
+        duration: Duration,
+    ) -> anyhow::Result<Outcome> {
         let stop = Arc::new(AtomicBool::new(false));
         let sampler = sample_rss(server.child.id(), stop.clone());
-        let output = run(&format!("{seconds}s"))?;
+        let output =
+            self.spawn(scenario, THREADS, CONNECTIONS, duration, &server.url)?.wait_with_output().await;
         stop.store(true, Ordering::Relaxed);
         let peak_kib = sampler.await.unwrap_or(0);
-        let stdout = String::from_utf8_lossy(&output.stdout);
+        let outcome =
+            Outcome::parse(label, &output?.stdout, peak_kib).with_context(|| server_state(server))?;
+        println!("{}", outcome.row());
+        Ok(outcome)
+    }
+}
+
+/// Whether `server` still runs and, if it does not, the end of its log: for a run
+/// that failed.
+fn server_state(server: &Server) -> String {
+    if server.is_running() {
+        return format!("the server at {} is running", server.url);
+    }
+    let log = server.log.as_ref().and_then(|path| std::fs::read_to_string(path).ok()).unwrap_or_default();
+    let lines: Vec<&str> = log.lines().collect();
+    let tail = lines[lines.len().saturating_sub(20)..].join("\n");
+    format!("the server at {} has exited; the end of its log:\n{tail}", server.url)
+}
+
+/// What one `wrk` run measured (from the `RESULT` line of `common.lua`).
+#[derive(Debug, Clone)]
+struct Outcome {
+    /// The row's label in the table.
+    label: String,
+    requests_per_s: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+    errors: u64,
+    error_sample: Option<String>,
+    peak_rss_kib: u64,
+    /// What the server logged during the run (and its warm-up).
+    logged: Vec<String>,
+}
+
+impl Outcome {
+    fn parse(label: &str, stdout: &[u8], peak_rss_kib: u64) -> anyhow::Result<Self> {
+        let stdout = String::from_utf8_lossy(stdout);
         let result = stdout
             .lines()
-            .find(|line| line.starts_with("RESULT"))
-            .unwrap_or("RESULT (wrk failed; is it installed?)");
-        println!(
-            "{scenario:<20} {} peak_rss_mib={:.1}",
-            &result[7.min(result.len())..],
-            peak_kib as f64 / 1024.0
-        );
+            .find_map(|line| line.strip_prefix("RESULT "))
+            .with_context(|| format!("wrk printed no RESULT line:\n{stdout}"))?;
+        let fields: BTreeMap<&str, &str> =
+            result.split_whitespace().filter_map(|f| f.split_once('=')).collect();
+        let number = |name: &str| -> anyhow::Result<f64> {
+            fields.get(name).and_then(|v| v.parse().ok()).with_context(|| format!("no {name} in {result}"))
+        };
+        Ok(Self {
+            label: label.to_owned(),
+            requests_per_s: number("requests_per_s")?,
+            p50_ms: number("p50_ms")?,
+            p99_ms: number("p99_ms")?,
+            errors: number("errors")? as u64,
+            error_sample: stdout
+                .lines()
+                .find_map(|line| line.strip_prefix("ERROR_SAMPLE "))
+                .map(str::to_owned),
+            peak_rss_kib,
+            logged: Vec::new(),
+        })
     }
-    server.stop().await?;
-    Ok(())
+
+    fn row(&self) -> String {
+        format!(
+            "| {} | {:.0} | {:.1} | {:.1} | {} | {:.1} |",
+            self.label,
+            self.requests_per_s,
+            self.p50_ms,
+            self.p99_ms,
+            self.errors,
+            self.peak_rss_kib as f64 / 1024.0
+        )
+    }
 }
 
 /// Samples the server's RSS every 100 ms until `stop`; resolves to the peak, in KiB.
@@ -106,4 +441,70 @@ fn sample_rss(pid: Option<u32>, stop: Arc<AtomicBool>) -> tokio::task::JoinHandl
         }
         peak
     })
+}
+
+/// A server's log file, read as it grows.
+#[derive(Debug)]
+struct Log {
+    path: PathBuf,
+    /// Bytes already taken.
+    read: usize,
+}
+
+impl Log {
+    /// The whole lines logged since the last call, timestamps and colours left out.
+    fn take(&mut self) -> anyhow::Result<Vec<String>> {
+        let bytes = std::fs::read(&self.path).with_context(|| format!("reading {}", self.path.display()))?;
+        let new = bytes.get(self.read..).unwrap_or_default();
+        let Some(end) = new.iter().rposition(|b| *b == b'\n') else { return Ok(Vec::new()) };
+        self.read += end + 1;
+        Ok(String::from_utf8_lossy(&new[..end]).lines().map(|line| message(&strip_ansi(line))).collect())
+    }
+}
+
+/// A log line without its leading RFC 3339 timestamp (tracing's lines have one).
+fn message(line: &str) -> String {
+    let line = line.trim();
+    match line.split_once(' ') {
+        Some((first, rest)) if first.len() >= 20 && first.as_bytes().get(4) == Some(&b'-') => {
+            rest.trim().to_owned()
+        }
+        _ => line.to_owned(),
+    }
+}
+
+/// Prints how many lines were logged during `phase`, and the most frequent ones with
+/// their counts; nothing when none was.
+fn summarize_log(phase: &str, lines: &[String]) {
+    if lines.is_empty() {
+        return;
+    }
+    let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+    for line in lines.iter().filter(|line| !line.is_empty()) {
+        *counts.entry(line.chars().take(240).collect()).or_default() += 1;
+    }
+    let mut by_count: Vec<_> = counts.into_iter().collect();
+    by_count.sort_by_key(|(_, count)| std::cmp::Reverse(*count));
+    println!("logged during {phase}: {} lines", lines.len());
+    for (line, count) in by_count.iter().take(6) {
+        println!("  {count:>6} x {line}");
+    }
+}
+
+fn strip_ansi(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            // CSI: ESC [ parameters, ending in a letter.
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }

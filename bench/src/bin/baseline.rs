@@ -1,0 +1,259 @@
+//! The baseline of the API benchmark: scenario 1 (a page of 20 issues of one
+//! assignee, with `totalCount` and each issue's creator and assignee) served by a
+//! minimal axum handler that runs by hand the SQL Triage runs for it and writes the
+//! same JSON. What Triage spends beyond this (GraphQL parsing, validation and
+//! execution, the ORM, its middleware) is what the Triage/baseline ratio of
+//! `bench/run api` shows. Not part of the product.
+//!
+//! `POST /graphql` reads only the variable `a` (the assignee's id) of the body and
+//! ignores the query text: it answers scenario 1 whatever is asked. It checks the
+//! bearer token with Triage's own code and key, so authentication costs both servers
+//! the same. `GET /readyz` answers once the pool is open.
+//!
+//! Env: `DATABASE_URL`, `TRIAGE_TOKEN_KEY`, `TRIAGE_LISTEN`, and
+//! `TRIAGE_DB_MAX_CONNECTIONS` (default as Triage's: 4 on SQLite, 16 on PostgreSQL).
+
+use std::{sync::Arc, time::Duration};
+
+use anyhow::Context as _;
+use axum::{
+    Router,
+    body::Bytes,
+    extract::State,
+    http::{HeaderMap, StatusCode, header},
+    response::{IntoResponse, Response},
+    routing::{get, post},
+};
+use chrono::{DateTime, Utc};
+use sea_orm::{
+    DatabaseBackend,
+    sqlx::{self, AssertSqlSafe, Row as _},
+};
+use serde::{Deserialize, Serialize};
+use triage::{
+    app::connect,
+    auth::TokenKeys,
+    config::{DatabaseConfig, Secret},
+};
+
+/// Issues on a page, as in `issues(first: 20)`.
+const PAGE: usize = 20;
+
+/// Every column of `issues`, as sea-orm selects them for a list.
+const ISSUE_COLUMNS: &str = r#""issues"."id", "issues"."title", "issues"."description", "issues"."status", "issues"."created_by", "issues"."assigned_to", "issues"."created_at", "issues"."updated_at", "issues"."closed_at""#;
+
+/// The columns of `users`, in the order sea-orm selects them.
+const USER_COLUMNS: [&str; 9] = [
+    "id",
+    "username",
+    "email",
+    "first_name",
+    "last_name",
+    "password_hash",
+    "role",
+    "created_at",
+    "updated_at",
+];
+
+/// The one statement Triage sends for scenario 1, as sea-query renders it for the
+/// backend (read off PostgreSQL's statement log): the page in keyset order, newest
+/// first, one row more than the page to learn whether another follows, with
+/// `totalCount` as a scalar subquery and each issue's creator and assignee joined.
+#[derive(Debug)]
+struct Statements {
+    page: Arc<str>,
+}
+
+impl Statements {
+    fn new(backend: DatabaseBackend) -> Self {
+        let postgres = backend == DatabaseBackend::Postgres;
+        let param = |n: usize| if postgres { format!("${n}") } else { "?".to_owned() };
+        let people: Vec<String> = ["creator", "assignee"]
+            .iter()
+            .flat_map(|alias| {
+                USER_COLUMNS
+                    .iter()
+                    .map(move |column| format!(r#""{alias}"."{column}" AS "{alias}_{column}""#))
+            })
+            .collect();
+        let page = format!(
+            r#"SELECT {ISSUE_COLUMNS}, (SELECT COUNT(*) AS "n" FROM "issues" WHERE "issues"."assigned_to" = {}) AS "page_total", {} FROM "issues" LEFT JOIN "users" AS "creator" ON "creator"."id" = "issues"."created_by" LEFT JOIN "users" AS "assignee" ON "assignee"."id" = "issues"."assigned_to" WHERE "issues"."assigned_to" = {} ORDER BY "issues"."created_at" DESC, "issues"."id" DESC LIMIT {}"#,
+            param(1),
+            people.join(", "),
+            param(2),
+            PAGE + 1,
+        );
+        Self { page: page.into() }
+    }
+}
+
+#[derive(Debug, Clone)]
+enum Pool {
+    Sqlite(sqlx::SqlitePool),
+    Postgres(sqlx::PgPool),
+}
+
+#[derive(Debug)]
+struct App {
+    pool: Pool,
+    statements: Statements,
+    tokens: TokenKeys,
+}
+
+/// The body of a scenario 1 request; only `variables.a` is read.
+#[derive(Debug, Deserialize)]
+struct GraphqlRequest {
+    variables: Variables,
+}
+
+#[derive(Debug, Deserialize)]
+struct Variables {
+    a: String,
+}
+
+/// The response, field for field in the order of scenario 1's selection, as Triage
+/// writes it.
+#[derive(Debug, Serialize)]
+struct GraphqlResponse {
+    data: Data,
+}
+
+#[derive(Debug, Serialize)]
+struct Data {
+    issues: Connection,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Connection {
+    total_count: i64,
+    nodes: Vec<Node>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Node {
+    id: String,
+    title: String,
+    status: String,
+    created_at: String,
+    created_by: Person,
+    assigned_to: Option<Person>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+struct Person {
+    username: String,
+}
+
+/// Runs scenario 1's statement on `$pool` (either backend's pool: the code is the
+/// same, the types differ); evaluates to the total and the page's nodes.
+macro_rules! scenario_1 {
+    ($pool:expr, $statements:expr, $assignee:expr) => {{
+        let rows = sqlx::query(AssertSqlSafe($statements.page.clone()))
+            .bind($assignee)
+            .bind($assignee)
+            .fetch_all($pool)
+            .await?;
+        let total = match rows.first() {
+            Some(row) => row.try_get::<i64, _>("page_total")?,
+            None => 0,
+        };
+        let nodes = rows
+            .iter()
+            .take(PAGE)
+            .map(|row| {
+                let created_at: DateTime<Utc> = row.try_get("created_at")?;
+                let assignee: Option<String> = row.try_get("assignee_username")?;
+                Ok(Node {
+                    id: row.try_get::<i64, _>("id")?.to_string(),
+                    title: row.try_get("title")?,
+                    // Stored as the GraphQL enum's names (`OPEN`, `IN_PROGRESS`, `CLOSED`).
+                    status: row.try_get("status")?,
+                    created_at: created_at.to_rfc3339(),
+                    created_by: Person { username: row.try_get("creator_username")? },
+                    assigned_to: assignee.map(|username| Person { username }),
+                })
+            })
+            .collect::<Result<Vec<_>, sqlx::Error>>()?;
+        (total, nodes)
+    }};
+}
+
+impl App {
+    async fn issues_by_assignee(&self, assignee: i64) -> anyhow::Result<GraphqlResponse> {
+        let (total_count, nodes) = match &self.pool {
+            Pool::Sqlite(pool) => scenario_1!(pool, &self.statements, assignee),
+            Pool::Postgres(pool) => scenario_1!(pool, &self.statements, assignee),
+        };
+        Ok(GraphqlResponse { data: Data { issues: Connection { total_count, nodes } } })
+    }
+
+    /// Whether the request carries a valid access token, checked as Triage checks it.
+    fn authenticated(&self, headers: &HeaderMap) -> bool {
+        headers
+            .get(header::AUTHORIZATION)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .is_some_and(|(_, token)| self.tokens.verify(token.trim()).is_ok())
+    }
+}
+
+async fn graphql(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -> Response {
+    if !app.authenticated(&headers) {
+        return error(StatusCode::UNAUTHORIZED, "The access token is invalid or expired");
+    }
+    let Ok(request) = serde_json::from_slice::<GraphqlRequest>(&body) else {
+        return error(StatusCode::BAD_REQUEST, "Expected scenario 1's variables: {\"a\": \"<user id>\"}");
+    };
+    // As Triage reads a filter's id: one that names no row filters to nothing.
+    let assignee = request.variables.a.parse::<i64>().ok().filter(|id| *id > 0).unwrap_or(0);
+    let body = match app.issues_by_assignee(assignee).await {
+        Ok(response) => serde_json::to_vec(&response),
+        Err(err) => {
+            eprintln!("baseline: scenario 1 failed: {err:#}");
+            return error(StatusCode::INTERNAL_SERVER_ERROR, "Internal server error");
+        }
+    };
+    match body {
+        Ok(body) => ([(header::CONTENT_TYPE, "application/json")], body).into_response(),
+        Err(_) => error(StatusCode::INTERNAL_SERVER_ERROR, "Internal server error"),
+    }
+}
+
+fn error(status: StatusCode, message: &str) -> Response {
+    (status, axum::Json(serde_json::json!({ "errors": [{ "message": message }] }))).into_response()
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let env = |name: &str| std::env::var(name).with_context(|| format!("{name} must be set"));
+    let max_connections = match std::env::var("TRIAGE_DB_MAX_CONNECTIONS") {
+        Ok(value) => Some(value.parse().context("TRIAGE_DB_MAX_CONNECTIONS must be a number")?),
+        Err(_) => None,
+    };
+    let config = DatabaseConfig {
+        database_url: Secret::new(env("DATABASE_URL")?),
+        db_max_connections: max_connections,
+    };
+    // Triage's own pool settings (SQLite in WAL mode, busy timeout and all); the
+    // statements then go to the sqlx pool underneath, by hand.
+    let db = connect(&config, None).await?;
+    let backend = db.get_database_backend();
+    let pool = match backend {
+        DatabaseBackend::Sqlite => Pool::Sqlite(db.get_sqlite_connection_pool().clone()),
+        DatabaseBackend::Postgres => Pool::Postgres(db.get_postgres_connection_pool().clone()),
+        other => anyhow::bail!("the baseline runs on SQLite or PostgreSQL, not {other:?}"),
+    };
+    let tokens = TokenKeys::from_paserk(&env("TRIAGE_TOKEN_KEY")?, "triage", Duration::from_secs(3600))?;
+    let app = Arc::new(App { pool, statements: Statements::new(backend), tokens });
+    let router = Router::new()
+        .route("/graphql", post(graphql))
+        .route("/readyz", get(|| async { "ready" }))
+        .with_state(app);
+    let listen = env("TRIAGE_LISTEN")?;
+    let listener =
+        tokio::net::TcpListener::bind(&listen).await.with_context(|| format!("binding {listen}"))?;
+    axum::serve(listener, router).await.context("serving HTTP")
+}
