@@ -40,7 +40,7 @@ impl Application {
         let metrics = Arc::new(Metrics::default());
         let db = connect(&config.database, Some(metrics.clone())).await?;
         Migrator::up(&db, None).await.context("applying database migrations")?;
-        let hasher = PasswordHasher::new(config.max_concurrent_hashes)?;
+        let hasher = PasswordHasher::new(config.concurrent_hashes())?;
         let outbox = Outbox::new(config.assignment_delay);
         // The jobs have a pool of their own: a burst of mail cannot starve requests of
         // connections, and `/metrics` counts the statements requests cost, alone.

@@ -161,9 +161,10 @@ pub struct Config {
     #[arg(long, env = "TRIAGE_LOGIN_WINDOW", default_value = "15m", value_parser = humantime::parse_duration)]
     pub login_window: Duration,
 
-    /// Most password hashes computed at once; further logins wait their turn.
-    #[arg(long, env = "TRIAGE_MAX_CONCURRENT_HASHES", default_value_t = 2)]
-    pub max_concurrent_hashes: usize,
+    /// Most password hashes computed at once (each a thread, and 19 MiB); further
+    /// logins wait their turn. By default half the CPU cores, at least one.
+    #[arg(long, env = "TRIAGE_MAX_CONCURRENT_HASHES")]
+    pub max_concurrent_hashes: Option<usize>,
 
     /// How long after an assignment the assignee is emailed (humantime: `12m`, `3s`).
     #[arg(long, env = "TRIAGE_ASSIGNMENT_DELAY", default_value = "12m", value_parser = humantime::parse_duration)]
@@ -255,6 +256,12 @@ impl Config {
     /// The file an embedded database lives in, when the URL names one.
     pub fn sqlite_path(&self) -> Option<PathBuf> {
         self.database.sqlite_path()
+    }
+
+    /// Password hashes computed at once: as configured, or half the CPU cores.
+    pub fn concurrent_hashes(&self) -> usize {
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        self.max_concurrent_hashes.unwrap_or(cores / 2).max(1)
     }
 }
 

@@ -43,7 +43,7 @@ use tower_http::{
 
 use crate::{
     auth::{Actor, Caller},
-    graphql::{AppSchema, Documents, RequestContext, ServiceState, fill_codes, operation_type},
+    graphql::{AppSchema, Documents, RequestContext, ServiceState, fill_codes, operation_type, with_code},
 };
 
 const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
@@ -202,14 +202,24 @@ async fn execute(
 
 /// Runs one operation: its document from the cache (or parsed now), then the schema.
 async fn run(state: &HttpState, context: &RequestContext, request: Request) -> async_graphql::Response {
-    match state.documents.prepare(request) {
-        Ok(request) => {
-            let mut response = state.schema.execute(request.data(context.clone())).await;
-            fill_codes(&mut response);
-            response
+    let request = match state.documents.prepare(request) {
+        Ok(request) => request.data(context.clone()),
+        Err(error) => return async_graphql::Response::from_errors(vec![error]),
+    };
+    // On a task of its own: a client that hangs up must not cancel a mutation half
+    // way through its transaction (the connection would go back to the pool with
+    // the transaction open).
+    let schema = state.schema.clone();
+    let mut response = match tokio::spawn(async move { schema.execute(request).await }).await {
+        Ok(response) => response,
+        Err(err) => {
+            tracing::error!(error = %err, "a GraphQL operation's task failed");
+            let error = with_code(ServerError::new("Internal server error", None), "INTERNAL_SERVER_ERROR");
+            return async_graphql::Response::from_errors(vec![error]);
         }
-        Err(error) => async_graphql::Response::from_errors(vec![error]),
-    }
+    };
+    fill_codes(&mut response);
+    response
 }
 
 /// Reads the caller from `Authorization: Bearer <token>`.

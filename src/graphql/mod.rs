@@ -13,6 +13,6 @@ mod types;
 
 pub use context::{RequestContext, ServiceState};
 pub use documents::{Documents, operation_type};
-pub use error_codes::{fill_codes, is_request_error};
+pub use error_codes::{fill_codes, is_request_error, with_code};
 pub use loader::UserLoader;
 pub use schema::{AppSchema, Limits, build_schemas, sdl};

@@ -283,7 +283,7 @@ pub fn test_config(database_url: String, token_key: String) -> Config {
         max_query_depth: 12,
         max_query_complexity: 5000,
         max_batch: 10,
-        max_concurrent_hashes: 2,
+        max_concurrent_hashes: Some(2),
         cors_origins: vec!["https://app.example".to_owned()],
         apq_cache_size: 100,
         subscription_buffer: 256,
