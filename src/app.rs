@@ -26,6 +26,7 @@ use crate::{
 pub struct Application {
     listener: TcpListener,
     stopping: tokio::sync::watch::Sender<bool>,
+    operations: tokio_util::task::TaskTracker,
     router: axum::Router,
     services: Arc<ServiceState>,
     jobs: Jobs,
@@ -69,6 +70,7 @@ impl Application {
         let limits = Limits { depth: config.max_query_depth, complexity: config.max_query_complexity };
         let (schema, ws_schema) = build_schemas(services.clone(), limits);
         let (stopping, stopping_rx) = tokio::sync::watch::channel(false);
+        let operations = tokio_util::task::TaskTracker::new();
         let state = HttpState {
             schema,
             ws_schema,
@@ -77,9 +79,10 @@ impl Application {
             metrics,
             max_batch: config.max_batch,
             stopping: stopping_rx,
+            operations: operations.clone(),
         };
         let router = router(state, config.max_body_bytes, &config.cors_origins)?;
-        Ok(Self { listener, stopping, router, services, jobs })
+        Ok(Self { listener, stopping, operations, router, services, jobs })
     }
 
     pub fn local_addr(&self) -> anyhow::Result<SocketAddr> {
@@ -108,6 +111,9 @@ impl Application {
             .with_graceful_shutdown(shutdown)
             .await
             .context("serving HTTP")?;
+        // Operations whose clients hung up run on; let them finish with the pool open.
+        self.operations.close();
+        self.operations.wait().await;
         self.jobs.shutdown().await;
         self.services.events.shutdown();
         self.services.db.clone().close().await.context("closing the database pool")?;

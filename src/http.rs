@@ -36,6 +36,7 @@ use axum::{
 };
 use futures_util::{SinkExt as _, StreamExt as _, future};
 use tokio::sync::watch;
+use tokio_util::task::TaskTracker;
 use tower_http::{
     cors::{AllowOrigin, CorsLayer},
     trace::TraceLayer,
@@ -71,6 +72,8 @@ pub struct HttpState {
     pub max_batch: usize,
     /// Becomes `true` when the server stops: open WebSockets are then closed.
     pub stopping: watch::Receiver<bool>,
+    /// The operations running; the server waits for them before it closes the pool.
+    pub operations: TaskTracker,
 }
 
 impl std::fmt::Debug for HttpState {
@@ -210,7 +213,7 @@ async fn run(state: &HttpState, context: &RequestContext, request: Request) -> a
     // way through its transaction (the connection would go back to the pool with
     // the transaction open).
     let schema = state.schema.clone();
-    let mut response = match tokio::spawn(async move { schema.execute(request).await }).await {
+    let mut response = match state.operations.spawn(async move { schema.execute(request).await }).await {
         Ok(response) => response,
         Err(err) => {
             tracing::error!(error = %err, "a GraphQL operation's task failed");
