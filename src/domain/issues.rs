@@ -90,7 +90,7 @@ pub async fn create(
     actor: Actor,
     new: NewIssue,
 ) -> Result<Issue> {
-    let txn = begin_write(db).await?;
+    let (txn, _turn) = begin_write(db).await?;
     if let Some(assignee) = new.assigned_to {
         ensure_user_exists(&txn, assignee).await?;
     }
@@ -133,7 +133,7 @@ pub async fn update(
     id: i64,
     changes: IssueChanges,
 ) -> Result<Issue> {
-    let txn = begin_write(db).await?;
+    let (txn, _turn) = begin_write(db).await?;
     let issue = get_own(&txn, actor, id).await?;
     if let Some(Some(assignee)) = changes.assigned_to {
         ensure_user_exists(&txn, assignee).await?;
@@ -179,7 +179,7 @@ pub async fn update(
 
 /// Deletes issue `id`, cancelling its pending notice; only its creator may.
 pub async fn delete(db: &DatabaseConnection, announce: Announce<'_>, actor: Actor, id: i64) -> Result<Issue> {
-    let txn = begin_write(db).await?;
+    let (txn, _turn) = begin_write(db).await?;
     let issue = get_own(&txn, actor, id).await?;
     notices::cancel_for_issue(&txn, issue.id).await?;
     issues::Entity::delete_by_id(issue.id).exec(&txn).await?;

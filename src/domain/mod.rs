@@ -29,15 +29,33 @@ pub fn parse_id(id: &str) -> Option<i64> {
     id.parse().ok().filter(|id| *id > 0)
 }
 
-/// Begins a transaction that will write. On SQLite it takes the write lock at BEGIN
-/// (`BEGIN IMMEDIATE`): a transaction that reads first and upgrades later fails with
-/// "database is locked" when another writer got in between, without waiting.
-pub async fn begin_write(db: &DatabaseConnection) -> crate::Result<DatabaseTransaction> {
+/// A turn at writing, held from [`begin_write`] until its transaction has ended.
+#[derive(Debug)]
+#[must_use = "the turn must be held until the transaction ends"]
+pub struct WriteTurn(
+    #[allow(dead_code, reason = "held, never read")] Option<tokio::sync::MutexGuard<'static, ()>>,
+);
+
+/// SQLite has one writer at a time, and a connection that finds the write lock taken
+/// polls for it with growing sleeps (its busy handler), leaving the lock idle between
+/// holders. This process's write transactions take turns here instead, and each
+/// starts the moment the one before ends.
+static SQLITE_WRITERS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// Begins a transaction that will write, with this process's turn at writing. On
+/// SQLite it takes the write lock at BEGIN (`BEGIN IMMEDIATE`): a transaction that
+/// reads first and upgrades later fails with "database is locked" when another
+/// writer got in between, without waiting.
+pub async fn begin_write(db: &DatabaseConnection) -> crate::Result<(DatabaseTransaction, WriteTurn)> {
+    let turn = match db.get_database_backend() {
+        DbBackend::Sqlite => Some(SQLITE_WRITERS.lock().await),
+        _ => None,
+    };
     let options = TransactionOptions {
         sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
         ..Default::default()
     };
-    Ok(db.begin_with_options(options).await?)
+    Ok((db.begin_with_options(options).await?, WriteTurn(turn)))
 }
 
 /// The row `select` names by a unique key, if any, read without `LIMIT 1`.

@@ -87,7 +87,7 @@ pub async fn refresh(
     refresh_ttl: Duration,
     refresh_token: &str,
 ) -> Result<Session> {
-    let txn = super::begin_write(db).await?;
+    let (txn, _turn) = super::begin_write(db).await?;
     let Some(stored) = refresh_tokens::Entity::find()
         .filter(refresh_tokens::Column::TokenHash.eq(digest(refresh_token)))
         .one(&txn)

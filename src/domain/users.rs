@@ -138,7 +138,7 @@ pub async fn update_profile(
         model.last_name = Set(last_name.into_inner());
     }
     model.updated_at = Set(now());
-    let txn = super::begin_write(db).await?;
+    let (txn, _turn) = super::begin_write(db).await?;
     let user = model.update(&txn).await.map_err(|err| Error::on_unique_violation(err, UNIQUE_INDEXES))?;
     if changes.password.is_some() {
         super::sessions::revoke_all(&txn, user.id).await?;
