@@ -1,4 +1,4 @@
-use async_graphql::{Context, SimpleObject};
+use async_graphql::{Context, Object, SimpleObject};
 
 use super::{Issue, User};
 use crate::domain::page::{Page, PageArgs};
@@ -24,17 +24,36 @@ macro_rules! connection {
         }
 
         #[doc = $doc]
+        #[derive(Debug, Clone)]
+        pub struct $connection {
+            edges: Vec<$edge>,
+            page_info: PageInfo,
+            total_count: u64,
+        }
+
+        #[doc = $doc]
         ///
         /// `first`/`after` page forwards, `last`/`before` backwards; a page holds 20
         /// items unless told otherwise, 100 at most.
-        #[derive(Debug, Clone, SimpleObject)]
-        pub struct $connection {
-            pub edges: Vec<$edge>,
+        #[Object]
+        impl $connection {
+            async fn edges(&self) -> &[$edge] {
+                &self.edges
+            }
+
             /// The nodes of `edges`, for clients that need no cursors.
-            pub nodes: Vec<$node>,
-            pub page_info: PageInfo,
+            async fn nodes(&self) -> Vec<&$node> {
+                self.edges.iter().map(|edge| &edge.node).collect()
+            }
+
+            async fn page_info(&self) -> &PageInfo {
+                &self.page_info
+            }
+
             /// How many items the whole list holds, across pages.
-            pub total_count: u64,
+            async fn total_count(&self) -> u64 {
+                self.total_count
+            }
         }
 
         impl $connection {
@@ -47,12 +66,7 @@ macro_rules! connection {
                     start_cursor: edges.first().map(|edge| edge.cursor.clone()),
                     end_cursor: edges.last().map(|edge| edge.cursor.clone()),
                 };
-                Self {
-                    nodes: edges.iter().map(|edge| edge.node.clone()).collect(),
-                    edges,
-                    page_info,
-                    total_count: page.total_count.unwrap_or_default(),
-                }
+                Self { edges, page_info, total_count: page.total_count.unwrap_or_default() }
             }
         }
     };
