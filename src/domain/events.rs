@@ -12,16 +12,12 @@ use serde::{Deserialize, Serialize};
 use super::issues::Issue;
 use crate::entity::issues::Status;
 
+/// What happened; the GraphQL `IssueEventKind` documents each.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum EventKind {
-    /// The issue was opened.
     Created,
-    /// Its title or description changed, or its status changed without closing or
-    /// reopening it.
     Updated,
-    /// It was given an assignee, or a new one.
     Assigned,
-    /// Its assignee was taken away.
     Unassigned,
     Closed,
     Reopened,

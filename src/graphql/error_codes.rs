@@ -45,24 +45,16 @@ pub fn with_code(mut error: ServerError, code: &str) -> ServerError {
 /// Gives every error of an executed HTTP `response` its code. The document was
 /// parsed already, so an error before execution is a validation error.
 pub fn fill_codes(response: &mut Response) {
-    let before_execution = is_request_error(response);
-    for error in &mut response.errors {
-        let fallback = match () {
-            () if is_input_coercion(&error.message) => "BAD_USER_INPUT",
-            () if before_execution => VALIDATION_FAILED,
-            () => "INTERNAL_SERVER_ERROR",
-        };
-        set_code(error, persisted_query_code(&error.message).unwrap_or(fallback));
-    }
+    let otherwise = if is_request_error(response) { VALIDATION_FAILED } else { "INTERNAL_SERVER_ERROR" };
+    code_errors(&mut response.errors, otherwise);
 }
 
-/// The codes Apollo clients look for in automatic persisted queries.
-fn persisted_query_code(message: &str) -> Option<&'static str> {
-    match message {
-        "PersistedQueryNotFound" => Some("PERSISTED_QUERY_NOT_FOUND"),
-        "provided sha does not match query" => Some("BAD_USER_INPUT"),
-        _ if message.contains("\"PersistedQuery\"") => Some("BAD_USER_INPUT"),
-        _ => None,
+/// Codes the errors that have none: `BAD_USER_INPUT` for a value that does not fit
+/// its type, `otherwise` for the rest.
+fn code_errors(errors: &mut [ServerError], otherwise: &str) {
+    for error in errors {
+        let code = if is_input_coercion(&error.message) { "BAD_USER_INPUT" } else { otherwise };
+        set_code(error, code);
     }
 }
 
@@ -77,11 +69,7 @@ fn is_input_coercion(message: &str) -> bool {
 impl Extension for ErrorCodes {
     async fn request(&self, ctx: &ExtensionContext<'_>, next: NextRequest<'_>) -> Response {
         let mut response = next.run(ctx).await;
-        for error in &mut response.errors {
-            let fallback =
-                if is_input_coercion(&error.message) { "BAD_USER_INPUT" } else { "INTERNAL_SERVER_ERROR" };
-            set_code(error, persisted_query_code(&error.message).unwrap_or(fallback));
-        }
+        code_errors(&mut response.errors, "INTERNAL_SERVER_ERROR");
         response
     }
 
@@ -92,10 +80,7 @@ impl Extension for ErrorCodes {
         variables: &Variables,
         next: NextParseQuery<'_>,
     ) -> ServerResult<ExecutableDocument> {
-        next.run(ctx, query, variables).await.map_err(|mut error| {
-            set_code(&mut error, PARSE_FAILED);
-            error
-        })
+        next.run(ctx, query, variables).await.map_err(|error| with_code(error, PARSE_FAILED))
     }
 
     async fn validation(
@@ -104,11 +89,7 @@ impl Extension for ErrorCodes {
         next: NextValidation<'_>,
     ) -> Result<ValidationResult, Vec<ServerError>> {
         next.run(ctx).await.map_err(|mut errors| {
-            for error in &mut errors {
-                let code =
-                    if is_input_coercion(&error.message) { "BAD_USER_INPUT" } else { VALIDATION_FAILED };
-                set_code(error, code);
-            }
+            code_errors(&mut errors, VALIDATION_FAILED);
             errors
         })
     }
