@@ -12,11 +12,12 @@ use tokio::net::TcpListener;
 
 use crate::{
     auth::{LoginLimiter, PasswordHasher, TokenKeys},
+    config::Switch,
     config::{Config, DatabaseConfig},
     domain::notices::Outbox,
     events::EventBus,
-    graphql::{Documents, Limits, ServiceState, build_schemas},
-    http::{HttpState, Metrics, router},
+    graphql::{Admission, AdmissionLimits, Budgets, Documents, Gate, ServiceState, build_schemas, sdl},
+    http::{HttpState, Metrics, TrustedProxies, router},
     jobs::{DigestSchedule, Dispatcher, DispatcherConfig, Jobs, JobsConfig},
     mail::{MailConfig, Mailer, Templates},
 };
@@ -30,6 +31,7 @@ pub struct Application {
     router: axum::Router,
     services: Arc<ServiceState>,
     jobs: Jobs,
+    header_timeout: Duration,
 }
 
 impl Application {
@@ -67,22 +69,50 @@ impl Application {
             events,
             logins: LoginLimiter::new(config.login_max_failures, config.login_window),
         });
-        let limits = Limits { depth: config.max_query_depth, complexity: config.max_query_complexity };
-        let (schema, ws_schema) = build_schemas(services.clone(), limits);
+        let (schema, ws_schema) = build_schemas(services.clone(), config.introspection);
+        let limits = AdmissionLimits {
+            max_nodes: config.max_nodes,
+            max_depth: config.max_query_depth,
+            max_root_fields: config.max_root_fields,
+            introspection: config.introspection,
+        };
+        let gate = Gate {
+            documents: Documents::new(config.apq_cache_size, config.document_cache_bytes),
+            admission: Admission::new(&sdl(), limits)?,
+            budgets: Budgets::new(
+                config.rate_limit == Switch::On,
+                config.rate_limit_points,
+                config.rate_limit_anonymous_points,
+            ),
+        };
         let (stopping, stopping_rx) = tokio::sync::watch::channel(false);
         let operations = tokio_util::task::TaskTracker::new();
         let state = HttpState {
             schema,
             ws_schema,
-            documents: Arc::new(Documents::new(config.apq_cache_size)),
+            gate: Arc::new(gate),
             services: services.clone(),
             metrics,
             max_batch: config.max_batch,
+            proxies: Arc::new(TrustedProxies::parse(&config.trusted_proxies)?),
+            request_timeout: config.request_timeout,
+            running: Arc::new(tokio::sync::Semaphore::new(config.max_concurrent_requests)),
+            max_message_bytes: config.max_body_bytes,
+            ws_init_timeout: config.ws_init_timeout,
+            ws_max_subscriptions: config.ws_max_subscriptions,
             stopping: stopping_rx,
             operations: operations.clone(),
         };
         let router = router(state, config.max_body_bytes, &config.cors_origins)?;
-        Ok(Self { listener, stopping, operations, router, services, jobs })
+        Ok(Self {
+            listener,
+            stopping,
+            operations,
+            router,
+            services,
+            jobs,
+            header_timeout: config.header_timeout,
+        })
     }
 
     pub fn local_addr(&self) -> anyhow::Result<SocketAddr> {
@@ -107,10 +137,7 @@ impl Application {
             shutdown.await;
             stopping.send_replace(true);
         };
-        axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(shutdown)
-            .await
-            .context("serving HTTP")?;
+        serve(self.listener, self.router, self.header_timeout, shutdown).await;
         // Operations whose clients hung up run on; let them finish with the pool open.
         self.operations.close();
         self.operations.wait().await;
@@ -119,6 +146,60 @@ impl Application {
         self.services.db.clone().close().await.context("closing the database pool")?;
         tracing::info!("stopped");
         Ok(())
+    }
+}
+
+/// How long open connections get to finish once the server stops accepting.
+const DRAIN_DEADLINE: Duration = Duration::from_secs(30);
+
+/// Serves HTTP/1 and HTTP/2 on `listener` until `shutdown`, then drains.
+///
+/// Not `axum::serve`, which installs no timer: hyper's header-read timeout needs one,
+/// and without it a client that never finishes its headers holds a connection for
+/// ever. Each request carries its peer's address (`ConnectInfo`).
+async fn serve(
+    listener: TcpListener,
+    router: axum::Router,
+    header_timeout: Duration,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) {
+    use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+    use tower::ServiceExt as _;
+
+    let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    builder.http1().timer(TokioTimer::new()).header_read_timeout(header_timeout);
+    builder.http2().timer(TokioTimer::new());
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(err) => {
+                    // Out of file descriptors, most likely: let some close.
+                    tracing::warn!(error = %err, "accepting a connection failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let service = router.clone().map_request(move |mut request: axum::extract::Request<_>| {
+            request.extensions_mut().insert(axum::extract::ConnectInfo(peer));
+            request
+        });
+        let service = hyper_util::service::TowerToHyperService::new(service);
+        let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service).into_owned();
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            if let Err(err) = connection.await {
+                tracing::debug!(error = %err, %peer, "connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    if tokio::time::timeout(DRAIN_DEADLINE, graceful.shutdown()).await.is_err() {
+        tracing::warn!("connections still open after the drain deadline were dropped");
     }
 }
 
@@ -169,6 +250,7 @@ pub async fn connect(
     let url = config.database_url.expose();
     // Every connection to `sqlite::memory:` is a database of its own: keep just one.
     let max_connections = if url.contains(":memory:") { 1 } else { config.max_connections() };
+    let statement_timeout = config.db_statement_timeout;
     let mut options = ConnectOptions::new(url.to_owned());
     options
         .max_connections(max_connections)
@@ -176,6 +258,11 @@ pub async fn connect(
         .connect_timeout(Duration::from_secs(10))
         .acquire_timeout(Duration::from_secs(10))
         .sqlx_logging(false)
+        .map_sqlx_postgres_opts(move |opts| {
+            // A statement that runs past the request timeout is stopped by the server.
+            let millis = statement_timeout.as_millis().to_string();
+            opts.options([("statement_timeout", millis)])
+        })
         .map_sqlx_sqlite_opts(|opts| {
             use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
             opts.journal_mode(SqliteJournalMode::Wal)

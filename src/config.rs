@@ -93,6 +93,11 @@ pub struct DatabaseConfig {
     /// and 16 on PostgreSQL.
     #[arg(long, env = "TRIAGE_DB_MAX_CONNECTIONS")]
     pub db_max_connections: Option<u32>,
+
+    /// PostgreSQL's `statement_timeout` for every connection: a statement running
+    /// longer is cancelled by the server. `0s` turns it off.
+    #[arg(long, env = "TRIAGE_DB_STATEMENT_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub db_statement_timeout: Duration,
 }
 
 /// Everything `triage serve` needs.
@@ -126,13 +131,63 @@ pub struct Config {
     #[arg(long, env = "TRIAGE_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
     pub max_body_bytes: usize,
 
-    /// Deepest accepted query nesting.
+    /// Deepest accepted field nesting (introspection's `ofType` chain does not count).
     #[arg(long, env = "TRIAGE_MAX_QUERY_DEPTH", default_value_t = 12)]
     pub max_query_depth: usize,
 
-    /// Largest accepted query complexity (each selected field counts one).
-    #[arg(long, env = "TRIAGE_MAX_QUERY_COMPLEXITY", default_value_t = 5000)]
-    pub max_query_complexity: usize,
+    /// Most nodes one request may return in the worst case: every field counts once
+    /// per time it can be resolved, and a connection's children `first`/`last` times
+    /// (20 when absent). Refused with `QUERY_TOO_COMPLEX`.
+    #[arg(long, env = "TRIAGE_MAX_NODES", default_value_t = 10_000)]
+    pub max_nodes: u64,
+
+    /// Most mutation root fields (aliases included) in one request, batch included.
+    #[arg(long, env = "TRIAGE_MAX_ROOT_FIELDS", default_value_t = 20)]
+    pub max_root_fields: u64,
+
+    /// Whether the schema can be introspected (`__schema`, `__type`), and unknown
+    /// fields get "Did you mean ...?" suggestions.
+    #[arg(long, env = "TRIAGE_INTROSPECTION", default_value_t = true, action = clap::ArgAction::Set)]
+    pub introspection: bool,
+
+    /// Rate limits: `on`, or `off` (for benchmarks only).
+    #[arg(long, env = "TRIAGE_RATE_LIMIT", default_value = "on")]
+    pub rate_limit: Switch,
+
+    /// Points per hour of a signed-in caller: a query costs its nodes / 100 (at least
+    /// one), a mutation five per root field.
+    #[arg(long, env = "TRIAGE_RATE_LIMIT_POINTS", default_value_t = 20_000)]
+    pub rate_limit_points: u64,
+
+    /// Points per hour of an anonymous caller, counted by client address.
+    #[arg(long, env = "TRIAGE_RATE_LIMIT_ANONYMOUS_POINTS", default_value_t = 2_000)]
+    pub rate_limit_anonymous_points: u64,
+
+    /// Proxies whose `X-Forwarded-For` names the client: comma-separated addresses
+    /// or CIDR blocks (`10.0.0.0/8`). Empty: the peer address is the client.
+    #[arg(long, env = "TRIAGE_TRUSTED_PROXIES", default_value = "", value_delimiter = ',')]
+    pub trusted_proxies: Vec<String>,
+
+    /// How long a client has to send a request's headers.
+    #[arg(long, env = "TRIAGE_HEADER_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub header_timeout: Duration,
+
+    /// How long a request may take, body included; an operation still running then is
+    /// cancelled and its transaction rolled back. Also PostgreSQL's `statement_timeout`.
+    #[arg(long, env = "TRIAGE_REQUEST_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub request_timeout: Duration,
+
+    /// Most GraphQL requests served at once; more wait their turn.
+    #[arg(long, env = "TRIAGE_MAX_CONCURRENT_REQUESTS", default_value_t = 256)]
+    pub max_concurrent_requests: usize,
+
+    /// How long a WebSocket has to send `connection_init` (else closed with 4408).
+    #[arg(long, env = "TRIAGE_WS_INIT_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub ws_init_timeout: Duration,
+
+    /// Most subscriptions open at once on one WebSocket.
+    #[arg(long, env = "TRIAGE_WS_MAX_SUBSCRIPTIONS", default_value_t = 100)]
+    pub ws_max_subscriptions: usize,
 
     /// Most operations accepted in one batched request.
     #[arg(long, env = "TRIAGE_MAX_BATCH", default_value_t = 10)]
@@ -147,6 +202,11 @@ pub struct Config {
     /// automatic persisted query (Apollo APQ) hashes are kept too.
     #[arg(long, env = "TRIAGE_APQ_CACHE_SIZE", default_value_t = 1000)]
     pub apq_cache_size: usize,
+
+    /// Bytes each of those two caches may hold (a parsed document counts as eight
+    /// times its text).
+    #[arg(long, env = "TRIAGE_DOCUMENT_CACHE_BYTES", default_value_t = 32 * 1024 * 1024)]
+    pub document_cache_bytes: usize,
 
     /// Changes a subscriber may fall behind before its subscription is closed.
     #[arg(long, env = "TRIAGE_SUBSCRIPTION_BUFFER", default_value_t = 256)]
@@ -237,6 +297,9 @@ impl Config {
             ("TRIAGE_MAIL_RETRY_BASE", self.mail_retry_base, Duration::ZERO),
             ("TRIAGE_MAIL_TIMEOUT", self.mail_timeout, Duration::from_millis(1)),
             ("TRIAGE_NOTICE_SWEEP", self.notice_sweep, Duration::from_millis(10)),
+            ("TRIAGE_HEADER_TIMEOUT", self.header_timeout, Duration::from_millis(100)),
+            ("TRIAGE_REQUEST_TIMEOUT", self.request_timeout, Duration::from_millis(100)),
+            ("TRIAGE_WS_INIT_TIMEOUT", self.ws_init_timeout, Duration::from_millis(100)),
         ];
         for (name, value, least) in spans {
             anyhow::ensure!(
@@ -250,6 +313,12 @@ impl Config {
             (1..=1_000_000).contains(&self.subscription_buffer),
             "TRIAGE_SUBSCRIPTION_BUFFER must be between 1 and 1000000"
         );
+        anyhow::ensure!(
+            self.max_concurrent_requests >= 1,
+            "TRIAGE_MAX_CONCURRENT_REQUESTS must be at least 1"
+        );
+        anyhow::ensure!(self.max_nodes >= 1, "TRIAGE_MAX_NODES must be at least 1");
+        anyhow::ensure!(self.max_root_fields >= 1, "TRIAGE_MAX_ROOT_FIELDS must be at least 1");
         Ok(())
     }
 
@@ -285,6 +354,13 @@ impl DatabaseConfig {
     }
 }
 
+/// A setting that is `on` or `off`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Switch {
+    On,
+    Off,
+}
+
 /// A value that must never reach a log: `Debug` and `Display` print a placeholder.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(String);
@@ -318,7 +394,11 @@ mod tests {
     use super::*;
 
     fn database(url: &str) -> DatabaseConfig {
-        DatabaseConfig { database_url: Secret::new(url), db_max_connections: Some(1) }
+        DatabaseConfig {
+            database_url: Secret::new(url),
+            db_max_connections: Some(1),
+            db_statement_timeout: Duration::from_secs(30),
+        }
     }
 
     #[test]

@@ -108,8 +108,11 @@ impl Fixture {
         let dir = tempfile::tempdir()?;
         let url = std::env::var("BENCH_DATABASE_URL")
             .unwrap_or_else(|_| format!("sqlite://{}?mode=rwc", dir.path().join("bench.db").display()));
-        let config =
-            DatabaseConfig { database_url: Secret::new(seeding_url(&url)), db_max_connections: Some(4) };
+        let config = DatabaseConfig {
+            database_url: Secret::new(seeding_url(&url)),
+            db_max_connections: Some(4),
+            db_statement_timeout: std::time::Duration::ZERO,
+        };
         let db = connect(&config, None).await?;
         Migrator::up(&db, None).await?;
         Ok(Self { dir, url, db })

@@ -1,6 +1,6 @@
 //! What a resolver can reach: the shared services, and who is calling.
 
-use std::{sync::Arc, time::Duration};
+use std::{net::IpAddr, sync::Arc, time::Duration};
 
 use async_graphql::{
     Context,
@@ -9,7 +9,10 @@ use async_graphql::{
 use chrono::{DateTime, Utc};
 use sea_orm::DatabaseConnection;
 
-use super::loader::{PendingNoticeLoader, UserLoader};
+use super::{
+    budget::BudgetStatus,
+    loader::{PendingNoticeLoader, UserLoader},
+};
 use crate::{
     Error, Result,
     auth::{Actor, Caller, LoginLimiter, PasswordHasher, TokenKeys},
@@ -41,6 +44,11 @@ impl ServiceState {
 #[derive(Clone)]
 pub struct RequestContext {
     pub caller: Caller,
+    /// The client's address (behind trusted proxies, the one they forward).
+    pub client_address: IpAddr,
+    /// The caller's rate budget after this request was charged; `None` when rate
+    /// limits are off.
+    pub budget: Option<BudgetStatus>,
     /// When the caller's access token expires, for a subscription's connection;
     /// `None` for one HTTP request.
     pub session_ends: Option<DateTime<Utc>>,
@@ -51,12 +59,14 @@ pub struct RequestContext {
 }
 
 impl RequestContext {
-    pub fn new(caller: Caller, state: &Arc<ServiceState>) -> Self {
+    pub fn new(caller: Caller, client_address: IpAddr, state: &Arc<ServiceState>) -> Self {
         let loader =
             DataLoader::with_cache(UserLoader::new(state.db.clone()), tokio::spawn, HashMapCache::default());
         let pending_notices = DataLoader::new(PendingNoticeLoader::new(state.db.clone()), tokio::spawn);
         Self {
             caller,
+            client_address,
+            budget: None,
             session_ends: None,
             users: Arc::new(loader),
             pending_notices: Arc::new(pending_notices),
@@ -65,8 +75,13 @@ impl RequestContext {
 
     /// The context of a subscription's connection, which lasts until `session_ends`:
     /// nothing is cached, so every event shows people as they are now.
-    pub fn for_connection(caller: Caller, session_ends: DateTime<Utc>, state: &Arc<ServiceState>) -> Self {
-        let context = Self { session_ends: Some(session_ends), ..Self::new(caller, state) };
+    pub fn for_connection(
+        caller: Caller,
+        client_address: IpAddr,
+        session_ends: DateTime<Utc>,
+        state: &Arc<ServiceState>,
+    ) -> Self {
+        let context = Self { session_ends: Some(session_ends), ..Self::new(caller, client_address, state) };
         context.users.enable_all_cache(false);
         context
     }

@@ -2,6 +2,12 @@
 //! parser, and Apollo's automatic persisted queries (APQ) are served from the same
 //! cache by their SHA-256.
 //!
+//! Only documents that passed validation are kept (a refused one is parsed again
+//! if it comes back, which costs its sender, not the cache), and both caches are
+//! bounded in bytes as well as in entries, so no mix of large documents can grow
+//! them past `TRIAGE_DOCUMENT_CACHE_BYTES` (a parsed document is counted as eight
+//! times its text, about what its syntax tree takes).
+//!
 //! This runs before the schema executes a request, in place of async-graphql
 //! extensions: with any extension installed, async-graphql wraps every field's
 //! resolution in the extension chain, which cost a tenth of a list page's CPU.
@@ -28,33 +34,52 @@ struct PersistedQuery {
 /// Parsed documents by query text, and query texts by their SHA-256 (for APQ).
 #[derive(Debug)]
 pub struct Documents {
-    parsed: Mutex<LruCache<String, ExecutableDocument>>,
-    persisted: Mutex<LruCache<String, String>>,
+    parsed: Mutex<Bounded<ExecutableDocument>>,
+    persisted: Mutex<Bounded<String>>,
+}
+
+/// A request whose document is attached, and whether it came from the cache.
+#[derive(Debug)]
+pub struct Prepared {
+    pub request: Request,
+    /// `false` when the document was parsed now: [`Documents::keep`] it once it
+    /// has passed validation.
+    pub cached: bool,
 }
 
 impl Documents {
-    /// Keeps up to `capacity` documents, and as many persisted-query hashes.
-    pub fn new(capacity: usize) -> Self {
-        let capacity = NonZeroUsize::new(capacity).unwrap_or(NonZeroUsize::MIN);
-        Self { parsed: Mutex::new(LruCache::new(capacity)), persisted: Mutex::new(LruCache::new(capacity)) }
+    /// Keeps up to `capacity` documents, and as many persisted-query texts, in at
+    /// most `max_bytes` each.
+    pub fn new(capacity: usize, max_bytes: usize) -> Self {
+        Self {
+            parsed: Mutex::new(Bounded::new(capacity, max_bytes, |query| query.len().saturating_mul(8))),
+            persisted: Mutex::new(Bounded::new(capacity, max_bytes, |query| query.len())),
+        }
     }
 
     /// Resolves a persisted query and attaches the parsed document to `request`;
     /// the error, with its `extensions.code`, when the request cannot run.
-    pub fn prepare(&self, mut request: Request) -> Result<Request, ServerError> {
+    pub fn prepare(&self, mut request: Request) -> Result<Prepared, ServerError> {
         if let Some(value) = request.extensions.remove("persistedQuery") {
             request.query = self.persisted_query(value, std::mem::take(&mut request.query))?;
         }
-        let cached = lock(&self.parsed).get(&request.query).cloned();
-        match cached {
-            Some(document) => request.set_parsed_query(document),
-            None => {
-                let document =
-                    request.parsed_query().map_err(|error| with_code(error, PARSE_FAILED))?.clone();
-                lock(&self.parsed).put(request.query.clone(), document);
+        let cached = lock(&self.parsed).get(&request.query);
+        let cached = match cached {
+            Some(document) => {
+                request.set_parsed_query(document);
+                true
             }
-        }
-        Ok(request)
+            None => {
+                request.parsed_query().map_err(|error| with_code(error, PARSE_FAILED))?;
+                false
+            }
+        };
+        Ok(Prepared { request, cached })
+    }
+
+    /// Keeps the document of `query`, which has passed validation.
+    pub fn keep(&self, query: String, document: ExecutableDocument) {
+        lock(&self.parsed).put(query, document);
     }
 
     /// The query text of an APQ request: the one sent (checked against its hash, and
@@ -70,7 +95,7 @@ impl Documents {
             return Err(invalid("Only version 1 of the \"PersistedQuery\" extension is supported."));
         }
         if query.is_empty() {
-            return lock(&self.persisted).get(&persisted.sha256_hash).cloned().ok_or_else(|| {
+            return lock(&self.persisted).get(&persisted.sha256_hash).ok_or_else(|| {
                 with_code(ServerError::new("PersistedQueryNotFound", None), "PERSISTED_QUERY_NOT_FOUND")
             });
         }
@@ -79,6 +104,44 @@ impl Documents {
         }
         lock(&self.persisted).put(persisted.sha256_hash, query.clone());
         Ok(query)
+    }
+}
+
+/// An LRU map from text to `V`, bounded in entries and in (estimated) bytes.
+#[derive(Debug)]
+struct Bounded<V> {
+    entries: LruCache<String, (V, usize)>,
+    bytes: usize,
+    max_bytes: usize,
+    weigh: fn(&str) -> usize,
+}
+
+impl<V: Clone> Bounded<V> {
+    fn new(capacity: usize, max_bytes: usize, weigh: fn(&str) -> usize) -> Self {
+        let capacity = NonZeroUsize::new(capacity).unwrap_or(NonZeroUsize::MIN);
+        Self { entries: LruCache::new(capacity), bytes: 0, max_bytes, weigh }
+    }
+
+    fn get(&mut self, key: &str) -> Option<V> {
+        self.entries.get(key).map(|(value, _)| value.clone())
+    }
+
+    fn put(&mut self, key: String, value: V) {
+        let weight = (self.weigh)(&key).saturating_add(key.len());
+        if weight > self.max_bytes {
+            return;
+        }
+        if let Some((_, old)) = self.entries.pop(&key) {
+            self.bytes -= old;
+        }
+        while self.bytes + weight > self.max_bytes || self.entries.len() == self.entries.cap().get() {
+            match self.entries.pop_lru() {
+                Some((_, (_, old))) => self.bytes -= old,
+                None => break,
+            }
+        }
+        self.bytes += weight;
+        self.entries.put(key, (value, weight));
     }
 }
 
@@ -100,4 +163,21 @@ pub fn operation_type(request: &mut Request) -> Option<OperationType> {
 /// which leaves it usable.
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_cache_stays_within_its_bytes() {
+        let mut cache: Bounded<u8> = Bounded::new(100, 100, str::len);
+        for n in 0..50 {
+            cache.put(format!("{n:020}"), 0);
+            assert!(cache.bytes <= 100, "{} bytes", cache.bytes);
+        }
+        assert_eq!(cache.entries.len(), 2);
+        cache.put("x".repeat(200), 1);
+        assert!(cache.get(&"x".repeat(200)).is_none(), "an entry larger than the cache is not kept");
+    }
 }

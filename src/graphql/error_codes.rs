@@ -19,6 +19,7 @@ use async_graphql::{
 
 pub const PARSE_FAILED: &str = "GRAPHQL_PARSE_FAILED";
 pub const VALIDATION_FAILED: &str = "GRAPHQL_VALIDATION_FAILED";
+pub const QUERY_TOO_COMPLEX: &str = "QUERY_TOO_COMPLEX";
 
 #[derive(Debug, Default)]
 pub struct ErrorCodes;

@@ -9,23 +9,20 @@ use super::{
 
 pub type AppSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
 
-/// Bounds on what one request may ask for.
-#[derive(Debug, Clone, Copy)]
-pub struct Limits {
-    pub depth: usize,
-    pub complexity: usize,
-}
-
 /// The schemas serving `state`: one for HTTP, whose documents come parsed and whose
 /// error codes are filled in by the HTTP layer, and one for WebSocket connections,
 /// with the [`ErrorCodes`] extension doing that. (Any extension slows every field's
 /// resolution, which a subscription's few events can afford and a list page cannot.)
-pub fn build_schemas(state: Arc<ServiceState>, limits: Limits) -> (AppSchema, AppSchema) {
+///
+/// Depth and cost are not limited here: admission (`admission.rs`) does it before
+/// async-graphql sees the document, whose own depth limit counts introspection's
+/// `ofType` chain and whose complexity ignores page sizes. Without `introspection`,
+/// `__schema`/`__type` are refused and unknown fields get no "Did you mean" hints.
+pub fn build_schemas(state: Arc<ServiceState>, introspection: bool) -> (AppSchema, AppSchema) {
     let build = || {
-        Schema::build(QueryRoot::default(), MutationRoot::default(), SubscriptionRoot)
-            .data(state.clone())
-            .limit_depth(limits.depth)
-            .limit_complexity(limits.complexity)
+        let builder = Schema::build(QueryRoot::default(), MutationRoot::default(), SubscriptionRoot)
+            .data(state.clone());
+        if introspection { builder } else { builder.disable_introspection().disable_suggestions() }
     };
     (build().finish(), build().extension(ErrorCodes).finish())
 }

@@ -271,39 +271,34 @@ pub fn error_field(response: &Value) -> &str {
         .unwrap_or_else(|| panic!("no error field in {response:#}"))
 }
 
+/// The defaults of `triage serve`, with what the tests need instead: a loopback
+/// port, this test's database and key, and short timings.
 pub fn test_config(database_url: String, token_key: String) -> Config {
-    Config {
-        listen: "127.0.0.1:0".parse().expect("an address"),
-        database: DatabaseConfig { database_url: Secret::new(database_url), db_max_connections: Some(8) },
-        token_key: Some(Secret::new(token_key)),
-        access_token_ttl: Duration::from_secs(900),
-        refresh_token_ttl: Duration::from_secs(30 * 24 * 3600),
-        token_issuer: "triage".to_owned(),
-        max_body_bytes: 1024 * 1024,
-        max_query_depth: 12,
-        max_query_complexity: 5000,
-        max_batch: 10,
-        max_concurrent_hashes: Some(2),
-        cors_origins: vec!["https://app.example".to_owned()],
-        apq_cache_size: 100,
-        subscription_buffer: 256,
-        login_max_failures: 5,
-        login_window: Duration::from_secs(60),
-        log: "warn".to_owned(),
-        assignment_delay: Duration::from_secs(12 * 60),
-        digest_every: Duration::from_secs(24 * 3600),
-        digest_cron: None,
-        digest_include_empty: false,
-        smtp_url: None,
-        mail_dir: std::env::temp_dir().join("triage-test-mail"),
-        mail_from: "Triage <triage@example.com>".to_owned(),
-        mail_max_attempts: 8,
-        mail_retry_base: Duration::from_millis(200),
-        mail_timeout: Duration::from_secs(2),
-        mail_concurrency: 8,
-        public_url: "https://triage.example".to_owned(),
-        notice_sweep: Duration::from_millis(500),
-    }
+    use clap::Parser as _;
+    let mut config = triage::config::Cli::try_parse_from(["triage"]).expect("the default settings").serve;
+    config.listen = "127.0.0.1:0".parse().expect("an address");
+    config.database = DatabaseConfig {
+        database_url: Secret::new(database_url),
+        db_max_connections: Some(8),
+        db_statement_timeout: Duration::from_secs(30),
+    };
+    config.token_key = Some(Secret::new(token_key));
+    config.max_concurrent_hashes = Some(2);
+    config.cors_origins = vec!["https://app.example".to_owned()];
+    config.apq_cache_size = 100;
+    config.login_max_failures = 5;
+    config.login_window = Duration::from_secs(60);
+    config.log = "warn".to_owned();
+    config.mail_dir = std::env::temp_dir().join("triage-test-mail");
+    config.mail_from = "Triage <triage@example.com>".to_owned();
+    config.mail_retry_base = Duration::from_millis(200);
+    config.mail_timeout = Duration::from_secs(2);
+    config.mail_concurrency = 8;
+    config.public_url = "https://triage.example".to_owned();
+    config.notice_sweep = Duration::from_millis(500);
+    // Each test has a budget of its own: tests of the limits set one.
+    config.rate_limit = triage::config::Switch::Off;
+    config
 }
 
 async fn create_postgres_database() -> (TestDatabase, String) {

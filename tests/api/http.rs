@@ -131,7 +131,9 @@ async fn queries_too_deep_are_refused_with_a_code() {
         }
         let response =
             app.graphql(Some(&ada.access_token), &format!("{{ me {{ {selection} }} }}"), json!({})).await;
-        assert_eq!(error_code(&response), "GRAPHQL_VALIDATION_FAILED", "{response}");
+        assert_eq!(error_code(&response), "QUERY_TOO_COMPLEX", "{response}");
+        assert_eq!(response["errors"][0]["extensions"]["limit"], 12, "{response}");
+        assert!(response["errors"][0]["extensions"]["depth"].as_u64() > Some(12), "{response}");
     })
     .await;
 }

@@ -9,6 +9,7 @@ mod digest;
 mod helpers;
 mod http;
 mod issues;
+mod limits;
 mod notices;
 mod paging;
 mod schema;

@@ -28,14 +28,38 @@ impl WsClient {
     /// Opens `/graphql/ws` and sends `connection_init` with `payload`, not waiting
     /// for the answer.
     pub async fn open(address: SocketAddr, payload: Value) -> Self {
+        let mut client = Self::open_silent(address).await;
+        client.send(json!({ "type": "connection_init", "payload": payload })).await;
+        client
+    }
+
+    /// Opens `/graphql/ws` and sends nothing.
+    pub async fn open_silent(address: SocketAddr) -> Self {
         let mut request = format!("ws://{address}/graphql/ws").into_client_request().unwrap();
         request
             .headers_mut()
             .insert("sec-websocket-protocol", HeaderValue::from_static("graphql-transport-ws"));
         let (socket, _) = connect_async(request).await.expect("a WebSocket connection");
-        let mut client = Self { socket };
-        client.send(json!({ "type": "connection_init", "payload": payload })).await;
-        client
+        Self { socket }
+    }
+
+    /// Whether the server closes or drops the connection within the patience,
+    /// whatever it says on the way.
+    pub async fn ended(&mut self) -> bool {
+        let ended = async {
+            loop {
+                match self.socket.next().await {
+                    None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return,
+                    Some(Ok(_)) => {}
+                }
+            }
+        };
+        tokio::time::timeout(PATIENCE, ended).await.is_ok()
+    }
+
+    /// Sends a text message of `bytes` bytes.
+    pub async fn send_bytes(&mut self, bytes: usize) -> bool {
+        self.socket.send(Message::text("x".repeat(bytes))).await.is_ok()
     }
 
     /// A connection authenticated with `token`, acknowledged.

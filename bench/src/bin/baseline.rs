@@ -236,6 +236,7 @@ async fn main() -> anyhow::Result<()> {
     let config = DatabaseConfig {
         database_url: Secret::new(env("DATABASE_URL")?),
         db_max_connections: max_connections,
+        db_statement_timeout: std::time::Duration::from_secs(30),
     };
     // Triage's own pool settings (SQLite in WAL mode, busy timeout and all); the
     // statements then go to the sqlx pool underneath, by hand.

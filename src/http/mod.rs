@@ -6,49 +6,71 @@
 //!
 //! The caller is authenticated here, once per request, from `Authorization: Bearer`
 //! (on a WebSocket, once per connection, from `connection_init`'s payload);
-//! resolvers read the result from the request data. A POST must be
+//! resolvers read the result from the request data. Every operation then passes the
+//! [`Gate`]: admission (price, depth, root fields) and the caller's rate budget, for
+//! the whole batch before any of it runs; a batch is one request. Every response
+//! carries `X-RateLimit-*` headers and `Cache-Control: no-store`; one over budget is
+//! a 429 with `Retry-After`.
+//!
+//! Bounds: a header-read timeout (`TRIAGE_HEADER_TIMEOUT`, set in `app.rs`), a
+//! request timeout covering the body and the operation (`TRIAGE_REQUEST_TIMEOUT`: the
+//! operation is cancelled and its transaction rolled back), a body limit, and at most
+//! `TRIAGE_MAX_CONCURRENT_REQUESTS` GraphQL requests at once (others wait; `/healthz`
+//! never does). A POST must be
 //! `Content-Type: application/json` (else 415) and name a `query` or a persisted
 //! query's hash (else 400). Responses are `application/graphql-response+json` when
 //! the client accepts it, with 4xx for requests that fail before execution; plain
 //! `application/json` with 200 otherwise.
 
-use std::sync::{
-    Arc,
-    atomic::{AtomicU64, Ordering},
+mod client;
+mod ws;
+
+use std::{
+    net::{IpAddr, SocketAddr},
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::Duration,
 };
 
 use async_graphql::{
-    BatchRequest, BatchResponse, Data, Request, ServerError,
-    http::{ALL_WEBSOCKET_PROTOCOLS, GraphiQLSource},
-    parser::types::OperationType,
+    BatchRequest, BatchResponse, Request, ServerError, http::GraphiQLSource, parser::types::OperationType,
 };
-use async_graphql_axum::{GraphQLProtocol, GraphQLWebSocket};
 use axum::{
     Router,
     body::Bytes,
-    extract::{
-        DefaultBodyLimit, RawQuery, State,
-        ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade},
-    },
-    http::{HeaderMap, HeaderValue, Method, StatusCode, header},
+    extract::{ConnectInfo, DefaultBodyLimit, RawQuery, State},
+    http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header},
     response::{Html, IntoResponse, Response},
     routing::get,
 };
-use futures_util::{SinkExt as _, StreamExt as _, future};
-use tokio::sync::watch;
+use tokio::sync::{Semaphore, watch};
 use tokio_util::task::TaskTracker;
 use tower_http::{
     cors::{AllowOrigin, CorsLayer},
+    set_header::SetResponseHeaderLayer,
+    timeout::TimeoutLayer,
     trace::TraceLayer,
 };
 
 use crate::{
     auth::{Actor, Caller},
-    graphql::{AppSchema, Documents, RequestContext, ServiceState, fill_codes, operation_type, with_code},
+    graphql::{
+        Admitted, AppSchema, BudgetKey, BudgetStatus, Gate, RequestContext, ServiceState, Tally, fill_codes,
+        operation_type, rate_limited_error, unix_now, with_code,
+    },
 };
+pub use client::TrustedProxies;
 
 const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
 const JSON: &str = "application/json";
+
+/// The GraphiQL page loads its scripts and styles from unpkg; nothing else runs.
+const GRAPHIQL_CSP: &str = "default-src 'none'; script-src 'unsafe-inline' https://unpkg.com; \
+     style-src 'unsafe-inline' https://unpkg.com; font-src https://unpkg.com data:; \
+     img-src 'self' data: https://unpkg.com; connect-src 'self'; base-uri 'none'; \
+     form-action 'none'; frame-ancestors 'none'";
 
 /// Counters served on `/metrics`.
 #[derive(Debug, Default)]
@@ -65,11 +87,21 @@ pub struct HttpState {
     /// Serves WebSocket connections (the same schema, with error codes added by an
     /// extension).
     pub ws_schema: AppSchema,
-    /// Parsed documents and persisted queries.
-    pub documents: Arc<Documents>,
+    /// Documents, admission and budgets, for every transport.
+    pub gate: Arc<Gate>,
     pub services: Arc<ServiceState>,
     pub metrics: Arc<Metrics>,
     pub max_batch: usize,
+    /// Who the client is behind which proxies.
+    pub proxies: Arc<TrustedProxies>,
+    /// How long one operation may run before it is cancelled.
+    pub request_timeout: Duration,
+    /// Places for GraphQL requests running at once.
+    pub running: Arc<Semaphore>,
+    /// Largest WebSocket message.
+    pub max_message_bytes: usize,
+    pub ws_init_timeout: Duration,
+    pub ws_max_subscriptions: usize,
     /// Becomes `true` when the server stops: open WebSockets are then closed.
     pub stopping: watch::Receiver<bool>,
     /// The operations running; the server waits for them before it closes the pool.
@@ -83,13 +115,21 @@ impl std::fmt::Debug for HttpState {
 }
 
 pub fn router(state: HttpState, max_body_bytes: usize, cors_origins: &[String]) -> anyhow::Result<Router> {
+    // The body is read inside the handler, so the timeout covers a client that sends
+    // it slowly; the operation's own timeout (shorter by nothing) cancels it cleanly.
+    let timeout = state.request_timeout.saturating_add(Duration::from_secs(1));
     Ok(Router::new()
         .route("/graphql", get(graphql_get).post(graphql_post))
-        .route("/graphql/ws", get(graphql_ws))
+        .route("/graphql/ws", get(ws::graphql_ws))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .layer(DefaultBodyLimit::max(max_body_bytes))
+        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, timeout))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
         .layer(cors(cors_origins)?)
         .layer(TraceLayer::new_for_http())
         .with_state(state))
@@ -117,7 +157,12 @@ fn cors(origins: &[String]) -> anyhow::Result<CorsLayer> {
         .max_age(std::time::Duration::from_secs(600)))
 }
 
-async fn graphql_post(State(state): State<HttpState>, headers: HeaderMap, body: Bytes) -> Response {
+async fn graphql_post(
+    State(state): State<HttpState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let media = ResponseMedia::negotiate(&headers);
     // The spec asks servers to refuse a POST that does not say its body is JSON; a
     // browser sends a form or `text/plain` cross-origin without a CORS preflight.
@@ -143,11 +188,12 @@ async fn graphql_post(State(state): State<HttpState>, headers: HeaderMap, body: 
     {
         return media.request_error(format!("A batch may hold at most {} operations", state.max_batch));
     }
-    execute(&state, &headers, media, batch).await
+    execute(&state, peer.ip(), &headers, media, batch).await
 }
 
 async fn graphql_get(
     State(state): State<HttpState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
@@ -156,7 +202,8 @@ async fn graphql_get(
     // A query, or a persisted query's hash in `extensions`.
     if !query.split('&').any(|pair| pair.starts_with("query=") || pair.starts_with("extensions=")) {
         if accepts(&headers, "text/html") {
-            return Html(GraphiQLSource::build().endpoint("/graphql").finish()).into_response();
+            let page = GraphiQLSource::build().endpoint("/graphql").finish();
+            return ([(header::CONTENT_SECURITY_POLICY, GRAPHIQL_CSP)], Html(page)).into_response();
         }
         return media.request_error("Missing the `query` parameter".to_owned());
     }
@@ -166,8 +213,8 @@ async fn graphql_get(
     };
     // Prepared here to see the operation (a persisted one included); `execute`
     // prepares it again, from the cache.
-    let mut request = match state.documents.prepare(request) {
-        Ok(request) => request,
+    let mut request = match state.gate.documents.prepare(request) {
+        Ok(prepared) => prepared.request,
         Err(error) => {
             return media.respond(BatchResponse::Single(async_graphql::Response::from_errors(vec![error])));
         }
@@ -178,43 +225,129 @@ async fn graphql_get(
         response.headers_mut().insert(header::ALLOW, HeaderValue::from_static("POST"));
         return response;
     }
-    execute(&state, &headers, media, BatchRequest::Single(request)).await
+    execute(&state, peer.ip(), &headers, media, BatchRequest::Single(request)).await
 }
 
 async fn execute(
     state: &HttpState,
+    peer: IpAddr,
     headers: &HeaderMap,
     media: ResponseMedia,
     batch: BatchRequest,
 ) -> Response {
     state.metrics.graphql_requests.fetch_add(1, Ordering::Relaxed);
-    let context = RequestContext::new(authenticate(state, headers), &state.services);
-    let response = match batch {
-        BatchRequest::Single(request) => BatchResponse::Single(run(state, &context, request).await),
-        BatchRequest::Batch(requests) => {
-            // One after the other, as a batch's mutations must be.
-            let mut responses = Vec::with_capacity(requests.len());
-            for request in requests {
-                responses.push(run(state, &context, request).await);
-            }
+    let Ok(_place) = state.running.acquire().await else {
+        return media.error(StatusCode::SERVICE_UNAVAILABLE, "The server is stopping".to_owned());
+    };
+    let caller = authenticate(state, headers);
+    let address = state.proxies.client(peer, headers);
+    let (requests, single) = match batch {
+        BatchRequest::Single(request) => (vec![request], true),
+        BatchRequest::Batch(requests) => (requests, false),
+    };
+    // The whole request is priced before any of it runs.
+    let count = requests.len();
+    let mut tally = Tally::default();
+    let mut admitted = Vec::with_capacity(count);
+    for request in requests {
+        match state.gate.admit(request, &mut tally) {
+            Ok(operation) => admitted.push(operation),
+            Err(error) => return media.respond(refusal(single, count, error)),
+        }
+    }
+    let key = match caller {
+        Caller::User(actor) => BudgetKey::User(actor.user_id),
+        Caller::Anonymous | Caller::Rejected => BudgetKey::address(address),
+    };
+    let budget = match state.gate.budgets.spend(key, tally.points()) {
+        None => None,
+        Some(Ok(status)) => Some(status),
+        Some(Err(status)) => {
+            tracing::info!(?key, cost = status.cost, "over the rate budget");
+            let mut response = media.respond(refusal(single, count, rate_limited_error(&status)));
+            *response.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+            let retry_after = HeaderValue::from(status.retry_after(unix_now()));
+            response.headers_mut().insert(header::RETRY_AFTER, retry_after);
+            return with_budget_headers(response, Some(&status));
+        }
+    };
+    let mut context = RequestContext::new(caller, address, &state.services);
+    context.budget = budget;
+    let mut responses = Vec::with_capacity(count);
+    for operation in admitted {
+        // One after the other, as a batch's mutations must be.
+        responses.push(run(state, &context, operation).await);
+    }
+    let response = match (single, responses.pop()) {
+        (true, Some(response)) => BatchResponse::Single(response),
+        (_, last) => {
+            responses.extend(last);
+            cap_errors(&mut responses);
             BatchResponse::Batch(responses)
         }
     };
-    media.respond(response)
+    with_budget_headers(media.respond(response), budget.as_ref())
 }
 
-/// Runs one operation: its document from the cache (or parsed now), then the schema.
-async fn run(state: &HttpState, context: &RequestContext, request: Request) -> async_graphql::Response {
-    let request = match state.documents.prepare(request) {
-        Ok(request) => request.data(context.clone()),
-        Err(error) => return async_graphql::Response::from_errors(vec![error]),
-    };
+/// The answer to a request refused before it ran: the error, once per operation.
+fn refusal(single: bool, count: usize, error: ServerError) -> BatchResponse {
+    let response = || async_graphql::Response::from_errors(vec![error.clone()]);
+    if single {
+        BatchResponse::Single(response())
+    } else {
+        BatchResponse::Batch((0..count).map(|_| response()).collect())
+    }
+}
+
+/// Leaves at most [`crate::graphql::MAX_ERRORS`] errors across a batch's responses.
+fn cap_errors(responses: &mut [async_graphql::Response]) {
+    let mut left = crate::graphql::MAX_ERRORS;
+    for response in responses {
+        response.errors.truncate(left);
+        left -= response.errors.len();
+    }
+}
+
+/// Adds the `X-RateLimit-*` headers of `budget`, when rate limits are on.
+fn with_budget_headers(mut response: Response, budget: Option<&BudgetStatus>) -> Response {
+    if let Some(budget) = budget {
+        let headers = response.headers_mut();
+        for (name, value) in [
+            ("x-ratelimit-limit", budget.limit),
+            ("x-ratelimit-remaining", budget.remaining),
+            ("x-ratelimit-used", budget.used),
+            ("x-ratelimit-reset", budget.reset_at),
+        ] {
+            headers.insert(HeaderName::from_static(name), HeaderValue::from(value));
+        }
+    }
+    response
+}
+
+/// Runs one admitted operation, within the request timeout.
+async fn run(state: &HttpState, context: &RequestContext, operation: Admitted) -> async_graphql::Response {
+    let (request, fresh) = operation.into_parts();
+    let request = request.data(context.clone());
     // On a task of its own: a client that hangs up must not cancel a mutation half
-    // way through its transaction (the connection would go back to the pool with
-    // the transaction open).
+    // way through its transaction. The timeout does cancel it: the transaction is
+    // dropped, which rolls it back before the connection is used again.
     let schema = state.schema.clone();
-    let mut response = match state.operations.spawn(async move { schema.execute(request).await }).await {
-        Ok(response) => response,
+    let timeout = state.request_timeout;
+    let task =
+        state.operations.spawn(async move { tokio::time::timeout(timeout, schema.execute(request)).await });
+    let mut response = match task.await {
+        Ok(Ok(response)) => response,
+        Ok(Err(_elapsed)) => {
+            tracing::warn!(timeout = ?timeout, "an operation ran out of time and was cancelled");
+            let message = format!(
+                "The operation took longer than {} and was cancelled",
+                humantime::format_duration(timeout)
+            );
+            return async_graphql::Response::from_errors(vec![with_code(
+                ServerError::new(message, None),
+                "TIMEOUT",
+            )]);
+        }
         Err(err) => {
             tracing::error!(error = %err, "a GraphQL operation's task failed");
             let error = with_code(ServerError::new("Internal server error", None), "INTERNAL_SERVER_ERROR");
@@ -222,6 +355,8 @@ async fn run(state: &HttpState, context: &RequestContext, request: Request) -> a
         }
     };
     fill_codes(&mut response);
+    state.gate.validated(fresh, &response);
+    response.errors.truncate(crate::graphql::MAX_ERRORS);
     response
 }
 
@@ -235,64 +370,11 @@ fn authenticate(state: &HttpState, headers: &HeaderMap) -> Caller {
 }
 
 /// The token of a `Bearer <token>` credential.
-fn bearer_token(credential: &str) -> Option<&str> {
+pub(crate) fn bearer_token(credential: &str) -> Option<&str> {
     credential
         .split_once(' ')
         .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
         .map(|(_, token)| token.trim())
-}
-
-/// Why a WebSocket's `connection_init` was refused; the socket is then closed with
-/// code 4403, as the `graphql-transport-ws` protocol has it.
-const FORBIDDEN: &str = "Forbidden";
-
-/// GraphQL over WebSocket, `graphql-transport-ws` (or the older `graphql-ws`)
-/// protocol. The access token comes in `connection_init`'s payload, as
-/// `{ "authorization": "Bearer <token>" }` (or `Authorization`); without a valid
-/// one the socket is closed with 4403.
-async fn graphql_ws(
-    State(state): State<HttpState>,
-    protocol: GraphQLProtocol,
-    upgrade: WebSocketUpgrade,
-) -> Response {
-    upgrade.protocols(ALL_WEBSOCKET_PROTOCOLS).on_upgrade(move |socket| serve_socket(state, protocol, socket))
-}
-
-async fn serve_socket(state: HttpState, protocol: GraphQLProtocol, socket: WebSocket) {
-    let (sink, stream) = socket.split();
-    // The protocol library closes a refused connection with 1002; graphql-ws wants 4403.
-    let sink = sink.with(|message| future::ready(Ok::<_, axum::Error>(forbidden_as_4403(message))));
-    let services = state.services.clone();
-    let connection = GraphQLWebSocket::new_with_pair(sink, stream, state.ws_schema.clone(), protocol)
-        .on_connection_init(move |payload| future::ready(connection_data(&services, &payload)))
-        .serve();
-    let mut stopping = state.stopping.clone();
-    tokio::select! {
-        () = connection => {}
-        _ = stopping.wait_for(|stopping| *stopping) => {}
-    }
-}
-
-/// The caller of a WebSocket connection, from `connection_init`'s payload.
-fn connection_data(services: &Arc<ServiceState>, payload: &serde_json::Value) -> async_graphql::Result<Data> {
-    let credential = ["authorization", "Authorization"].iter().find_map(|key| payload.get(key)?.as_str());
-    let verified = credential
-        .and_then(bearer_token)
-        .and_then(|token| services.tokens.verify(token).ok())
-        .ok_or_else(|| async_graphql::Error::new(FORBIDDEN))?;
-    let caller = Caller::User(Actor { user_id: verified.user_id });
-    let mut data = Data::default();
-    data.insert(RequestContext::for_connection(caller, verified.expires_at, services));
-    Ok(data)
-}
-
-fn forbidden_as_4403(message: Message) -> Message {
-    match message {
-        Message::Close(Some(frame)) if frame.code == 1002 && frame.reason.as_str() == FORBIDDEN => {
-            Message::Close(Some(CloseFrame { code: 4403, reason: frame.reason }))
-        }
-        other => other,
-    }
 }
 
 /// Whether a POST body is declared `application/json` (parameters such as
@@ -342,7 +424,8 @@ impl ResponseMedia {
     }
 
     fn json(self, status: StatusCode, body: Vec<u8>) -> Response {
-        (status, [(header::CONTENT_TYPE, self.content_type())], body).into_response()
+        let headers = [(header::CONTENT_TYPE, self.content_type()), (header::CACHE_CONTROL, "no-store")];
+        (status, headers, body).into_response()
     }
 
     /// A request that could not be read at all: 400 under either media type.

@@ -1,0 +1,427 @@
+//! What one request may cost: admission, rate budgets, and the bounds of HTTP.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use triage::config::Switch;
+
+use crate::helpers::{TestApp, each_backend, each_backend_with, error_code};
+
+/// POSTs `body` as JSON; the status, the headers and the JSON answer.
+async fn post(app: &TestApp, token: Option<&str>, body: Value) -> (u16, reqwest::header::HeaderMap, Value) {
+    let mut request = app.client.post(app.url("/graphql")).json(&body);
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    (status, headers, response.json().await.unwrap())
+}
+
+/// A chain of `levels` fragments, each spreading the next twice: 2^levels fields.
+fn doubling_fragments(levels: usize) -> String {
+    let mut query = String::from("query { ...F0 }\n");
+    for level in 0..levels {
+        let next = level + 1;
+        query.push_str(&format!("fragment F{level} on Query {{ ...F{next} ...F{next} }}\n"));
+    }
+    query.push_str(&format!("fragment F{levels} on Query {{ __typename }}\n"));
+    query
+}
+
+fn nested_assigned_issues(levels: usize, first: u32) -> String {
+    let mut inner = String::from("id");
+    for _ in 0..levels {
+        inner = format!("assignedIssues(first: {first}) {{ nodes {{ assignedTo {{ {inner} }} }} }}");
+    }
+    format!("{{ me {{ {inner} }} }}")
+}
+
+#[tokio::test]
+async fn a_doubling_fragment_chain_is_refused_before_validation() {
+    each_backend(async |app| {
+        let response = app.graphql(None, &doubling_fragments(40), json!({})).await;
+        assert_eq!(error_code(&response), "QUERY_TOO_COMPLEX", "{response}");
+        assert_eq!(response["errors"][0]["extensions"]["limit"], 10_000);
+        // The server is free for the next caller.
+        assert_eq!(app.graphql(None, "{ __typename }", json!({})).await["data"]["__typename"], "QueryRoot");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn nested_lists_are_priced_by_their_page_sizes() {
+    each_backend(async |app| {
+        let ada = app.register("ada").await;
+        let token = Some(ada.access_token.as_str());
+        let before = app.sql_statements().await;
+        let response = app.graphql(token, &nested_assigned_issues(4, 10), json!({})).await;
+        assert_eq!(error_code(&response), "QUERY_TOO_COMPLEX", "{response}");
+        let response = app.graphql(token, &nested_assigned_issues(3, 100), json!({})).await;
+        assert_eq!(error_code(&response), "QUERY_TOO_COMPLEX", "{response}");
+        let cost = response["errors"][0]["extensions"]["cost"].as_u64().unwrap();
+        assert!(cost > 1_000_000, "cost {cost}");
+        assert_eq!(response["errors"][0]["extensions"]["limit"], 10_000);
+        assert_eq!(app.sql_statements().await, before, "a refused request touches no table");
+
+        let admitted = app.graphql(token, &nested_assigned_issues(2, 10), json!({})).await;
+        assert!(admitted.get("errors").is_none(), "{admitted}");
+        // A page size from a variable counts as much as one written out.
+        let query = "query($n: Int) { me { assignedIssues(first: $n) { nodes { assignedTo {
+            assignedIssues(first: $n) { nodes { assignedTo { assignedIssues(first: $n) { nodes { id } } } } } } } } } }";
+        let response = app.graphql(token, query, json!({ "n": 100 })).await;
+        assert_eq!(error_code(&response), "QUERY_TOO_COMPLEX", "{response}");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn aliased_mutations_are_capped_per_request() {
+    each_backend(async |app| {
+        let ada = app.register("ada").await;
+        let token = Some(ada.access_token.as_str());
+        let aliases = |n: usize| {
+            let fields: String = (0..n)
+                .map(|i| format!("i{i}: createIssue(input: {{ title: \"t{i}\" }}) {{ issue {{ id }} }}\n"))
+                .collect();
+            format!("mutation {{ {fields} }}")
+        };
+        let response = app.graphql(token, &aliases(21), json!({})).await;
+        assert_eq!(error_code(&response), "QUERY_TOO_COMPLEX", "{response}");
+        assert_eq!(response["errors"][0]["extensions"]["rootFields"], 21);
+        let issues = app.data(token, "{ issues { totalCount } }", json!({})).await;
+        assert_eq!(issues["issues"]["totalCount"], 0, "nothing of a refused request ran");
+
+        assert!(app.graphql(token, &aliases(20), json!({})).await.get("errors").is_none());
+
+        // A batch is one request: two operations of 15 fields are 30.
+        let batch = json!([{ "query": aliases(15) }, { "query": aliases(15) }]);
+        let (_, _, body) = post(app, token, batch).await;
+        assert_eq!(body[0]["errors"][0]["extensions"]["code"], "QUERY_TOO_COMPLEX", "{body}");
+        assert_eq!(body[1]["errors"][0]["extensions"]["code"], "QUERY_TOO_COMPLEX", "{body}");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn one_credential_mutation_per_request() {
+    each_backend(async |app| {
+        app.register("ada").await;
+        let login = r#"login(input: { username: "ada", password: "wrong password" }) { accessToken }"#;
+        let response = app.graphql(None, &format!("mutation {{ a: {login} b: {login} }}"), json!({})).await;
+        assert_eq!(error_code(&response), "QUERY_TOO_COMPLEX", "{response}");
+
+        let single = json!({ "query": format!("mutation {{ {login} }}") });
+        let (_, _, body) = post(app, None, json!([single, single])).await;
+        assert_eq!(body[0]["errors"][0]["extensions"]["code"], "QUERY_TOO_COMPLEX", "{body}");
+
+        let password_change = "mutation($input: UpdateMeInput!) { a: updateMe(input: $input) { user { id } }
+            b: updateMe(input: $input) { user { id } } }";
+        let input = json!({ "input": { "password": "a new password", "currentPassword": "x" } });
+        let response = app.graphql(None, password_change, input).await;
+        assert_eq!(error_code(&response), "QUERY_TOO_COMPLEX", "{response}");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_response_carries_at_most_fifty_errors() {
+    each_backend(async |app| {
+        let fields: String = (0..200).map(|i| format!("f{i}: nope{i} ")).collect();
+        let response = app.graphql(None, &format!("{{ {fields} }}"), json!({})).await;
+        assert_eq!(response["errors"].as_array().map(Vec::len), Some(50), "{response}");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_standard_introspection_query_is_admitted() {
+    each_backend(async |app| {
+        let response =
+            app.graphql(None, triage::graphql::admission::STANDARD_INTROSPECTION_QUERY, json!({})).await;
+        assert!(response.get("errors").is_none(), "{response}");
+        assert_eq!(response["data"]["__schema"]["queryType"]["name"], "QueryRoot");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn introspection_can_be_turned_off_with_its_suggestions() {
+    each_backend_with(
+        |config| config.introspection = false,
+        async |app: &mut TestApp| {
+            let response = app.graphql(None, "{ __schema { types { name } } }", json!({})).await;
+            assert_eq!(error_code(&response), "GRAPHQL_VALIDATION_FAILED", "{response}");
+            let response = app.graphql(None, "{ rateLimi }", json!({})).await;
+            let message = response["errors"][0]["message"].as_str().unwrap();
+            assert!(!message.contains("Did you mean"), "{message}");
+            assert_eq!(
+                app.graphql(None, "{ __typename }", json!({})).await["data"]["__typename"],
+                "QueryRoot"
+            );
+        },
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn the_rate_budget_is_reported_and_enforced() {
+    each_backend_with(
+        |config| {
+            config.rate_limit = Switch::On;
+            config.rate_limit_anonymous_points = 8;
+            config.rate_limit_points = 100;
+        },
+        async |app: &mut TestApp| {
+            // A mutation costs 5 points: 3 are left to this address.
+            let ada = app.register("ada").await;
+            let query = json!({ "query": "{ rateLimit { limit cost remaining used resetAt } }" });
+            let (status, headers, body) = post(app, None, query.clone()).await;
+            assert_eq!(status, 200);
+            let budget = &body["data"]["rateLimit"];
+            assert_eq!(
+                (&budget["limit"], &budget["cost"], &budget["used"]),
+                (&json!(8), &json!(1), &json!(6))
+            );
+            assert_eq!(budget["remaining"], 2);
+            assert!(budget["resetAt"].is_string());
+            assert_eq!(headers["x-ratelimit-limit"], "8");
+            assert_eq!(headers["x-ratelimit-used"], "6");
+            assert_eq!(headers["x-ratelimit-remaining"], "2");
+            assert!(headers.contains_key("x-ratelimit-reset"));
+
+            post(app, None, query.clone()).await;
+            post(app, None, query.clone()).await;
+            let (status, headers, body) = post(app, None, query.clone()).await;
+            assert_eq!(status, 429, "{body}");
+            assert_eq!(error_code(&body), "RATE_LIMITED");
+            let retry_after = body["errors"][0]["extensions"]["retryAfter"].as_u64().unwrap();
+            assert!((1..=3600).contains(&retry_after), "{retry_after}");
+            assert_eq!(headers["retry-after"], retry_after.to_string().as_str());
+
+            // A signed-in caller spends a budget of their own.
+            let (status, _, body) = post(app, Some(&ada.access_token), query).await;
+            assert_eq!(status, 200, "{body}");
+            assert_eq!(body["data"]["rateLimit"]["limit"], 100);
+            assert_eq!(body["data"]["rateLimit"]["used"], 1);
+        },
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn forwarded_addresses_count_only_behind_trusted_proxies() {
+    each_backend_with(
+        |config| {
+            config.rate_limit = Switch::On;
+            config.rate_limit_anonymous_points = 1;
+            config.trusted_proxies = vec!["127.0.0.1".to_owned()];
+        },
+        async |app: &mut TestApp| {
+            let ask = async |forwarded: &str| {
+                let response = app
+                    .client
+                    .post(app.url("/graphql"))
+                    .header("x-forwarded-for", forwarded)
+                    .json(&json!({ "query": "{ __typename }" }))
+                    .send()
+                    .await
+                    .unwrap();
+                response.status().as_u16()
+            };
+            assert_eq!(ask("198.51.100.1").await, 200);
+            assert_eq!(ask("198.51.100.1").await, 429);
+            assert_eq!(ask("198.51.100.2").await, 200, "another client behind the proxy");
+        },
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn responses_say_not_to_cache_or_sniff_and_graphiql_has_a_policy() {
+    each_backend(async |app| {
+        let (_, headers, _) = post(app, None, json!({ "query": "{ __typename }" })).await;
+        assert_eq!(headers["cache-control"], "no-store");
+        assert_eq!(headers["x-content-type-options"], "nosniff");
+        let page = app.client.get(app.url("/graphql")).header("accept", "text/html").send().await.unwrap();
+        let policy = page.headers()["content-security-policy"].to_str().unwrap().to_owned();
+        assert!(
+            policy.contains("default-src 'none'") && policy.contains("frame-ancestors 'none'"),
+            "{policy}"
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_client_that_never_finishes_its_headers_is_cut_off() {
+    each_backend_with(
+        |config| config.header_timeout = Duration::from_millis(300),
+        async |app: &mut TestApp| {
+            let mut stream = tokio::net::TcpStream::connect(app.address).await.unwrap();
+            stream.write_all(b"POST /graphql HTTP/1.1\r\nHost: x\r\n").await.unwrap();
+            let mut buffer = Vec::new();
+            let read = tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut buffer)).await;
+            assert!(read.is_ok(), "the server closed the connection");
+            // Meanwhile and after, everyone else is served.
+            assert_eq!(app.client.get(app.url("/healthz")).send().await.unwrap().status(), 200);
+        },
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_body_that_never_arrives_times_out() {
+    each_backend_with(
+        |config| config.request_timeout = Duration::from_millis(300),
+        async |app: &mut TestApp| {
+            let mut stream = tokio::net::TcpStream::connect(app.address).await.unwrap();
+            let head = "POST /graphql HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{";
+            stream.write_all(head.as_bytes()).await.unwrap();
+            let mut buffer = vec![0; 1024];
+            let read = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut buffer)).await;
+            let read = read.expect("an answer before the test's patience").unwrap();
+            let answer = String::from_utf8_lossy(&buffer[..read]).into_owned();
+            assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+        },
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn many_slow_clients_do_not_starve_the_rest() {
+    each_backend_with(
+        |config| config.header_timeout = Duration::from_secs(30),
+        async |app: &mut TestApp| {
+            let ada = app.register("ada").await;
+            let mut slow = Vec::new();
+            for _ in 0..500 {
+                let mut stream = tokio::net::TcpStream::connect(app.address).await.unwrap();
+                stream.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ").await.unwrap();
+                slow.push(stream);
+            }
+            let healthz = app.client.get(app.url("/healthz")).timeout(Duration::from_secs(5)).send().await;
+            assert_eq!(healthz.unwrap().status(), 200);
+            let me = app.data(Some(&ada.access_token), "{ me { username } }", json!({})).await;
+            assert_eq!(me["me"]["username"], "ada");
+        },
+    )
+    .await;
+}
+
+mod sockets {
+    use super::*;
+    use crate::ws::WsClient;
+
+    const CREATE: &str = "mutation { createIssue(input: { title: \"over the socket\" }) { issue { id } } }";
+    const EVENTS: &str = "subscription { issueEvents { kind } }";
+
+    #[tokio::test]
+    async fn an_operation_after_the_token_expired_is_refused_and_the_socket_closed() {
+        each_backend_with(
+            |config| config.access_token_ttl = Duration::from_secs(2),
+            async |app: &mut TestApp| {
+                let ada = app.register("ada").await;
+                let mut socket = WsClient::connect(app.address, &ada.access_token).await;
+                socket.subscribe("1", CREATE, json!({})).await;
+                let first = socket.next_payload().await.expect("the mutation's result");
+                assert!(first.get("errors").is_none(), "{first}");
+                // The token was backdated a few seconds and lives two: wait it out.
+                tokio::time::sleep(Duration::from_secs(3)).await;
+                let mut closed = None;
+                socket.subscribe("2", CREATE, json!({})).await;
+                while closed.is_none() {
+                    match socket.next().await {
+                        Ok(message) if message["type"] == "next" => {
+                            assert_eq!(
+                                message["payload"]["errors"][0]["extensions"]["code"],
+                                "UNAUTHENTICATED"
+                            );
+                        }
+                        Ok(_) => {}
+                        Err(code) => closed = Some(code),
+                    }
+                }
+                assert_eq!(closed, Some(4403));
+                let issues = app
+                    .data(
+                        Some(&app.register("bob").await.access_token),
+                        "{ issues { totalCount } }",
+                        json!({}),
+                    )
+                    .await;
+                assert_eq!(issues["issues"]["totalCount"], 1, "the second createIssue never ran");
+            },
+        )
+        .await;
+    }
+
+    #[tokio::test]
+    async fn a_socket_that_never_initialises_is_closed_with_4408() {
+        each_backend_with(
+            |config| config.ws_init_timeout = Duration::from_millis(300),
+            async |app: &mut TestApp| {
+                let mut socket = WsClient::open_silent(app.address).await;
+                assert_eq!(socket.next().await, Err(4408));
+            },
+        )
+        .await;
+    }
+
+    #[tokio::test]
+    async fn a_socket_runs_a_bounded_number_of_subscriptions() {
+        each_backend_with(
+            |config| config.ws_max_subscriptions = 2,
+            async |app: &mut TestApp| {
+                let ada = app.register("ada").await;
+                let mut socket = WsClient::connect(app.address, &ada.access_token).await;
+                socket.subscribe("1", EVENTS, json!({})).await;
+                socket.subscribe("2", EVENTS, json!({})).await;
+                socket.subscribe("3", EVENTS, json!({})).await;
+                let refused = socket.next().await.expect("an answer to the third");
+                assert_eq!(refused["id"], "3", "{refused}");
+                assert_eq!(refused["payload"]["errors"][0]["extensions"]["code"], "TOO_MANY_SUBSCRIPTIONS");
+                // Stopping one makes room.
+                socket.send(json!({ "id": "1", "type": "complete" })).await;
+                socket.subscribe("4", EVENTS, json!({})).await;
+                app.create_issue(&ada, "seen by 2 and 4", None).await;
+                let mut seen = Vec::new();
+                while seen.len() < 2 {
+                    let message = socket.next().await.expect("a message");
+                    if message["type"] == "next" {
+                        assert!(message["payload"].get("errors").is_none(), "{message}");
+                        seen.push(message["id"].as_str().unwrap().to_owned());
+                    }
+                }
+                seen.sort();
+                assert_eq!(seen, ["2", "4"]);
+            },
+        )
+        .await;
+    }
+
+    #[tokio::test]
+    async fn socket_operations_pass_admission() {
+        each_backend(async |app| {
+            let ada = app.register("ada").await;
+            let mut socket = WsClient::connect(app.address, &ada.access_token).await;
+            socket.subscribe("1", &doubling_fragments(40), json!({})).await;
+            let refused = socket.next_payload().await.expect("an error");
+            assert_eq!(refused["errors"][0]["extensions"]["code"], "QUERY_TOO_COMPLEX", "{refused}");
+        })
+        .await;
+    }
+
+    #[tokio::test]
+    async fn an_oversized_message_closes_the_socket() {
+        each_backend(async |app| {
+            let ada = app.register("ada").await;
+            let mut socket = WsClient::connect(app.address, &ada.access_token).await;
+            socket.send_bytes(2 * 1024 * 1024).await;
+            assert!(socket.ended().await, "the server ends the connection");
+        })
+        .await;
+    }
+}
