@@ -31,6 +31,10 @@ fn doubling_fragments(levels: usize) -> String {
     query
 }
 
+fn error_code_or_none(response: &Value) -> Option<&str> {
+    response["errors"][0]["extensions"]["code"].as_str()
+}
+
 fn nested_assigned_issues(levels: usize, first: u32) -> String {
     let mut inner = String::from("id");
     for _ in 0..levels {
@@ -424,4 +428,48 @@ mod sockets {
         })
         .await;
     }
+}
+
+#[tokio::test]
+async fn an_operation_past_the_request_timeout_is_cancelled_and_rolled_back() {
+    each_backend_with(
+        |config| config.request_timeout = Duration::from_millis(500),
+        async |app: &mut TestApp| {
+            let ada = app.register("ada").await;
+            let db = sea_orm::Database::connect(app.config.database.database_url.expose()).await.unwrap();
+            // A trigger that keeps the insert of one title busy for seconds, after the
+            // issue row is written.
+            let slow = if app.config.database.is_sqlite() {
+                vec![
+                    "CREATE TRIGGER slow AFTER INSERT ON issues WHEN NEW.title = 'Slow' BEGIN \
+                     SELECT count(*) FROM (WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c \
+                     WHERE x < 20000000) SELECT x FROM c); END",
+                ]
+            } else {
+                vec![
+                    "CREATE FUNCTION slow() RETURNS trigger AS $$ BEGIN \
+                     IF NEW.title = 'Slow' THEN PERFORM pg_sleep(3); END IF; RETURN NEW; END $$ LANGUAGE plpgsql",
+                    "CREATE TRIGGER slow AFTER INSERT ON issues FOR EACH ROW EXECUTE FUNCTION slow()",
+                ]
+            };
+            for statement in slow {
+                sea_orm::ConnectionTrait::execute_unprepared(&db, statement).await.unwrap();
+            }
+            let token = Some(ada.access_token.as_str());
+            let create = "mutation($input: CreateIssueInput!) { createIssue(input: $input) { issue { id } } }";
+            let response = app.graphql(token, create, json!({ "input": { "title": "Slow" } })).await;
+            assert_eq!(error_code(&response), "TIMEOUT", "{response}");
+            // Writes go on once the cancelled one has let go (SQLite finishes the
+            // statement it was in before it rolls back), and it left nothing.
+            let quick = json!({ "input": { "title": "Quick" } });
+            let mut attempts = 0;
+            while error_code_or_none(&app.graphql(token, create, quick.clone()).await) == Some("TIMEOUT") {
+                attempts += 1;
+                assert!(attempts < 40, "writes never resumed");
+            }
+            let issues = app.data(token, "{ issues { nodes { title } } }", json!({})).await;
+            assert_eq!(issues["issues"]["nodes"], json!([{ "title": "Quick" }]));
+        },
+    )
+    .await;
 }
