@@ -51,6 +51,10 @@ const THREADS: u32 = 2;
 const CONNECTIONS: u32 = 64;
 /// Connections of the concurrent `wrk` that logs in during the storm.
 const STORM_CONNECTIONS: u32 = 16;
+/// The kinds of `wrk/hostile.lua`, each measured alone for `HOSTILE_SECONDS`.
+const HOSTILE_KINDS: [&str; 6] = ["fragments", "fanout", "aliases", "logins", "deep", "oversized"];
+const HOSTILE_SECONDS: u64 = 3;
+const HOSTILE_CONNECTIONS: u32 = 16;
 
 /// The scenarios of the table, in its order: the Lua script's name and a label.
 const SCENARIOS: [(&str, &str); 6] = [
@@ -98,6 +102,8 @@ async fn main() -> anyhow::Result<()> {
     // within the run.
     env.retain(|(name, _)| *name != "TRIAGE_DIGEST_EVERY");
     env.push(("TRIAGE_DIGEST_CRON", "0 0 0 1 1 *".to_owned()));
+    // Every scenario comes from one address and a few users, far past any budget.
+    env.push(("TRIAGE_RATE_LIMIT", "off".to_owned()));
     let key = env
         .iter()
         .find(|(name, _)| *name == "TRIAGE_TOKEN_KEY")
@@ -159,6 +165,25 @@ async fn main() -> anyhow::Result<()> {
     println!("{}", storm.row());
     during_storm.logged = log.take()?;
 
+    // Hostile requests: what each kind costs the server, then scenario 1 beside them.
+    let mut hostile_costs = Vec::new();
+    for kind in HOSTILE_KINDS {
+        hostile_costs.push(wrk.hostile_cost(kind, &server, Duration::from_secs(HOSTILE_SECONDS)).await?);
+    }
+    let hostile = wrk.spawn_with(
+        "hostile",
+        &[("HOSTILE_KIND", "all")],
+        1,
+        HOSTILE_CONNECTIONS,
+        Duration::from_secs(seconds + 4),
+        &server.url,
+    )?;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let mut beside_hostile =
+        wrk.measure(first, "1 beside hostile requests", &server, Duration::from_secs(seconds)).await?;
+    let hostile = Outcome::parse("hostile requests", &hostile.wait_with_output().await?.stdout, 0)?;
+    beside_hostile.logged = log.take()?;
+
     for (scenario, label) in &SCENARIOS[1..] {
         let mut outcome = wrk.scenario(scenario, label, &server, warmup, seconds).await?;
         outcome.logged = log.take()?;
@@ -181,6 +206,7 @@ async fn main() -> anyhow::Result<()> {
     println!("{}", on_baseline.row());
     println!("{}", during_storm.row());
     println!("{}", storm.row());
+    println!("{}", beside_hostile.row());
     println!();
     println!(
         "baseline: Triage/baseline for scenario 1: {:.2}x the requests/s, {:.2}x the p50, {:.2}x the p99{}",
@@ -200,6 +226,22 @@ async fn main() -> anyhow::Result<()> {
         scenario_1.p99_ms,
         if storm_ratio <= 2.0 { "within" } else { "BEYOND" }
     );
+    println!();
+    println!("| hostile request | refused/s | server CPU per request µs |");
+    println!("|---|---:|---:|");
+    for (kind, per_s, cpu_us) in &hostile_costs {
+        println!("| {kind} | {per_s:.0} | {cpu_us:.0} |");
+    }
+    let hostile_ratio = beside_hostile.p99_ms / scenario_1.p99_ms;
+    println!(
+        "hostile: scenario 1's p99 {:.1} ms beside {:.0} hostile requests/s ({} connections) vs {:.1} ms \
+         without: {hostile_ratio:.2}x ({} 2x)",
+        beside_hostile.p99_ms,
+        hostile.requests_per_s,
+        HOSTILE_CONNECTIONS,
+        scenario_1.p99_ms,
+        if hostile_ratio <= 2.0 { "within" } else { "BEYOND" }
+    );
     println!(
         "server: ready {:.0} ms after start, idle RSS {:.1} MiB, peak RSS {:.1} MiB over the run \
          (the baseline's {:.1} MiB)",
@@ -214,7 +256,7 @@ async fn main() -> anyhow::Result<()> {
         }
     }
     summarize_log("triage, at start", &at_start);
-    for outcome in results.values().chain([&on_baseline, &during_storm]) {
+    for outcome in results.values().chain([&on_baseline, &during_storm, &beside_hostile]) {
         summarize_log(&outcome.label, &outcome.logged);
     }
     summarize_log("triage, at stop", &at_stop);
@@ -318,6 +360,39 @@ impl Wrk {
         duration: Duration,
         url: &str,
     ) -> anyhow::Result<Child> {
+        self.spawn_with(scenario, &[], threads, connections, duration, url)
+    }
+
+    /// Runs `hostile.lua` with one `kind` for `duration`: the refusals per second and
+    /// the server's CPU time (user and system) per refusal, in microseconds.
+    async fn hostile_cost(
+        &self,
+        kind: &'static str,
+        server: &Server,
+        duration: Duration,
+    ) -> anyhow::Result<(&'static str, f64, f64)> {
+        let pid = server.child.id().context("the server is not running")?;
+        let before = cpu_seconds_of(pid)?;
+        let output = self
+            .spawn_with("hostile", &[("HOSTILE_KIND", kind)], 1, 8, duration, &server.url)?
+            .wait_with_output()
+            .await?;
+        let cpu = cpu_seconds_of(pid)? - before;
+        let outcome = Outcome::parse(kind, &output.stdout, 0)?;
+        let requests = outcome.requests_per_s * duration.as_secs_f64();
+        Ok((kind, outcome.requests_per_s, cpu * 1e6 / requests.max(1.0)))
+    }
+
+    /// Starts `wrk` on `scenario`.lua with `extra` environment variables.
+    fn spawn_with(
+        &self,
+        scenario: &str,
+        extra: &[(&str, &str)],
+        threads: u32,
+        connections: u32,
+        duration: Duration,
+        url: &str,
+    ) -> anyhow::Result<Child> {
         let mut command = Command::new("wrk");
         command
             .arg(format!("-t{threads}"))
@@ -334,6 +409,9 @@ impl Wrk {
             .stderr(Stdio::inherit())
             .kill_on_drop(true);
         for (name, value) in &self.env {
+            command.env(name, value);
+        }
+        for (name, value) in extra {
             command.env(name, value);
         }
         command.spawn().context("starting wrk (apt-get install wrk)")
@@ -442,6 +520,20 @@ impl Outcome {
             self.peak_rss_kib as f64 / 1024.0
         )
     }
+}
+
+/// The CPU time process `pid` has used so far (user and system), in seconds.
+fn cpu_seconds_of(pid: u32) -> anyhow::Result<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    // The command name is in parentheses and may hold spaces: count from after it.
+    let after_name = stat.rsplit_once(')').map(|(_, rest)| rest).context("an unreadable /proc stat")?;
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    let ticks = |index: usize| -> anyhow::Result<f64> {
+        Ok(fields.get(index).context("a short /proc stat")?.parse::<f64>()?)
+    };
+    // utime and stime are fields 14 and 15 of stat(5), 12 and 13 after the name; the
+    // kernel counts them in USER_HZ, 100 on Linux.
+    Ok((ticks(11)? + ticks(12)?) / 100.0)
 }
 
 /// Samples the server's RSS every 100 ms until `stop`; resolves to the peak, in KiB.
