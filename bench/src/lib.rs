@@ -230,7 +230,11 @@ pub fn triage_binary() -> PathBuf {
 
 /// A binary of the release build (`triage`, or one of this crate's).
 pub fn release_binary(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/release").join(name)
+    // Where `bench/run` built it: CARGO_TARGET_DIR when set, else the workspace's target.
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"));
+    target.join("release").join(name)
 }
 
 /// A running `triage serve`.
