@@ -245,21 +245,27 @@ async fn execute(
         BatchRequest::Single(request) => (vec![request], true),
         BatchRequest::Batch(requests) => (requests, false),
     };
-    // The whole request is priced before any of it runs.
-    let count = requests.len();
-    let mut tally = Tally::default();
-    let mut admitted = Vec::with_capacity(count);
-    for request in requests {
-        match state.gate.admit(request, &mut tally) {
-            Ok(operation) => admitted.push(operation),
-            Err(error) => return media.respond(refusal(single, count, error)),
-        }
-    }
     let key = match caller {
         Caller::User(actor) => BudgetKey::User(actor.user_id),
         Caller::Anonymous | Caller::Rejected => BudgetKey::address(address),
     };
-    let budget = match state.gate.budgets.spend(key, tally.points()) {
+    // The whole request is priced before any of it runs. A refused one costs a point,
+    // so that a flood of them runs out of budget too.
+    let count = requests.len();
+    let mut tally = Tally::default();
+    let mut admitted = Vec::with_capacity(count);
+    let mut refused = None;
+    for request in requests {
+        match state.gate.admit(request, &mut tally) {
+            Ok(operation) => admitted.push(operation),
+            Err(error) => {
+                refused = Some(error);
+                break;
+            }
+        }
+    }
+    let points = if refused.is_some() { 1 } else { tally.points() };
+    let budget = match state.gate.budgets.spend(key, points) {
         None => None,
         Some(Ok(status)) => Some(status),
         Some(Err(status)) => {
@@ -271,6 +277,9 @@ async fn execute(
             return with_budget_headers(response, Some(&status));
         }
     };
+    if let Some(error) = refused {
+        return with_budget_headers(media.respond(refusal(single, count, error)), budget.as_ref());
+    }
     let mut context = RequestContext::new(caller, address, &state.services);
     context.budget = budget;
     let mut responses = Vec::with_capacity(count);

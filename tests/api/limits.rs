@@ -216,6 +216,27 @@ async fn the_rate_budget_is_reported_and_enforced() {
 }
 
 #[tokio::test]
+async fn a_refused_request_spends_a_point_so_a_flood_of_them_runs_dry() {
+    each_backend_with(
+        |config| {
+            config.rate_limit = Switch::On;
+            config.rate_limit_anonymous_points = 3;
+        },
+        async |app: &mut TestApp| {
+            let hostile = json!({ "query": doubling_fragments(40) });
+            for used in 1..=3 {
+                let (status, headers, body) = post(app, None, hostile.clone()).await;
+                assert_eq!((status, error_code(&body)), (200, "QUERY_TOO_COMPLEX"), "{body}");
+                assert_eq!(headers["x-ratelimit-used"], used.to_string().as_str());
+            }
+            let (status, _, body) = post(app, None, hostile).await;
+            assert_eq!((status, error_code(&body)), (429, "RATE_LIMITED"), "{body}");
+        },
+    )
+    .await;
+}
+
+#[tokio::test]
 async fn forwarded_addresses_count_only_behind_trusted_proxies() {
     each_backend_with(
         |config| {
