@@ -11,9 +11,9 @@ use sea_orm::{ConnectOptions, Database, DatabaseConnection};
 use tokio::net::TcpListener;
 
 use crate::{
-    auth::{LoginLimiter, PasswordHasher, TokenKeys},
+    auth::{PasswordHasher, TokenKeys},
     config::{Config, DatabaseConfig},
-    domain::notices::Outbox,
+    domain::{logins::LoginLimits, notices::Outbox},
     events::EventBus,
     graphql::{Documents, Limits, ServiceState, build_schemas},
     http::{HttpState, Metrics, router},
@@ -65,7 +65,11 @@ impl Application {
             refresh_token_ttl: config.refresh_token_ttl,
             outbox,
             events,
-            logins: LoginLimiter::new(config.login_max_failures, config.login_window),
+            logins: LoginLimits {
+                per_client: config.login_max_failures,
+                per_account: config.login_max_account_failures,
+                window: config.login_window,
+            },
         });
         let limits = Limits { depth: config.max_query_depth, complexity: config.max_query_complexity };
         let (schema, ws_schema) = build_schemas(services.clone(), limits);
@@ -107,10 +111,9 @@ impl Application {
             shutdown.await;
             stopping.send_replace(true);
         };
-        axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(shutdown)
-            .await
-            .context("serving HTTP")?;
+        // With each connection's peer address, which login throttling counts by.
+        let service = self.router.into_make_service_with_connect_info::<SocketAddr>();
+        axum::serve(self.listener, service).with_graceful_shutdown(shutdown).await.context("serving HTTP")?;
         // Operations whose clients hung up run on; let them finish with the pool open.
         self.operations.close();
         self.operations.wait().await;

@@ -12,9 +12,12 @@
 //! the client accepts it, with 4xx for requests that fail before execution; plain
 //! `application/json` with 200 otherwise.
 
-use std::sync::{
-    Arc,
-    atomic::{AtomicU64, Ordering},
+use std::{
+    net::SocketAddr,
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
 };
 
 use async_graphql::{
@@ -27,7 +30,7 @@ use axum::{
     Router,
     body::Bytes,
     extract::{
-        DefaultBodyLimit, RawQuery, State,
+        ConnectInfo, DefaultBodyLimit, RawQuery, State,
         ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade},
     },
     http::{HeaderMap, HeaderValue, Method, StatusCode, header},
@@ -117,7 +120,12 @@ fn cors(origins: &[String]) -> anyhow::Result<CorsLayer> {
         .max_age(std::time::Duration::from_secs(600)))
 }
 
-async fn graphql_post(State(state): State<HttpState>, headers: HeaderMap, body: Bytes) -> Response {
+async fn graphql_post(
+    State(state): State<HttpState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let media = ResponseMedia::negotiate(&headers);
     // The spec asks servers to refuse a POST that does not say its body is JSON; a
     // browser sends a form or `text/plain` cross-origin without a CORS preflight.
@@ -143,11 +151,12 @@ async fn graphql_post(State(state): State<HttpState>, headers: HeaderMap, body: 
     {
         return media.request_error(format!("A batch may hold at most {} operations", state.max_batch));
     }
-    execute(&state, &headers, media, batch).await
+    execute(&state, &headers, peer, media, batch).await
 }
 
 async fn graphql_get(
     State(state): State<HttpState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
@@ -178,17 +187,19 @@ async fn graphql_get(
         response.headers_mut().insert(header::ALLOW, HeaderValue::from_static("POST"));
         return response;
     }
-    execute(&state, &headers, media, BatchRequest::Single(request)).await
+    execute(&state, &headers, peer, media, BatchRequest::Single(request)).await
 }
 
 async fn execute(
     state: &HttpState,
     headers: &HeaderMap,
+    peer: SocketAddr,
     media: ResponseMedia,
     batch: BatchRequest,
 ) -> Response {
     state.metrics.graphql_requests.fetch_add(1, Ordering::Relaxed);
-    let context = RequestContext::new(authenticate(state, headers), &state.services);
+    let context =
+        RequestContext::new(authenticate(state, headers), &state.services).with_client_ip(Some(peer.ip()));
     let response = match batch {
         BatchRequest::Single(request) => BatchResponse::Single(run(state, &context, request).await),
         BatchRequest::Batch(requests) => {

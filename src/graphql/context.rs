@@ -1,6 +1,6 @@
 //! What a resolver can reach: the shared services, and who is calling.
 
-use std::{sync::Arc, time::Duration};
+use std::{net::IpAddr, sync::Arc, time::Duration};
 
 use async_graphql::{
     Context,
@@ -12,8 +12,8 @@ use sea_orm::DatabaseConnection;
 use super::loader::{PendingNoticeLoader, UserLoader};
 use crate::{
     Error, Result,
-    auth::{Actor, Caller, LoginLimiter, PasswordHasher, TokenKeys},
-    domain::{issues::Announce, notices::Outbox},
+    auth::{Actor, Caller, PasswordHasher, TokenKeys},
+    domain::{issues::Announce, logins::LoginLimits, notices::Outbox},
     events::EventBus,
 };
 
@@ -26,7 +26,8 @@ pub struct ServiceState {
     pub refresh_token_ttl: Duration,
     pub outbox: Outbox,
     pub events: EventBus,
-    pub logins: LoginLimiter,
+    /// Login throttling's limits.
+    pub logins: LoginLimits,
 }
 
 impl ServiceState {
@@ -41,6 +42,9 @@ impl ServiceState {
 #[derive(Clone)]
 pub struct RequestContext {
     pub caller: Caller,
+    /// The address the request came from (the TCP peer), for login throttling;
+    /// `None` where the transport did not say.
+    pub client_ip: Option<IpAddr>,
     /// When the caller's access token expires, for a subscription's connection;
     /// `None` for one HTTP request.
     pub session_ends: Option<DateTime<Utc>>,
@@ -57,10 +61,16 @@ impl RequestContext {
         let pending_notices = DataLoader::new(PendingNoticeLoader::new(state.db.clone()), tokio::spawn);
         Self {
             caller,
+            client_ip: None,
             session_ends: None,
             users: Arc::new(loader),
             pending_notices: Arc::new(pending_notices),
         }
+    }
+
+    /// The same context, for a request from `client_ip`.
+    pub fn with_client_ip(self, client_ip: Option<IpAddr>) -> Self {
+        Self { client_ip, ..self }
     }
 
     /// The context of a subscription's connection, which lasts until `session_ends`:
@@ -74,7 +84,10 @@ impl RequestContext {
 
 impl std::fmt::Debug for RequestContext {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RequestContext").field("caller", &self.caller).finish_non_exhaustive()
+        f.debug_struct("RequestContext")
+            .field("caller", &self.caller)
+            .field("client_ip", &self.client_ip)
+            .finish_non_exhaustive()
     }
 }
 

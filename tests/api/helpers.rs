@@ -288,6 +288,7 @@ pub fn test_config(database_url: String, token_key: String) -> Config {
         apq_cache_size: 100,
         subscription_buffer: 256,
         login_max_failures: 5,
+        login_max_account_failures: 100,
         login_window: Duration::from_secs(60),
         log: "warn".to_owned(),
         assignment_delay: Duration::from_secs(12 * 60),
