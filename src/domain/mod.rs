@@ -67,6 +67,15 @@ pub async fn begin_write(db: &DatabaseConnection) -> crate::Result<(DatabaseTran
     Ok((db.begin_with_options(options).await?, WriteTurn(turn)))
 }
 
+/// This process's turn at writing, for a single statement run outside a
+/// transaction (SQLite: see [`SQLITE_WRITERS`]; on PostgreSQL nothing is taken).
+pub async fn write_turn(db: &DatabaseConnection) -> WriteTurn {
+    match db.get_database_backend() {
+        DbBackend::Sqlite => WriteTurn(Some(SQLITE_WRITERS.lock().await)),
+        _ => WriteTurn(None),
+    }
+}
+
 /// The row `select` names by a unique key, if any, read without `LIMIT 1`.
 ///
 /// sea-orm's `one()` binds `LIMIT 1` as a parameter, and SQLite (built with STAT4,
