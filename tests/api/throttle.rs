@@ -5,6 +5,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use futures_util::future::join_all;
 use serde_json::{Value, json};
+use triage::jobs::run_login_purge;
 
 use crate::helpers::{PASSWORD, TestApp, each_backend, each_backend_with, error_code, error_field};
 
@@ -170,6 +171,28 @@ async fn wrong_current_passwords_in_update_me_are_throttled_like_logins() {
         }
         retry_after(&app.graphql(Some(&grace.access_token), UPDATE_ME, change(PASSWORD)).await);
         retry_after(&login(app, "grace", PASSWORD).await);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_purge_deletes_only_counters_whose_window_is_over() {
+    each_backend(async |app| {
+        app.register("grace").await;
+        for _ in 0..3 {
+            assert_eq!(error_code(&login(app, "grace", "wrong password").await), "UNAUTHENTICATED");
+        }
+        let db = triage::app::connect(&app.config.database, None).await.unwrap();
+        let window = app.config.login_window;
+        assert_eq!(run_login_purge(&db, window).await.unwrap(), 0, "the window is still running");
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        let over = std::time::Duration::from_millis(1);
+        assert_eq!(run_login_purge(&db, over).await.unwrap(), 2, "the address's and the account's");
+        db.close().await.unwrap();
+        // Nothing is counted any more.
+        for _ in 0..5 {
+            assert_eq!(error_code(&login(app, "grace", "wrong password").await), "UNAUTHENTICATED");
+        }
     })
     .await;
 }
