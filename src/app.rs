@@ -11,10 +11,10 @@ use sea_orm::{ConnectOptions, Database, DatabaseConnection};
 use tokio::net::TcpListener;
 
 use crate::{
-    auth::{LoginLimiter, PasswordHasher, TokenKeys},
+    auth::{PasswordHasher, TokenKeys},
     config::Switch,
     config::{Config, DatabaseConfig},
-    domain::notices::Outbox,
+    domain::{logins::LoginLimits, notices::Outbox},
     events::EventBus,
     graphql::{Admission, AdmissionLimits, Budgets, Documents, Gate, ServiceState, build_schemas, sdl},
     http::{HttpState, Metrics, TrustedProxies, router},
@@ -67,7 +67,11 @@ impl Application {
             refresh_token_ttl: config.refresh_token_ttl,
             outbox,
             events,
-            logins: LoginLimiter::new(config.login_max_failures, config.login_window),
+            logins: LoginLimits {
+                per_client: config.login_max_failures,
+                per_account: config.login_max_account_failures,
+                window: config.login_window,
+            },
         });
         let (schema, ws_schema) = build_schemas(services.clone(), config.introspection);
         let limits = AdmissionLimits {
@@ -237,6 +241,7 @@ async fn start_jobs(config: &Config, db: DatabaseConnection, outbox: Outbox) -> 
         digest,
         digest_include_empty: config.digest_include_empty,
         sweep_every: config.notice_sweep,
+        login_window: config.login_window,
     };
     Jobs::start(db, outbox, dispatcher, jobs_config).await
 }

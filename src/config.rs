@@ -212,12 +212,19 @@ pub struct Config {
     #[arg(long, env = "TRIAGE_SUBSCRIPTION_BUFFER", default_value_t = 256)]
     pub subscription_buffer: usize,
 
-    /// Failed logins for one account name before further attempts are refused
-    /// (`RATE_LIMITED`) until TRIAGE_LOGIN_WINDOW has passed.
+    /// Login attempts for one account from one client address, within
+    /// TRIAGE_LOGIN_WINDOW, before further ones are refused (`RATE_LIMITED`) without
+    /// hashing; a successful login clears the count.
     #[arg(long, env = "TRIAGE_LOGIN_MAX_FAILURES", default_value_t = 10)]
     pub login_max_failures: u32,
 
-    /// The window failed logins are counted in.
+    /// Login attempts for one account from all addresses together, within
+    /// TRIAGE_LOGIN_WINDOW, before further ones are refused: looser than the
+    /// per-address limit, so one address cannot lock the owner out.
+    #[arg(long, env = "TRIAGE_LOGIN_MAX_ACCOUNT_FAILURES", default_value_t = 100)]
+    pub login_max_account_failures: u32,
+
+    /// The window login attempts are counted in.
     #[arg(long, env = "TRIAGE_LOGIN_WINDOW", default_value = "15m", value_parser = humantime::parse_duration)]
     pub login_window: Duration,
 
@@ -300,6 +307,7 @@ impl Config {
             ("TRIAGE_HEADER_TIMEOUT", self.header_timeout, Duration::from_millis(100)),
             ("TRIAGE_REQUEST_TIMEOUT", self.request_timeout, Duration::from_millis(100)),
             ("TRIAGE_WS_INIT_TIMEOUT", self.ws_init_timeout, Duration::from_millis(100)),
+            ("TRIAGE_LOGIN_WINDOW", self.login_window, Duration::from_secs(1)),
         ];
         for (name, value, least) in spans {
             anyhow::ensure!(
@@ -308,6 +316,11 @@ impl Config {
                 humantime::format_duration(least)
             );
         }
+        anyhow::ensure!(self.login_max_failures >= 1, "TRIAGE_LOGIN_MAX_FAILURES must be at least 1");
+        anyhow::ensure!(
+            self.login_max_account_failures >= 1,
+            "TRIAGE_LOGIN_MAX_ACCOUNT_FAILURES must be at least 1"
+        );
         anyhow::ensure!(self.mail_concurrency >= 1, "TRIAGE_MAIL_CONCURRENCY must be at least 1");
         anyhow::ensure!(
             (1..=1_000_000).contains(&self.subscription_buffer),

@@ -28,9 +28,9 @@ pub enum Error {
     #[error("{message}")]
     BadInput { field: &'static str, message: String },
 
-    /// `RATE_LIMITED`: too many attempts; try again later.
-    #[error("{0}")]
-    RateLimited(&'static str),
+    /// `RATE_LIMITED`, with `retryAfter`: the whole seconds to wait before trying again.
+    #[error("{message}")]
+    RateLimited { message: &'static str, retry_after: u64 },
 
     /// `SUBSCRIPTION_LAGGED`: a subscriber fell too far behind and was closed.
     #[error("This subscription fell {missed} changes behind and was closed; subscribe again and refetch")]
@@ -70,7 +70,7 @@ impl Error {
             Self::NotFound(_) => "NOT_FOUND",
             Self::BadInput { .. } => "BAD_USER_INPUT",
             Self::Conflict { .. } => "CONFLICT",
-            Self::RateLimited(_) => "RATE_LIMITED",
+            Self::RateLimited { .. } => "RATE_LIMITED",
             Self::Lagged { .. } => "SUBSCRIPTION_LAGGED",
             Self::Database(_) | Self::Internal(_) => "INTERNAL_SERVER_ERROR",
         }
@@ -111,6 +111,9 @@ impl ErrorExtensions for Error {
             if let Self::BadInput { field, .. } | Self::Conflict { field, .. } = self {
                 ext.set("field", *field);
             }
+            if let Self::RateLimited { retry_after, .. } = self {
+                ext.set("retryAfter", *retry_after);
+            }
         })
     }
 }
@@ -137,5 +140,14 @@ mod tests {
         let ext = err.extensions.expect("extensions are set");
         assert_eq!(ext.get("code"), Some(&async_graphql::Value::from("BAD_USER_INPUT")));
         assert_eq!(ext.get("field"), Some(&async_graphql::Value::from("title")));
+    }
+
+    #[test]
+    fn rate_limited_says_when_to_try_again() {
+        let err: async_graphql::Error =
+            Error::RateLimited { message: "Too many failed logins", retry_after: 42 }.into();
+        let ext = err.extensions.expect("extensions are set");
+        assert_eq!(ext.get("code"), Some(&async_graphql::Value::from("RATE_LIMITED")));
+        assert_eq!(ext.get("retryAfter"), Some(&async_graphql::Value::from(42)));
     }
 }

@@ -9,6 +9,8 @@ mod m20261125_000001_create_users;
 mod m20261125_000002_create_issues;
 mod m20261125_000003_create_refresh_tokens;
 mod m20261125_000004_create_notices;
+mod m20261201_000005_create_login_attempts;
+mod m20261201_000006_add_notice_claims;
 
 /// Every migration, oldest first.
 #[derive(Debug)]
@@ -22,6 +24,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000002_create_issues::Migration),
             Box::new(m20261125_000003_create_refresh_tokens::Migration),
             Box::new(m20261125_000004_create_notices::Migration),
+            Box::new(m20261201_000005_create_login_attempts::Migration),
+            Box::new(m20261201_000006_add_notice_claims::Migration),
         ]
     }
 }

@@ -1,10 +1,9 @@
-//! Authentication: who the caller is. What they may do is decided in `domain`.
+//! Authentication: who the caller is. What they may do is decided in `domain`, and
+//! so is login throttling (`domain::logins`), which counts in the database.
 
-pub mod limiter;
 pub mod password;
 pub mod token;
 
-pub use limiter::LoginLimiter;
 pub use password::PasswordHasher;
 pub use token::{AccessToken, TokenKeys, VerifiedToken};
 

@@ -14,7 +14,7 @@ use super::{
     now,
     page::{self, Keyset, Page, PageArgs, Position},
     users::{User, contains_pattern},
-    values::{IssueDescription, IssueTitle},
+    values::{IssueDescription, IssueTitle, SearchText},
 };
 use crate::{
     Error, Result,
@@ -53,7 +53,7 @@ pub struct IssueFilter {
     pub assigned_to: Option<i64>,
     pub created_by: Option<i64>,
     pub unassigned: Option<bool>,
-    pub search: Option<String>,
+    pub search: Option<SearchText>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -307,9 +307,7 @@ impl IssueFilter {
             Some(false) => all = all.add(issues::Column::AssignedTo.is_not_null()),
             None => {}
         }
-        if let Some(pattern) =
-            self.search.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(contains_pattern)
-        {
+        if let Some(pattern) = self.search.as_ref().map(|search| contains_pattern(search.as_str())) {
             all = all.add(
                 Condition::any()
                     .add(Expr::expr(Func::lower(Expr::col(issues::Column::Title))).like(pattern.clone()))

@@ -5,6 +5,7 @@
 pub mod digest;
 pub mod events;
 pub mod issues;
+pub mod logins;
 pub mod notices;
 pub mod page;
 pub mod sessions;
@@ -24,9 +25,17 @@ pub fn now() -> DateTime<Utc> {
     DateTime::from_timestamp_micros(now.timestamp_micros()).unwrap_or(now)
 }
 
-/// Parses an API id (the decimal row id); anything else names no row.
+/// Parses an API id: the decimal row id, spelled the one way `to_id` writes it (no
+/// sign, no leading zero, no spaces, no fraction). Any other spelling names no row,
+/// so one row has one id and a cache keyed by id cannot hold it twice.
 pub fn parse_id(id: &str) -> Option<i64> {
-    id.parse().ok().filter(|id| *id > 0)
+    let canonical = id.len() <= 19
+        && id.as_bytes().first().is_some_and(|first| (b'1'..=b'9').contains(first))
+        && id.bytes().all(|byte| byte.is_ascii_digit());
+    if !canonical {
+        return None;
+    }
+    id.parse().ok()
 }
 
 /// A turn at writing, held from [`begin_write`] until its transaction has ended.
@@ -58,6 +67,15 @@ pub async fn begin_write(db: &DatabaseConnection) -> crate::Result<(DatabaseTran
     Ok((db.begin_with_options(options).await?, WriteTurn(turn)))
 }
 
+/// This process's turn at writing, for a single statement run outside a
+/// transaction (SQLite: see [`SQLITE_WRITERS`]; on PostgreSQL nothing is taken).
+pub async fn write_turn(db: &DatabaseConnection) -> WriteTurn {
+    match db.get_database_backend() {
+        DbBackend::Sqlite => WriteTurn(Some(SQLITE_WRITERS.lock().await)),
+        _ => WriteTurn(None),
+    }
+}
+
 /// The row `select` names by a unique key, if any, read without `LIMIT 1`.
 ///
 /// sea-orm's `one()` binds `LIMIT 1` as a parameter, and SQLite (built with STAT4,
@@ -76,4 +94,20 @@ pub fn with_literal_limit<E: EntityTrait>(backend: DbBackend, select: Select<E>,
     let mut statement = select.build(backend);
     statement.sql = format!("{} LIMIT {limit}", statement.sql);
     statement
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_id_has_one_spelling() {
+        assert_eq!(parse_id("1"), Some(1));
+        assert_eq!(parse_id("9223372036854775807"), Some(i64::MAX));
+        for other in
+            ["", "0", "01", "+1", "-1", " 1", "1 ", "1.0", "1e3", "0x1", "9223372036854775808", "1\0"]
+        {
+            assert_eq!(parse_id(other), None, "{other:?}");
+        }
+    }
 }

@@ -2,9 +2,13 @@
 //! change that causes it, so a committed assignment always has its notice and a
 //! rolled-back one never does. `jobs::dispatch` sends them when due.
 //!
-//! Sending claims a notice with one conditional UPDATE that takes a lease: of several
-//! replicas (or a retry racing a restart) exactly one wins it. A sender that dies
-//! holding a lease releases the notice when the lease runs out.
+//! Sending claims a notice with one conditional UPDATE that takes a lease and stamps
+//! the row with the claim's token: of several replicas (or a retry racing a restart)
+//! exactly one wins it. A sender that dies holding a lease releases the notice when
+//! the lease runs out. Each send's outcome is recorded as soon as the send completes,
+//! by an UPDATE that requires the claim's token and a lease still running: a sender
+//! whose lease ran out, and whose notice was claimed again, changes nothing. So a
+//! crash re-sends at most the emails that were in flight.
 
 use std::{sync::Arc, time::Duration};
 
@@ -20,6 +24,7 @@ use tokio::sync::Notify;
 use super::now;
 use crate::{
     Result,
+    auth::token::random_token_string,
     entity::notices::{self, Kind, State},
 };
 
@@ -141,9 +146,11 @@ pub async fn next_due(db: &impl ConnectionTrait) -> Result<Option<DateTime<Utc>>
 }
 
 /// Claims up to `limit` due notices for `lease`: they are this sender's until the
-/// lease runs out. Each claim counts as an attempt.
+/// lease runs out. Each claim counts as an attempt. The notices come back with the
+/// claim's token in `claim_token`, which their outcome must name.
 pub async fn claim_due(db: &DatabaseConnection, lease: Duration, limit: u64) -> Result<Vec<Notice>> {
     let at = now();
+    let token = random_token_string::<16>()?;
     let claimable = || {
         sea_orm::Condition::all()
             .add(notices::Column::State.eq(State::Pending))
@@ -168,6 +175,7 @@ pub async fn claim_due(db: &DatabaseConnection, lease: Duration, limit: u64) -> 
     // sender claimed meanwhile is skipped rather than claimed twice.
     let claimed = notices::Entity::update_many()
         .col_expr(notices::Column::LeaseUntil, Expr::value(at + lease))
+        .col_expr(notices::Column::ClaimToken, Expr::value(token))
         .col_expr(notices::Column::Attempts, Expr::col(notices::Column::Attempts).add(1))
         .filter(notices::Column::Id.in_subquery(due))
         .filter(claimable())
@@ -176,64 +184,65 @@ pub async fn claim_due(db: &DatabaseConnection, lease: Duration, limit: u64) -> 
     Ok(claimed)
 }
 
-/// Records notices as sent, in one statement.
-pub async fn mark_sent(db: &impl ConnectionTrait, ids: &[i64]) -> Result<()> {
-    if ids.is_empty() {
-        return Ok(());
-    }
-    notices::Entity::update_many()
-        .col_expr(notices::Column::State, Expr::value(State::Sent))
-        .col_expr(notices::Column::SentAt, Expr::value(now()))
-        .col_expr(notices::Column::LeaseUntil, Expr::value(Option::<DateTime<Utc>>::None))
-        .filter(notices::Column::Id.is_in(ids.iter().copied()))
-        .filter(notices::Column::State.eq(State::Pending))
-        .exec(db)
-        .await?;
-    Ok(())
+/// Records a claimed notice as sent. Like every outcome, it applies only while the
+/// notice's claim (the token `claim_due` gave it) still holds it, lease running;
+/// returns whether it did.
+pub async fn mark_sent(db: &DatabaseConnection, notice: &Notice) -> Result<bool> {
+    settle(db, notice, State::Sent, None, None).await
 }
 
 /// Records a notice that will not be sent (its issue or assignment is gone).
-pub async fn mark_cancelled(db: &impl ConnectionTrait, id: i64, reason: &str) -> Result<()> {
-    settle(db, id, State::Cancelled, Some(reason), None).await
+pub async fn mark_cancelled(db: &DatabaseConnection, notice: &Notice, reason: &str) -> Result<bool> {
+    settle(db, notice, State::Cancelled, Some(reason), None).await
 }
 
 /// Records a notice that failed for good.
-pub async fn mark_failed(db: &impl ConnectionTrait, id: i64, error: &str) -> Result<()> {
-    settle(db, id, State::Failed, Some(error), None).await
+pub async fn mark_failed(db: &DatabaseConnection, notice: &Notice, error: &str) -> Result<bool> {
+    settle(db, notice, State::Failed, Some(error), None).await
 }
 
 /// Releases a notice for another attempt at `retry_at`.
 pub async fn mark_retry(
-    db: &impl ConnectionTrait,
-    id: i64,
+    db: &DatabaseConnection,
+    notice: &Notice,
     error: &str,
     retry_at: DateTime<Utc>,
-) -> Result<()> {
-    settle(db, id, State::Pending, Some(error), Some(retry_at)).await
+) -> Result<bool> {
+    settle(db, notice, State::Pending, Some(error), Some(retry_at)).await
 }
 
 async fn settle(
-    db: &impl ConnectionTrait,
-    id: i64,
+    db: &DatabaseConnection,
+    notice: &Notice,
     state: State,
     error: Option<&str>,
     retry_at: Option<DateTime<Utc>>,
-) -> Result<()> {
+) -> Result<bool> {
+    // A notice nobody claimed has no claim to record an outcome for.
+    let Some(claim) = notice.claim_token.as_deref() else { return Ok(false) };
+    let at = now();
     let mut update = notices::Entity::update_many()
         .col_expr(notices::Column::State, Expr::value(state))
         .col_expr(notices::Column::LeaseUntil, Expr::value(Option::<DateTime<Utc>>::None))
-        .filter(notices::Column::Id.eq(id))
+        .filter(notices::Column::Id.eq(notice.id))
         // Only a notice still pending is settled: one cancelled while it was being
         // sent stays cancelled.
-        .filter(notices::Column::State.eq(State::Pending));
+        .filter(notices::Column::State.eq(State::Pending))
+        // Only by the claim that holds it: after its lease ran out the notice may be
+        // another sender's, whose outcome this must not overwrite.
+        .filter(notices::Column::ClaimToken.eq(claim))
+        .filter(notices::Column::LeaseUntil.gte(at));
+    if state == State::Sent {
+        update = update.col_expr(notices::Column::SentAt, Expr::value(at));
+    }
     if let Some(error) = error {
         update = update.col_expr(notices::Column::LastError, Expr::value(error));
     }
     if let Some(retry_at) = retry_at {
         update = update.col_expr(notices::Column::DueAt, Expr::value(retry_at));
     }
-    update.exec(db).await?;
-    Ok(())
+    let _turn = super::write_turn(db).await;
+    Ok(update.exec(db).await?.rows_affected == 1)
 }
 
 /// Enqueues one digest per user for the period `period` (a key that is the same on

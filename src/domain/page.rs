@@ -67,8 +67,17 @@ impl<C: ColumnTrait> Keyset<C> {
         URL_SAFE_NO_PAD.encode(format!("{}:{}:{}", self.tag, key, position.id))
     }
 
+    /// The longest cursor of this order: the tag, two separators and two `i64`s of
+    /// 20 characters at most (`-9223372036854775808`), in unpadded base64.
+    fn max_cursor_len(&self) -> usize {
+        ((self.tag.len() + 2 + 2 * 20) * 4).div_ceil(3)
+    }
+
     fn decode(&self, cursor: &str, field: &'static str) -> Result<Position> {
         let invalid = || Error::bad_input(field, "Invalid cursor");
+        if cursor.len() > self.max_cursor_len() {
+            return Err(invalid());
+        }
         let raw = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| invalid())?;
         let raw = String::from_utf8(raw).map_err(|_| invalid())?;
         let mut parts = raw.splitn(3, ':');

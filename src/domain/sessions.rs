@@ -13,7 +13,11 @@ use sea_orm::{
 };
 use sha2::{Digest as _, Sha256};
 
-use super::{now, users::User};
+use super::{
+    now,
+    users::User,
+    values::{REFRESH_TOKEN_BYTES, RefreshToken},
+};
 use crate::{
     Error, Result,
     auth::{TokenKeys, token::random_token_string},
@@ -64,7 +68,7 @@ async fn issue(
     family: String,
 ) -> Result<Session> {
     let at = now();
-    let refresh_token = random_token_string::<32>()?;
+    let refresh_token = random_token_string::<REFRESH_TOKEN_BYTES>()?;
     refresh_tokens::ActiveModel {
         user_id: Set(user.id),
         token_hash: Set(digest(&refresh_token)),
@@ -85,11 +89,11 @@ pub async fn refresh(
     db: &DatabaseConnection,
     keys: &TokenKeys,
     refresh_ttl: Duration,
-    refresh_token: &str,
+    refresh_token: &RefreshToken,
 ) -> Result<Session> {
     let (txn, _turn) = super::begin_write(db).await?;
     let Some(stored) = refresh_tokens::Entity::find()
-        .filter(refresh_tokens::Column::TokenHash.eq(digest(refresh_token)))
+        .filter(refresh_tokens::Column::TokenHash.eq(digest(refresh_token.expose())))
         .one(&txn)
         .await?
     else {
@@ -123,9 +127,9 @@ pub async fn refresh(
 }
 
 /// Ends the session `refresh_token` belongs to; `false` when the token is unknown.
-pub async fn logout(db: &impl ConnectionTrait, refresh_token: &str) -> Result<bool> {
+pub async fn logout(db: &impl ConnectionTrait, refresh_token: &RefreshToken) -> Result<bool> {
     let stored = refresh_tokens::Entity::find()
-        .filter(refresh_tokens::Column::TokenHash.eq(digest(refresh_token)))
+        .filter(refresh_tokens::Column::TokenHash.eq(digest(refresh_token.expose())))
         .one(db)
         .await?;
     match stored {

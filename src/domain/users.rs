@@ -1,5 +1,7 @@
 //! Accounts: registration, login, profile changes and the user directory.
 
+use std::net::IpAddr;
+
 use sea_orm::{
     ActiveModelTrait,
     ActiveValue::Set,
@@ -8,13 +10,14 @@ use sea_orm::{
 };
 
 use super::{
+    logins::{self, LoginLimits, LoginSubject},
     now,
     page::{self, Keyset, Page, PageArgs, Position},
-    values::{Email, Password, PersonName, Username},
+    values::{Email, LoginName, Password, PasswordAttempt, PersonName, SearchText, Username},
 };
 use crate::{
     Error, Result,
-    auth::{Actor, LoginLimiter, PasswordHasher},
+    auth::{Actor, PasswordHasher},
     entity::users::{self, Role},
 };
 
@@ -48,7 +51,7 @@ pub struct ProfileChanges {
     pub last_name: Option<PersonName>,
     pub password: Option<Password>,
     /// Required, and checked, when `password` is given.
-    pub current_password: Option<String>,
+    pub current_password: Option<PasswordAttempt>,
 }
 
 /// Creates an account.
@@ -72,32 +75,44 @@ pub async fn register(db: &impl ConnectionTrait, hasher: &PasswordHasher, new: N
 }
 
 /// The user a login names, by username (any case) or email, if the password matches.
-/// A wrong password and an unknown user get the same error after the same work; a
-/// name with too many recent failures is refused before any work.
+/// A wrong password and an unknown user get the same error after the same work.
+/// Before any hashing, the attempt is counted against the account (known or not)
+/// from `client` and from anywhere, and refused with `RATE_LIMITED` when either count
+/// is used up (see [`super::logins`]); a success clears both counts.
 pub async fn authenticate(
-    db: &impl ConnectionTrait,
+    db: &DatabaseConnection,
     hasher: &PasswordHasher,
-    limiter: &LoginLimiter,
-    login: &str,
-    password: &str,
+    limits: &LoginLimits,
+    login: &LoginName,
+    password: &PasswordAttempt,
+    client: Option<IpAddr>,
 ) -> Result<User> {
-    limiter.check(login)?;
     let user = find_by_login(db, login).await?;
-    let verified = hasher.verify(user.as_ref().map(|u| u.password_hash.as_str()), password).await?;
+    let subject = LoginSubject::of(user.as_ref(), login);
+    logins::reserve(db, limits, &subject, client).await?;
+    let verified = hasher.verify(user.as_ref().map(|u| u.password_hash.as_str()), password.expose()).await?;
     match user {
         Some(user) if verified => {
-            limiter.succeeded(login);
+            forget_attempts(db, &subject, client).await;
             Ok(user)
         }
         _ => {
-            limiter.failed(login);
+            tracing::warn!(account = %subject, client = ?client, "login failed: wrong username or password");
             Err(Error::Unauthenticated("Invalid username or password"))
         }
     }
 }
 
-async fn find_by_login(db: &impl ConnectionTrait, login: &str) -> Result<Option<User>> {
-    let login = login.trim().to_lowercase();
+/// Clears a subject's attempt counts after a correct password. A failure here must
+/// not turn the correct password away: it is logged, and the counts expire anyway.
+async fn forget_attempts(db: &DatabaseConnection, subject: &LoginSubject, client: Option<IpAddr>) {
+    if let Err(err) = logins::clear(db, subject, client).await {
+        tracing::error!(account = %subject, error = %err, "clearing login attempt counts failed");
+    }
+}
+
+async fn find_by_login(db: &impl ConnectionTrait, login: &LoginName) -> Result<Option<User>> {
+    let login = login.normalized();
     let condition = if login.contains('@') {
         users::Column::Email.eq(login)
     } else {
@@ -108,21 +123,31 @@ async fn find_by_login(db: &impl ConnectionTrait, login: &str) -> Result<Option<
 
 /// Applies `changes` to the caller's own account. A new password ends every session
 /// (refresh token) the account had.
+///
+/// Checking `currentPassword` counts as a login attempt on the account from
+/// `client`, throttled the same way, so a stolen access token cannot be used to
+/// guess the password.
 pub async fn update_profile(
     db: &DatabaseConnection,
     hasher: &PasswordHasher,
+    limits: &LoginLimits,
     actor: Actor,
     changes: ProfileChanges,
+    client: Option<IpAddr>,
 ) -> Result<User> {
     let user = get(db, actor.user_id).await?;
     let mut model: users::ActiveModel = user.clone().into();
     if let Some(password) = &changes.password {
-        let current = changes.current_password.as_deref().ok_or_else(|| {
+        let current = changes.current_password.as_ref().ok_or_else(|| {
             Error::bad_input("currentPassword", "The current password is required to change it")
         })?;
-        if !hasher.verify(Some(&user.password_hash), current).await? {
+        let subject = LoginSubject::User(user.id);
+        logins::reserve(db, limits, &subject, client).await?;
+        if !hasher.verify(Some(&user.password_hash), current.expose()).await? {
+            tracing::warn!(account = %subject, client = ?client, "updateMe: wrong current password");
             return Err(Error::bad_input("currentPassword", "The current password is wrong"));
         }
+        forget_attempts(db, &subject, client).await;
         model.password_hash = Set(hasher.hash(password).await?);
     }
     if let Some(username) = changes.username {
@@ -166,12 +191,12 @@ pub async fn find_many(db: &impl ConnectionTrait, ids: &[i64]) -> Result<Vec<Use
 /// case-insensitive match on username, first or last name, or email).
 pub async fn list(
     db: &impl ConnectionTrait,
-    search: Option<&str>,
+    search: Option<&SearchText>,
     args: PageArgs,
     with_total: bool,
 ) -> Result<Page<User>> {
     let mut select = users::Entity::find();
-    if let Some(pattern) = search.map(str::trim).filter(|s| !s.is_empty()).map(contains_pattern) {
+    if let Some(pattern) = search.map(|search| contains_pattern(search.as_str())) {
         let mut any = Condition::any();
         for column in
             [users::Column::Username, users::Column::FirstName, users::Column::LastName, users::Column::Email]

@@ -4,6 +4,84 @@
 
 use crate::{Error, Result};
 
+/// Most entries a list input (a filter's `status: [...]`, say) may hold.
+pub const MAX_LIST_LEN: usize = 10;
+
+/// Refuses a NUL byte, which PostgreSQL cannot store in text (it would fail the
+/// statement, an internal error, instead of naming the input).
+fn no_nul(value: &str, field: &'static str) -> Result<()> {
+    if value.contains('\0') {
+        return Err(Error::bad_input(field, format!("{field} must not contain a NUL byte")));
+    }
+    Ok(())
+}
+
+/// Unicode bidirectional overrides and isolates, which can make text display in an
+/// order other than the one it is stored in (a title that reads differently in an
+/// email subject than in the list, say).
+fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
+/// Characters that show nothing: whitespace, zero-width and joiner characters,
+/// direction marks, variation selectors, fillers and tags.
+fn is_invisible(c: char) -> bool {
+    c.is_whitespace()
+        || c.is_control()
+        || is_bidi_control(c)
+        || matches!(
+            c,
+            '\u{00AD}'
+                | '\u{034F}'
+                | '\u{061C}'
+                | '\u{115F}'
+                | '\u{1160}'
+                | '\u{17B4}'
+                | '\u{17B5}'
+                | '\u{180B}'..='\u{180F}'
+                | '\u{200B}'..='\u{200F}'
+                | '\u{2060}'..='\u{2064}'
+                | '\u{206A}'..='\u{206F}'
+                | '\u{2800}'
+                | '\u{3164}'
+                | '\u{FE00}'..='\u{FE0F}'
+                | '\u{FEFF}'
+                | '\u{FFA0}'
+                | '\u{1D173}'..='\u{1D17A}'
+                | '\u{E0000}'..='\u{E0FFF}'
+        )
+}
+
+/// The checks a line of display text (a title, a name) passes besides its length:
+/// no control or bidirectional-override characters, and something visible.
+fn display_line(value: &str, field: &'static str, what: &str) -> Result<()> {
+    no_nul(value, field)?;
+    if value.chars().any(char::is_control) {
+        return Err(Error::bad_input(
+            field,
+            format!("{what} must not contain line breaks or control characters"),
+        ));
+    }
+    if value.chars().any(is_bidi_control) {
+        return Err(Error::bad_input(
+            field,
+            format!("{what} must not contain bidirectional override or isolate characters"),
+        ));
+    }
+    if !value.is_empty() && value.chars().all(is_invisible) {
+        return Err(Error::bad_input(field, format!("{what} must contain a visible character")));
+    }
+    Ok(())
+}
+
+/// A list input of at most [`MAX_LIST_LEN`] entries.
+pub fn bounded_list<T>(items: Vec<T>, field: &'static str) -> Result<Vec<T>> {
+    if items.len() > MAX_LIST_LEN {
+        return Err(Error::bad_input(field, format!("{field} may hold at most {MAX_LIST_LEN} entries")));
+    }
+    Ok(items)
+}
+
 /// A username: 3 to 39 letters, digits, `-` or `_`. Kept as typed; unique without
 /// regard to case (the database indexes `lower(username)`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,6 +114,9 @@ pub struct Email(String);
 impl Email {
     pub fn parse(value: String) -> Result<Self> {
         let invalid = || Error::bad_input("email", "Email is not a valid address");
+        if value.len() > 4 * 254 {
+            return Err(invalid());
+        }
         let value = value.trim().to_lowercase();
         if value.len() > 254 {
             return Err(invalid());
@@ -72,6 +153,8 @@ impl Email {
 pub struct Password(String);
 
 impl Password {
+    pub const MAX_BYTES: usize = 1024;
+
     pub fn parse(value: String) -> Result<Self> {
         Self::parse_field(value, "password")
     }
@@ -80,9 +163,10 @@ impl Password {
         if value.chars().count() < 8 {
             return Err(Error::bad_input(field, "Password must be at least 8 characters"));
         }
-        if value.len() > 1024 {
+        if value.len() > Self::MAX_BYTES {
             return Err(Error::bad_input(field, "Password must be at most 1024 bytes"));
         }
+        no_nul(&value, field)?;
         Ok(Self(value))
     }
 
@@ -107,9 +191,7 @@ impl PersonName {
         if value.chars().count() > 100 {
             return Err(Error::bad_input(field, "Name must be at most 100 characters"));
         }
-        if value.chars().any(char::is_control) {
-            return Err(Error::bad_input(field, "Name must not contain control characters"));
-        }
+        display_line(value, field, "Name")?;
         Ok(Self(value.to_owned()))
     }
 
@@ -132,12 +214,7 @@ impl IssueTitle {
             return Err(Error::bad_input("title", "Title must be at most 256 characters"));
         }
         // A title is one line: it becomes an email subject, among other places.
-        if value.chars().any(char::is_control) {
-            return Err(Error::bad_input(
-                "title",
-                "Title must not contain line breaks or control characters",
-            ));
-        }
+        display_line(value, "title", "Title")?;
         Ok(Self(value.to_owned()))
     }
 
@@ -157,11 +234,117 @@ impl IssueDescription {
         if value.len() > Self::MAX_BYTES {
             return Err(Error::bad_input("description", "Description must be at most 64 KiB"));
         }
+        no_nul(&value, "description")?;
         Ok(Self(value))
     }
 
     pub fn into_inner(self) -> String {
         self.0
+    }
+}
+
+/// A search text: at most 256 characters, surrounding spaces dropped; `None` when
+/// nothing is left.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SearchText(String);
+
+impl SearchText {
+    pub const MAX_CHARS: usize = 256;
+
+    pub fn parse(value: String, field: &'static str) -> Result<Option<Self>> {
+        // Counting stops at the bound, so a megabyte of text costs no more than 257
+        // characters.
+        if value.chars().nth(Self::MAX_CHARS).is_some() {
+            return Err(Error::bad_input(field, format!("{field} must be at most 256 characters")));
+        }
+        no_nul(&value, field)?;
+        let value = value.trim();
+        Ok((!value.is_empty()).then(|| Self(value.to_owned())))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// What a login names its account by: a username or an email address, as typed.
+/// At most 320 characters (the longest email address), no NUL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoginName(String);
+
+impl LoginName {
+    pub const MAX_CHARS: usize = 320;
+
+    pub fn parse(value: String, field: &'static str) -> Result<Self> {
+        if value.chars().nth(Self::MAX_CHARS).is_some() {
+            return Err(Error::bad_input(field, format!("{field} must be at most 320 characters")));
+        }
+        no_nul(&value, field)?;
+        Ok(Self(value))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The name as it is looked up and counted: trimmed and lower-cased.
+    pub fn normalized(&self) -> String {
+        self.0.trim().to_lowercase()
+    }
+}
+
+/// A password offered to be checked (a login's, or `currentPassword`): at most
+/// 1024 bytes, no NUL, and no other rule, so a wrong one is just wrong. Never printed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PasswordAttempt(String);
+
+impl PasswordAttempt {
+    pub fn parse(value: String, field: &'static str) -> Result<Self> {
+        if value.len() > Password::MAX_BYTES {
+            return Err(Error::bad_input(field, format!("{field} must be at most 1024 bytes")));
+        }
+        no_nul(&value, field)?;
+        Ok(Self(value))
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for PasswordAttempt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PasswordAttempt([redacted])")
+    }
+}
+
+/// How many random bytes a refresh token holds.
+pub const REFRESH_TOKEN_BYTES: usize = 32;
+
+/// A refresh token as presented: at most as long as one we issue (its random bytes
+/// in unpadded base64url), no NUL. Never printed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RefreshToken(String);
+
+impl RefreshToken {
+    pub const MAX_LEN: usize = (REFRESH_TOKEN_BYTES * 4).div_ceil(3);
+
+    pub fn parse(value: String) -> Result<Self> {
+        if value.len() > Self::MAX_LEN {
+            return Err(Error::bad_input("refreshToken", "Invalid refresh token"));
+        }
+        no_nul(&value, "refreshToken")?;
+        Ok(Self(value))
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for RefreshToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RefreshToken([redacted])")
     }
 }
 
@@ -229,5 +412,42 @@ mod tests {
         assert_eq!(field_of(IssueTitle::parse("Subject\r\nBcc: x@example.com".into())), "title");
         assert!(IssueDescription::parse("x".repeat(65536)).is_ok());
         assert_eq!(field_of(IssueDescription::parse("x".repeat(65537))), "description");
+        assert_eq!(field_of(IssueDescription::parse("a\0b".into())), "description");
+    }
+
+    #[test]
+    fn titles_and_names_refuse_bidi_overrides_and_invisible_text() {
+        for bidi in ['\u{202A}', '\u{202E}', '\u{2066}', '\u{2069}'] {
+            assert_eq!(field_of(IssueTitle::parse(format!("Fix {bidi}it"))), "title", "{bidi:?}");
+            assert_eq!(field_of(PersonName::parse(format!("Ada{bidi}"), "firstName")), "firstName");
+        }
+        for invisible in ["\u{200B}", "\u{200B}\u{200C}\u{200D}", "\u{2060}", "\u{FEFF}", " \u{3164} "] {
+            assert_eq!(field_of(IssueTitle::parse(invisible.into())), "title", "{invisible:?}");
+            assert_eq!(field_of(PersonName::parse(invisible.into(), "lastName")), "lastName");
+        }
+        assert!(IssueTitle::parse("Zero\u{200B}width inside".into()).is_ok());
+        assert!(IssueTitle::parse("שלום עולם".into()).is_ok(), "right-to-left text is fine");
+        assert!(PersonName::parse(String::new(), "firstName").is_ok(), "a name may be left empty");
+        assert_eq!(field_of(PersonName::parse("A\0".into(), "firstName")), "firstName");
+    }
+
+    #[test]
+    fn searches_logins_and_tokens_are_bounded_and_refuse_nul() {
+        assert!(SearchText::parse("x".repeat(256), "search").is_ok());
+        assert_eq!(field_of(SearchText::parse("x".repeat(257), "search")), "search");
+        assert_eq!(field_of(SearchText::parse("a\0".into(), "search")), "search");
+        assert!(matches!(SearchText::parse("  ".into(), "search"), Ok(None)));
+        assert!(LoginName::parse("x".repeat(320), "username").is_ok());
+        assert_eq!(field_of(LoginName::parse("x".repeat(321), "username")), "username");
+        assert_eq!(field_of(LoginName::parse("ada\0".into(), "username")), "username");
+        assert!(PasswordAttempt::parse("x".repeat(1024), "password").is_ok());
+        assert_eq!(field_of(PasswordAttempt::parse("x".repeat(1025), "password")), "password");
+        assert_eq!(field_of(PasswordAttempt::parse("pass\0word".into(), "password")), "password");
+        assert_eq!(field_of(Password::parse("pass\0word".into())), "password");
+        assert_eq!(RefreshToken::MAX_LEN, 43);
+        assert!(RefreshToken::parse("x".repeat(43)).is_ok());
+        assert_eq!(field_of(RefreshToken::parse("x".repeat(44))), "refreshToken");
+        assert_eq!(field_of(bounded_list(vec![0; 11], "status")), "status");
+        assert!(bounded_list(vec![0; 10], "status").is_ok());
     }
 }

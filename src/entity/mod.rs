@@ -2,6 +2,7 @@
 //! column for column and carry no rules of their own.
 
 pub mod issues;
+pub mod login_attempts;
 pub mod notices;
 pub mod refresh_tokens;
 pub mod users;

@@ -16,6 +16,8 @@ pub struct Model {
     #[sea_orm(column_type = "Text", nullable)]
     pub last_error: Option<String>,
     pub lease_until: Option<DateTimeUtc>,
+    /// The claim holding the lease, set by each claiming UPDATE.
+    pub claim_token: Option<String>,
     pub sent_at: Option<DateTimeUtc>,
     pub created_at: DateTimeUtc,
 }

@@ -15,8 +15,8 @@ use super::{
 };
 use crate::{
     Error, Result,
-    auth::{Actor, Caller, LoginLimiter, PasswordHasher, TokenKeys},
-    domain::{issues::Announce, notices::Outbox},
+    auth::{Actor, Caller, PasswordHasher, TokenKeys},
+    domain::{issues::Announce, logins::LoginLimits, notices::Outbox},
     events::EventBus,
 };
 
@@ -29,7 +29,8 @@ pub struct ServiceState {
     pub refresh_token_ttl: Duration,
     pub outbox: Outbox,
     pub events: EventBus,
-    pub logins: LoginLimiter,
+    /// Login throttling's limits.
+    pub logins: LoginLimits,
 }
 
 impl ServiceState {
@@ -89,7 +90,10 @@ impl RequestContext {
 
 impl std::fmt::Debug for RequestContext {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RequestContext").field("caller", &self.caller).finish_non_exhaustive()
+        f.debug_struct("RequestContext")
+            .field("caller", &self.caller)
+            .field("client_address", &self.client_address)
+            .finish_non_exhaustive()
     }
 }
 

@@ -1,9 +1,10 @@
 //! The notice dispatcher: sends each due notice once, on time.
 //!
 //! It sleeps until the earliest pending notice is due (or until woken), then claims
-//! what is due in batches, loads the batch's people and issues in a few queries,
-//! sends its emails concurrently, and records the outcomes (all the sent ones in one
-//! statement).
+//! what is due in batches, loads the batch's people and issues in a few queries, and
+//! sends its emails concurrently, recording each one's outcome as soon as its send
+//! completes (under the claim that holds it: see `domain::notices`), so a crash
+//! re-sends at most the emails in flight.
 //! A transient failure is retried with exponential backoff and jitter; a permanent
 //! one, or running out of attempts, marks the notice failed.
 
@@ -57,6 +58,17 @@ enum Outcome {
     Cancelled,
     Retry { error: String, at: chrono::DateTime<Utc> },
     Failed(String),
+}
+
+impl Outcome {
+    fn name(&self) -> &'static str {
+        match self {
+            Self::Sent => "sent",
+            Self::Cancelled => "cancelled",
+            Self::Retry { .. } => "retry",
+            Self::Failed(_) => "failed",
+        }
+    }
 }
 
 /// The rows a batch of notices needs, loaded once for the batch.
@@ -125,27 +137,34 @@ impl Dispatcher {
             }
         };
         let data = &data;
-        let outcomes: Vec<(i64, Outcome)> = stream::iter(claimed)
-            .map(|notice: Notice| async move { (notice.id, self.deliver(&notice, data).await) })
-            .buffer_unordered(self.config.concurrency.max(1))
-            .collect()
+        stream::iter(claimed)
+            .for_each_concurrent(self.config.concurrency.max(1), |notice: Notice| async move {
+                let outcome = self.deliver(&notice, data).await;
+                self.record(&notice, outcome).await;
+            })
             .await;
-        let sent: Vec<i64> = outcomes
-            .iter()
-            .filter(|(_, outcome)| matches!(outcome, Outcome::Sent))
-            .map(|(id, _)| *id)
-            .collect();
-        self.settle(notices::mark_sent(&self.db, &sent)).await;
-        for (id, outcome) in outcomes {
-            match outcome {
-                Outcome::Sent => {}
-                Outcome::Cancelled => {
-                    self.settle(notices::mark_cancelled(&self.db, id, "nothing to send")).await
-                }
-                Outcome::Retry { error, at } => {
-                    self.settle(notices::mark_retry(&self.db, id, &error, at)).await
-                }
-                Outcome::Failed(error) => self.settle(notices::mark_failed(&self.db, id, &error)).await,
+    }
+
+    /// Records what became of one send, at once.
+    async fn record(&self, notice: &Notice, outcome: Outcome) {
+        let recorded = match &outcome {
+            Outcome::Sent => notices::mark_sent(&self.db, notice).await,
+            Outcome::Cancelled => notices::mark_cancelled(&self.db, notice, "nothing to send").await,
+            Outcome::Retry { error, at } => notices::mark_retry(&self.db, notice, error, *at).await,
+            Outcome::Failed(error) => notices::mark_failed(&self.db, notice, error).await,
+        };
+        match recorded {
+            Ok(true) => {}
+            // Cancelled meanwhile, or the lease ran out and the notice is another
+            // claim's now: that claim's outcome stands.
+            Ok(false) => tracing::warn!(
+                notice_id = notice.id,
+                outcome = outcome.name(),
+                "a notice's outcome was not recorded: it is no longer this claim's"
+            ),
+            // The lease runs out and the notice is tried again.
+            Err(err) => {
+                tracing::error!(notice_id = notice.id, error = %err, "recording a notice's outcome failed")
             }
         }
     }
@@ -206,13 +225,6 @@ impl Dispatcher {
                 tracing::error!(notice_id = notice.id, attempt = notice.attempts, error = %err, "notice failed for good");
                 Outcome::Failed(err.to_string())
             }
-        }
-    }
-
-    async fn settle(&self, result: impl Future<Output = Result<()>>) {
-        if let Err(err) = result.await {
-            // The lease runs out and the notice is tried again.
-            tracing::error!(error = %err, "recording a notice's outcome failed");
         }
     }
 

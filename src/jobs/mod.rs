@@ -1,5 +1,5 @@
-//! Background work: the notice dispatcher and the scheduled jobs (outbox sweep and
-//! digest), each a thin call into `domain` and `mail`.
+//! Background work: the notice dispatcher and the scheduled jobs (outbox sweep,
+//! digest and login-counter purge), each a thin call into `domain` and `mail`.
 //!
 //! Timing. tokio-cron-scheduler runs the repeating jobs. Assignment notices are not
 //! one scheduler job each: its loop scans every live job each tick (about 500 ms) and
@@ -11,6 +11,7 @@
 
 mod digest;
 mod dispatch;
+mod logins;
 
 use std::{sync::Arc, time::Duration};
 
@@ -21,6 +22,7 @@ use tokio_cron_scheduler::{Job, JobScheduler};
 
 pub use digest::run_digest;
 pub use dispatch::{Dispatcher, DispatcherConfig};
+pub use logins::run_login_purge;
 
 use crate::domain::notices::Outbox;
 
@@ -37,6 +39,8 @@ pub struct JobsConfig {
     pub digest_include_empty: bool,
     /// How often the dispatcher re-reads the outbox without being woken.
     pub sweep_every: Duration,
+    /// The login throttling window: counters older than this are purged.
+    pub login_window: Duration,
 }
 
 /// The running background work.
@@ -75,6 +79,7 @@ impl Jobs {
                 .context("creating the outbox sweep job")?,
             )
             .await?;
+        scheduler.add(logins::job(db.clone(), config.login_window)?).await?;
         scheduler.add(digest::job(db, outbox, &config)?).await?;
         scheduler.start().await.context("starting the job scheduler")?;
         Ok(Self { db: pool, scheduler, stop, dispatcher })

@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests fail loudly by design")]
 
 mod auth;
+mod bounds;
 mod digest;
 mod helpers;
 mod http;
@@ -16,5 +17,6 @@ mod schema;
 mod smtp;
 mod startup;
 mod subscriptions;
+mod throttle;
 mod users;
 mod ws;

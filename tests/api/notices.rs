@@ -2,7 +2,12 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
-use triage::config::{Config, Secret};
+use triage::{
+    app::connect,
+    config::{Config, Secret},
+    domain::notices as outbox,
+    entity::notices::{self, State},
+};
 
 use crate::{
     helpers::{Session, TestApp, each_backend_with},
@@ -306,6 +311,90 @@ async fn a_page_shows_each_pending_notice_to_the_creator_and_assignee_only() {
         assert_eq!(recipients(&ada).await, [json!(null), json!("carol"), json!("bob")]);
         assert_eq!(recipients(&bob).await, [json!(null), json!(null), json!("bob")]);
         assert_eq!(recipients(&eve).await, [json!(null), json!(null), json!(null)]);
+    })
+    .await;
+}
+
+/// Ada assigns bob an issue, the server stops, and the notice is due: what is left is
+/// the database, for a test to drive the outbox's functions on.
+async fn one_due_notice(app: &mut TestApp) -> sea_orm::DatabaseConnection {
+    use sea_orm::{EntityTrait as _, sea_query::Expr};
+    let ada = app.register("ada").await;
+    let bob = app.register("bob").await;
+    app.create_issue(&ada, "Stale", Some(&bob.id)).await;
+    app.stop_server().await;
+    let db = connect(&app.config.database, None).await.unwrap();
+    notices::Entity::update_many()
+        .col_expr(notices::Column::DueAt, Expr::value(Utc::now() - chrono::Duration::seconds(1)))
+        .exec(&db)
+        .await
+        .unwrap();
+    db
+}
+
+async fn notice(db: &sea_orm::DatabaseConnection, id: i64) -> notices::Model {
+    use sea_orm::EntityTrait as _;
+    notices::Entity::find_by_id(id).one(db).await.unwrap().unwrap()
+}
+
+#[tokio::test]
+async fn a_stale_claims_outcome_changes_nothing() {
+    let later = |config: &mut Config| config.assignment_delay = Duration::from_secs(3600);
+    each_backend_with(later, async |app: &mut TestApp| {
+        let db = one_due_notice(app).await;
+        // A sender claims the notice, and its lease runs out at once...
+        let stale = outbox::claim_due(&db, Duration::ZERO, 10).await.unwrap();
+        assert_eq!(stale.len(), 1);
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        // ...so another claims it again.
+        let fresh = outbox::claim_due(&db, Duration::from_secs(60), 10).await.unwrap();
+        assert_eq!(fresh.len(), 1);
+        let (stale, fresh) = (&stale[0], &fresh[0]);
+        assert_eq!(stale.id, fresh.id);
+        assert_ne!(stale.claim_token, fresh.claim_token);
+
+        assert!(!outbox::mark_sent(&db, stale).await.unwrap());
+        assert!(!outbox::mark_failed(&db, stale, "late").await.unwrap());
+        assert!(!outbox::mark_retry(&db, stale, "late", Utc::now()).await.unwrap());
+        assert!(!outbox::mark_cancelled(&db, stale, "late").await.unwrap());
+        let row = notice(&db, fresh.id).await;
+        assert_eq!(row.state, State::Pending);
+        assert_eq!(row.claim_token, fresh.claim_token, "still the newer claim's");
+        assert_eq!(row.lease_until, fresh.lease_until);
+        assert_eq!((row.attempts, row.last_error, row.sent_at), (2, None, None));
+
+        // The newer claim records its outcome, and the stale one cannot overwrite it.
+        assert!(outbox::mark_sent(&db, fresh).await.unwrap());
+        assert!(!outbox::mark_failed(&db, stale, "late").await.unwrap());
+        assert!(!outbox::mark_retry(&db, fresh, "twice", Utc::now()).await.unwrap(), "settled once");
+        let row = notice(&db, fresh.id).await;
+        assert_eq!(row.state, State::Sent);
+        assert!(row.sent_at.is_some() && row.last_error.is_none() && row.lease_until.is_none());
+        db.close().await.unwrap();
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn an_outcome_after_the_claims_lease_ran_out_changes_nothing() {
+    let later = |config: &mut Config| config.assignment_delay = Duration::from_secs(3600);
+    each_backend_with(later, async |app: &mut TestApp| {
+        let db = one_due_notice(app).await;
+        let claimed = outbox::claim_due(&db, Duration::ZERO, 10).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        assert!(!outbox::mark_sent(&db, &claimed[0]).await.unwrap());
+        let row = notice(&db, claimed[0].id).await;
+        assert_eq!(row.state, State::Pending, "free to be claimed and sent again");
+        // A retry releases it under a live claim.
+        let again = outbox::claim_due(&db, Duration::from_secs(60), 10).await.unwrap();
+        let retry_at = Utc::now() + chrono::Duration::seconds(30);
+        assert!(outbox::mark_retry(&db, &again[0], "421 try later", retry_at).await.unwrap());
+        let row = notice(&db, again[0].id).await;
+        assert_eq!(
+            (row.state, row.lease_until, row.last_error.as_deref()),
+            (State::Pending, None, Some("421 try later"))
+        );
+        db.close().await.unwrap();
     })
     .await;
 }

@@ -5,7 +5,7 @@ use crate::{
     domain::{
         self,
         users::NewUser,
-        values::{Email, Password, PersonName, Username},
+        values::{Email, LoginName, Password, PasswordAttempt, PersonName, RefreshToken, Username},
     },
     entity::users::Role,
     graphql::{
@@ -27,8 +27,9 @@ pub struct RegisterInput {
 
 #[derive(InputObject)]
 pub struct LoginInput {
-    /// The username, or the email address.
+    /// The username, or the email address; at most 320 characters.
     pub username: String,
+    /// At most 1024 bytes.
     pub password: String,
 }
 
@@ -85,17 +86,17 @@ impl AuthMutation {
         Ok(session.into())
     }
 
-    /// Logs in with a username (or email) and password.
+    /// Logs in with a username (or email) and password. Attempts on one account are
+    /// limited per client address and in all, within a window: beyond that the
+    /// answer is `RATE_LIMITED`, with `retryAfter` seconds.
     async fn login(&self, ctx: &Context<'_>, input: LoginInput) -> Result<AuthPayload> {
+        let login = LoginName::parse(input.username, "username")?;
+        let password = PasswordAttempt::parse(input.password, "password")?;
         let state = ctx.state()?;
-        let user = domain::users::authenticate(
-            &state.db,
-            &state.hasher,
-            &state.logins,
-            &input.username,
-            &input.password,
-        )
-        .await?;
+        let client = Some(ctx.request()?.client_address);
+        let user =
+            domain::users::authenticate(&state.db, &state.hasher, &state.logins, &login, &password, client)
+                .await?;
         let session =
             domain::sessions::start(&state.db, &state.tokens, state.refresh_token_ttl, user).await?;
         Ok(session.into())
@@ -104,21 +105,18 @@ impl AuthMutation {
     /// Spends a refresh token for a new session. Presenting a spent one again revokes
     /// every token descended from the same login.
     async fn refresh_token(&self, ctx: &Context<'_>, input: RefreshTokenInput) -> Result<AuthPayload> {
+        let token = RefreshToken::parse(input.refresh_token)?;
         let state = ctx.state()?;
-        let session = domain::sessions::refresh(
-            &state.db,
-            &state.tokens,
-            state.refresh_token_ttl,
-            &input.refresh_token,
-        )
-        .await?;
+        let session =
+            domain::sessions::refresh(&state.db, &state.tokens, state.refresh_token_ttl, &token).await?;
         Ok(session.into())
     }
 
     /// Ends the session a refresh token belongs to. Access tokens already issued stay
     /// valid until they expire: they are stateless.
     async fn logout(&self, ctx: &Context<'_>, input: LogoutInput) -> Result<LogoutPayload> {
-        let success = domain::sessions::logout(ctx.db()?, &input.refresh_token).await?;
+        let token = RefreshToken::parse(input.refresh_token)?;
+        let success = domain::sessions::logout(ctx.db()?, &token).await?;
         Ok(LogoutPayload { success })
     }
 }

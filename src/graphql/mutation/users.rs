@@ -5,7 +5,7 @@ use crate::{
     domain::{
         self,
         users::ProfileChanges,
-        values::{Email, Password, PersonName, Username},
+        values::{Email, Password, PasswordAttempt, PersonName, Username},
     },
     graphql::{
         context::ContextExt as _,
@@ -41,10 +41,16 @@ impl UserMutation {
             first_name: input.first_name.map(|n| PersonName::parse(n, "firstName")).transpose()?,
             last_name: input.last_name.map(|n| PersonName::parse(n, "lastName")).transpose()?,
             password: input.password.map(Password::parse).transpose()?,
-            current_password: input.current_password,
+            current_password: input
+                .current_password
+                .map(|current| PasswordAttempt::parse(current, "currentPassword"))
+                .transpose()?,
         };
         let state = ctx.state()?;
-        let user = domain::users::update_profile(&state.db, &state.hasher, actor, changes).await?;
+        let client = Some(ctx.request()?.client_address);
+        let user =
+            domain::users::update_profile(&state.db, &state.hasher, &state.logins, actor, changes, client)
+                .await?;
         Ok(UpdateMePayload { user: User(user) })
     }
 }

@@ -32,7 +32,7 @@ impl IssueQuery {
         before: Option<String>,
     ) -> Result<IssueConnection> {
         ctx.actor()?;
-        let filter = filter.map(Into::into).unwrap_or_default();
+        let filter = filter.map(TryInto::try_into).transpose()?.unwrap_or_default();
         let order = order_by.map(Into::into).unwrap_or_default();
         types::list_issues(ctx, filter, order, page_args(first, after, last, before)).await
     }

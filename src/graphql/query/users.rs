@@ -29,7 +29,7 @@ impl UserQuery {
     }
 
     /// The team, oldest account first. `search` matches username, first or last name,
-    /// or email, without regard to case.
+    /// or email, without regard to case (at most 256 characters).
     async fn users(
         &self,
         ctx: &Context<'_>,

@@ -8,6 +8,7 @@ use crate::{
         self,
         issues::{IssueFilter as DomainFilter, IssueOrder as DomainOrder, ListedIssue, OrderField},
         page::PageArgs,
+        values::{self, SearchText},
     },
     entity::issues::Status,
     graphql::context::ContextExt as _,
@@ -144,7 +145,7 @@ pub(super) async fn load_user(ctx: &Context<'_>, id: i64) -> Result<Option<User>
 /// Narrows `issues(...)`; every criterion given must match.
 #[derive(Debug, Default, InputObject)]
 pub struct IssueFilter {
-    /// Any of these statuses.
+    /// Any of these statuses (at most 10 entries).
     pub status: Option<Vec<IssueStatus>>,
     /// Assigned to this user.
     pub assigned_to: Option<ID>,
@@ -152,22 +153,31 @@ pub struct IssueFilter {
     pub created_by: Option<ID>,
     /// `true`: only issues with no assignee; `false`: only assigned ones.
     pub unassigned: Option<bool>,
-    /// Matches title or description, without regard to case.
+    /// Matches title or description, without regard to case; at most 256 characters.
     pub search: Option<String>,
 }
 
-impl From<IssueFilter> for DomainFilter {
-    fn from(filter: IssueFilter) -> Self {
+impl TryFrom<IssueFilter> for DomainFilter {
+    type Error = Error;
+
+    fn try_from(filter: IssueFilter) -> Result<Self> {
         // An id that names no row filters to nothing, as an unknown user's id would.
         let user = |id: Option<ID>| id.map(|id| from_id(&id).unwrap_or(0));
-        Self {
-            status: filter.status.map(|s| s.into_iter().map(Into::into).collect()),
+        Ok(Self {
+            status: statuses(filter.status)?,
             assigned_to: user(filter.assigned_to),
             created_by: user(filter.created_by),
             unassigned: filter.unassigned,
-            search: filter.search,
-        }
+            search: filter.search.map(|search| SearchText::parse(search, "search")).transpose()?.flatten(),
+        })
     }
+}
+
+/// A `status: [IssueStatus!]` filter: at most [`MAX_LIST_LEN`](values::MAX_LIST_LEN) entries.
+pub(super) fn statuses(status: Option<Vec<IssueStatus>>) -> Result<Option<Vec<Status>>> {
+    status
+        .map(|status| Ok(values::bounded_list(status, "status")?.into_iter().map(Into::into).collect()))
+        .transpose()
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]

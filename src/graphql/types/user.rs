@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use super::{IssueConnection, IssueStatus, UserConnection, page_args, to_id, wants_total_count};
 use crate::{
     Result,
-    domain::{self, issues::IssueFilter},
+    domain::{self, issues::IssueFilter, values::SearchText},
     graphql::context::ContextExt as _,
 };
 
@@ -48,7 +48,7 @@ impl User {
         last: Option<i32>,
         before: Option<String>,
     ) -> Result<IssueConnection> {
-        let filter = IssueFilter { assigned_to: Some(self.0.id), ..filter_by_status(status) };
+        let filter = IssueFilter { assigned_to: Some(self.0.id), ..filter_by_status(status)? };
         super::list_issues(ctx, filter, Default::default(), page_args(first, after, last, before)).await
     }
 
@@ -62,13 +62,13 @@ impl User {
         last: Option<i32>,
         before: Option<String>,
     ) -> Result<IssueConnection> {
-        let filter = IssueFilter { created_by: Some(self.0.id), ..filter_by_status(status) };
+        let filter = IssueFilter { created_by: Some(self.0.id), ..filter_by_status(status)? };
         super::list_issues(ctx, filter, Default::default(), page_args(first, after, last, before)).await
     }
 }
 
-fn filter_by_status(status: Option<Vec<IssueStatus>>) -> IssueFilter {
-    IssueFilter { status: status.map(|s| s.into_iter().map(Into::into).collect()), ..Default::default() }
+fn filter_by_status(status: Option<Vec<IssueStatus>>) -> Result<IssueFilter> {
+    Ok(IssueFilter { status: super::issue::statuses(status)?, ..Default::default() })
 }
 
 /// Lists users for `users(...)`.
@@ -77,6 +77,7 @@ pub async fn list_users(
     search: Option<String>,
     args: domain::page::PageArgs,
 ) -> Result<UserConnection> {
-    let page = domain::users::list(ctx.db()?, search.as_deref(), args, wants_total_count(ctx)).await?;
+    let search = search.map(|search| SearchText::parse(search, "search")).transpose()?.flatten();
+    let page = domain::users::list(ctx.db()?, search.as_ref(), args, wants_total_count(ctx)).await?;
     Ok(UserConnection::from_page(page, User))
 }
