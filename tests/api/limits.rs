@@ -494,3 +494,15 @@ async fn an_operation_past_the_request_timeout_is_cancelled_and_rolled_back() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn a_body_over_the_limit_is_refused_before_it_is_read() {
+    each_backend(async |app| {
+        let padding = "x".repeat(2 * 1024 * 1024);
+        let body = json!({ "query": "{ __typename }", "padding": padding });
+        let response = app.client.post(app.url("/graphql")).json(&body).send().await.unwrap();
+        assert_eq!(response.status(), 413);
+        assert_eq!(app.graphql(None, "{ __typename }", json!({})).await["data"]["__typename"], "QueryRoot");
+    })
+    .await;
+}
