@@ -173,7 +173,7 @@ pub struct Config {
     pub header_timeout: Duration,
 
     /// How long a request may take, body included; an operation still running then is
-    /// cancelled and its transaction rolled back. Also PostgreSQL's `statement_timeout`.
+    /// cancelled and its transaction rolled back.
     #[arg(long, env = "TRIAGE_REQUEST_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
     pub request_timeout: Duration,
 

@@ -229,9 +229,9 @@ async fn settle(
         // sent stays cancelled.
         .filter(notices::Column::State.eq(State::Pending))
         // Only by the claim that holds it: after its lease ran out the notice may be
-        // another sender's, whose outcome this must not overwrite.
-        .filter(notices::Column::ClaimToken.eq(claim))
-        .filter(notices::Column::LeaseUntil.gte(at));
+        // another sender's, whose claim rewrote the token and whose outcome this must
+        // not overwrite. Late but unclaimed, the outcome still stands: the email went.
+        .filter(notices::Column::ClaimToken.eq(claim));
     if state == State::Sent {
         update = update.col_expr(notices::Column::SentAt, Expr::value(at));
     }

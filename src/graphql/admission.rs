@@ -48,6 +48,10 @@ pub const STANDARD_INTROSPECTION_QUERY: &str = include_str!("introspection.graph
 /// and the walk below recurses once per level.
 const MAX_SPREAD_NESTING: usize = 64;
 
+/// Selection sets nested in one another, through fragments included, past which the
+/// walk stops: far beyond any depth the limits admit, well within a thread's stack.
+const MAX_NESTING: usize = 128;
+
 /// The limits an operation is admitted under.
 #[derive(Debug, Clone, Copy)]
 pub struct AdmissionLimits {
@@ -129,8 +133,15 @@ impl Admission {
         operation_name: Option<&str>,
         variables: &Variables,
     ) -> Result<Price, ServerError> {
-        let mut walker =
-            Walker { document, variables, shape: &self.shape, memo: HashMap::new(), spreading: Vec::new() };
+        let variables = with_defaults(document, operation_name, variables);
+        let mut walker = Walker {
+            document,
+            variables: &variables,
+            shape: &self.shape,
+            memo: HashMap::new(),
+            spreading: Vec::new(),
+            nesting: 0,
+        };
         let mut worst = Summary::default();
         for name in document.fragments.keys() {
             for mode in [Mode::Data, Mode::Introspection] {
@@ -153,7 +164,7 @@ impl Admission {
         // Validation walks every operation and fragment: the worst of them is priced
         // against the limits, and the chosen one is what the request is charged.
         self.check(&worst)?;
-        if !self.limits.introspection && worst.introspection > 0 {
+        if !self.limits.introspection && worst.introspects {
             return Err(with_code(
                 ServerError::new("Introspection is turned off on this server", None),
                 VALIDATION_FAILED,
@@ -248,6 +259,26 @@ impl Admission {
     }
 }
 
+/// The variables a request runs with: those sent, and the defaults its operation
+/// declares for the rest (which async-graphql would use).
+fn with_defaults(document: &ExecutableDocument, operation_name: Option<&str>, sent: &Variables) -> Variables {
+    let chosen = operations(document).into_iter().find(|(name, _)| match (operation_name, name) {
+        (Some(wanted), Some(name)) => wanted == name.as_str(),
+        (None, _) => true,
+        (Some(_), None) => false,
+    });
+    let mut variables = sent.clone();
+    for definition in chosen.iter().flat_map(|(_, operation)| &operation.node.variable_definitions) {
+        let definition = &definition.node;
+        if !variables.contains_key(&definition.name.node)
+            && let Some(default) = definition.default_value()
+        {
+            variables.insert(definition.name.node.clone(), default.clone());
+        }
+    }
+    variables
+}
+
 fn too_complex<const N: usize>(message: String, extensions: [(&str, u64); N]) -> ServerError {
     let mut error = with_code(ServerError::new(message, None), QUERY_TOO_COMPLEX);
     let ext = error.extensions.get_or_insert_with(Default::default);
@@ -284,6 +315,8 @@ struct Summary {
     /// Fields at this level, through fragments included.
     fields: u64,
     credentials: u64,
+    /// Whether it asks for `__schema` or `__type`.
+    introspects: bool,
 }
 
 impl Summary {
@@ -293,6 +326,7 @@ impl Summary {
         self.depth = self.depth.max(other.depth);
         self.fields = self.fields.saturating_add(other.fields);
         self.credentials = self.credentials.saturating_add(other.credentials);
+        self.introspects |= other.introspects;
     }
 
     /// The worse of two, limit by limit.
@@ -303,6 +337,7 @@ impl Summary {
             depth: self.depth.max(other.depth),
             fields: self.fields.max(other.fields),
             credentials: self.credentials.max(other.credentials),
+            introspects: self.introspects || other.introspects,
         }
     }
 }
@@ -314,6 +349,8 @@ struct Walker<'a> {
     memo: HashMap<(&'a str, Mode), Summary>,
     /// The fragments being priced, innermost last: a spread of one of them is a cycle.
     spreading: Vec<&'a str>,
+    /// Selection sets entered and not yet left, to bound the walk's recursion.
+    nesting: usize,
 }
 
 impl<'a> Walker<'a> {
@@ -322,8 +359,12 @@ impl<'a> Walker<'a> {
             return Ok(*summary);
         }
         let Some(fragment) = self.document.fragments.get(name) else {
-            // An unknown fragment: validation reports it.
-            return Ok(Summary::default());
+            // Refused here rather than priced as nothing: async-graphql's own walks
+            // follow every spread before they notice the unknown one at the bottom.
+            return Err(with_code(
+                ServerError::new(format!("Unknown fragment \"{name}\"."), None),
+                VALIDATION_FAILED,
+            ));
         };
         if self.spreading.contains(&name) {
             return Err(with_code(
@@ -346,6 +387,19 @@ impl<'a> Walker<'a> {
     }
 
     fn set(&mut self, set: &'a SelectionSet, mode: Mode) -> Result<Summary, ServerError> {
+        if self.nesting >= MAX_NESTING {
+            return Err(too_complex(
+                format!("Selections may nest at most {MAX_NESTING} deep, fragments included"),
+                [("limit", MAX_NESTING as u64)],
+            ));
+        }
+        self.nesting += 1;
+        let summary = self.items(set, mode);
+        self.nesting -= 1;
+        summary
+    }
+
+    fn items(&mut self, set: &'a SelectionSet, mode: Mode) -> Result<Summary, ServerError> {
         let mut summary = Summary::default();
         for item in &set.items {
             match &item.node {
@@ -363,6 +417,8 @@ impl<'a> Walker<'a> {
                         depth: own_depth + children.depth,
                         fields: 1,
                         credentials: u64::from(self.spends_credentials(field)),
+                        introspects: children.introspects
+                            || (mode == Mode::Data && child_mode == Mode::Introspection),
                     };
                     match child_mode {
                         Mode::Data => own.nodes = own.nodes.saturating_add(1),
@@ -566,6 +622,45 @@ mod tests {
         query.push_str("fragment F200 on Query { me { id } }\n");
         let error = price(&query).expect_err("refused");
         assert_eq!(code(&error), Some(Value::from(QUERY_TOO_COMPLEX)));
+    }
+
+    #[test]
+    fn a_chain_that_ends_in_an_unknown_fragment_is_refused() {
+        let mut query = String::from("query { ...F0 }\n");
+        for level in 0..30 {
+            query.push_str(&format!(
+                "fragment F{level} on Query {{ ...F{next} ...F{next} }}\n",
+                next = level + 1
+            ));
+        }
+        query.push_str("fragment F30 on Query { ...Nope }\n");
+        let error = price(&query).expect_err("refused");
+        assert_eq!(code(&error), Some(Value::from(VALIDATION_FAILED)));
+    }
+
+    #[test]
+    fn a_variable_left_out_is_priced_at_its_default() {
+        let query = "query($n: Int = 100) { issues(first: $n) { nodes { id } } }";
+        assert_eq!(price(query).map(|p| p.nodes).ok(), Some(1 + 100 * 2));
+        let mutation = r#"mutation($i: UpdateMeInput = { password: "a new password", currentPassword: "x" }) {
+            a: updateMe(input: $i) { user { id } } }"#;
+        assert_eq!(price(mutation).map(|p| p.credential_fields).ok(), Some(1));
+    }
+
+    #[test]
+    fn fragments_alone_do_not_count_as_introspection() {
+        let plain = price("query { ...F } fragment F on QueryRoot { me { id } }").expect("admitted");
+        assert_eq!(plain.introspection_nodes, 0);
+        let mut request = async_graphql::Request::new("query { ...F } fragment F on QueryRoot { me { id } }");
+        let document = request.parsed_query().expect("parsable").clone();
+        let closed =
+            AdmissionLimits { max_nodes: 10_000, max_depth: 12, max_root_fields: 20, introspection: false };
+        let admission = Admission::new(&crate::graphql::sdl(), closed).expect("rules");
+        assert!(admission.price(&document, None, &Variables::default()).is_ok());
+        let mut request =
+            async_graphql::Request::new("{ ...T } fragment T on QueryRoot { __schema { types { name } } }");
+        let document = request.parsed_query().expect("parsable").clone();
+        assert!(admission.price(&document, None, &Variables::default()).is_err());
     }
 
     #[test]

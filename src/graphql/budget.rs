@@ -19,14 +19,20 @@ use super::error_codes::with_code;
 /// How long a budget lasts from its first spend.
 const WINDOW: Duration = Duration::from_secs(3600);
 
-/// Callers tracked before finished windows are swept out.
+/// Callers tracked before finished windows are swept out (at most once a minute).
 const SWEEP_AT: usize = 50_000;
+
+/// Callers tracked at most: past that, new anonymous addresses share one budget
+/// until a sweep makes room, so a spray of addresses cannot grow the map.
+const MAX_TRACKED: usize = 200_000;
 
 /// Whose budget a request spends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum BudgetKey {
     User(i64),
     Address(IpAddr),
+    /// The addresses that came while the map was full.
+    Overflow,
 }
 
 impl BudgetKey {
@@ -71,7 +77,14 @@ pub struct Budgets {
     /// Points per window of a signed-in caller; `None` when rate limits are off.
     signed_in: Option<u64>,
     anonymous: Option<u64>,
-    spent: Mutex<HashMap<BudgetKey, (u64, u64)>>,
+    spent: Mutex<Spent>,
+}
+
+/// Points spent and the window's end, by caller; when finished windows were last swept.
+#[derive(Debug, Default)]
+struct Spent {
+    by_key: HashMap<BudgetKey, (u64, u64)>,
+    swept_at: u64,
 }
 
 impl Budgets {
@@ -88,14 +101,23 @@ impl Budgets {
     pub fn spend(&self, key: BudgetKey, cost: u64) -> Option<Result<BudgetStatus, BudgetStatus>> {
         let limit = match key {
             BudgetKey::User(_) => self.signed_in?,
-            BudgetKey::Address(_) => self.anonymous?,
+            BudgetKey::Address(_) | BudgetKey::Overflow => self.anonymous?,
         };
         let now = unix_now();
         let mut spent = self.spent.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if spent.len() >= SWEEP_AT {
-            spent.retain(|_, (_, reset_at)| *reset_at > now);
+        if spent.by_key.len() >= SWEEP_AT && spent.swept_at + 60 <= now {
+            spent.by_key.retain(|_, (_, reset_at)| *reset_at > now);
+            spent.swept_at = now;
         }
-        let entry = spent.entry(key).or_insert((0, now + WINDOW.as_secs()));
+        let key = match key {
+            BudgetKey::Address(_)
+                if spent.by_key.len() >= MAX_TRACKED && !spent.by_key.contains_key(&key) =>
+            {
+                BudgetKey::Overflow
+            }
+            key => key,
+        };
+        let entry = spent.by_key.entry(key).or_insert((0, now + WINDOW.as_secs()));
         if entry.1 <= now {
             *entry = (0, now + WINDOW.as_secs());
         }

@@ -39,10 +39,11 @@ impl Gate {
         let variables = std::mem::take(&mut request.variables);
         let document = request.parsed_query().map_err(|err| super::with_code(err, "GRAPHQL_PARSE_FAILED"))?;
         let price = self.admission.price(document, operation_name.as_deref(), &variables);
-        let fresh = (!cached).then(|| document.clone());
+        let admitted = price.and_then(|price| self.admission.admit(tally, &price));
+        let fresh = (!cached && admitted.is_ok()).then(|| document.clone());
         request.operation_name = operation_name;
         request.variables = variables;
-        self.admission.admit(tally, &price?)?;
+        admitted?;
         let fresh = fresh.map(|document| (request.query.clone(), document));
         Ok(Admitted { request, fresh })
     }

@@ -45,7 +45,7 @@ use axum::{
     response::{Html, IntoResponse, Response},
     routing::get,
 };
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio_util::task::TaskTracker;
 use tower_http::{
     cors::{AllowOrigin, CorsLayer},
@@ -239,7 +239,8 @@ async fn execute(
     batch: BatchRequest,
 ) -> Response {
     state.metrics.graphql_requests.fetch_add(1, Ordering::Relaxed);
-    let Ok(_place) = state.running.acquire().await else {
+    // Held by every operation's task too: one whose client hung up keeps its place.
+    let Ok(place) = state.running.clone().acquire_owned().await.map(Arc::new) else {
         return media.error(StatusCode::SERVICE_UNAVAILABLE, "The server is stopping".to_owned());
     };
     let caller = authenticate(state, headers);
@@ -288,7 +289,7 @@ async fn execute(
     let mut responses = Vec::with_capacity(count);
     for operation in admitted {
         // One after the other, as a batch's mutations must be.
-        responses.push(run(state, &context, operation).await);
+        responses.push(run(state, &context, operation, place.clone()).await);
     }
     let response = match (single, responses.pop()) {
         (true, Some(response)) => BatchResponse::Single(response),
@@ -337,7 +338,12 @@ fn with_budget_headers(mut response: Response, budget: Option<&BudgetStatus>) ->
 }
 
 /// Runs one admitted operation, within the request timeout.
-async fn run(state: &HttpState, context: &RequestContext, operation: Admitted) -> async_graphql::Response {
+async fn run(
+    state: &HttpState,
+    context: &RequestContext,
+    operation: Admitted,
+    place: Arc<OwnedSemaphorePermit>,
+) -> async_graphql::Response {
     let (request, fresh) = operation.into_parts();
     let request = request.data(context.clone());
     // On a task of its own: a client that hangs up must not cancel a mutation half
@@ -345,8 +351,10 @@ async fn run(state: &HttpState, context: &RequestContext, operation: Admitted) -
     // dropped, which rolls it back before the connection is used again.
     let schema = state.schema.clone();
     let timeout = state.request_timeout;
-    let task =
-        state.operations.spawn(async move { tokio::time::timeout(timeout, schema.execute(request)).await });
+    let task = state.operations.spawn(async move {
+        let _place = place;
+        tokio::time::timeout(timeout, schema.execute(request)).await
+    });
     let mut response = match task.await {
         Ok(Ok(response)) => response,
         Ok(Err(_elapsed)) => {

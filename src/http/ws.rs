@@ -40,7 +40,8 @@ use super::HttpState;
 use crate::{
     auth::{Actor, Caller},
     graphql::{
-        AppSchema, BudgetKey, Gate, RequestContext, ServiceState, Tally, rate_limited_error, with_code,
+        AppSchema, BudgetKey, Gate, MAX_ERRORS, RequestContext, ServiceState, Tally, rate_limited_error,
+        with_code,
     },
 };
 
@@ -117,24 +118,37 @@ impl Executor for SocketExecutor {
             return refuse(with_code(ServerError::new(message, None), "TOO_MANY_SUBSCRIPTIONS"));
         }
         let running = Running(self.running.clone());
-        let mut tally = Tally::default();
-        let admitted = match self.gate.admit(request, &mut tally) {
-            Ok(admitted) => admitted,
-            Err(error) => return refuse(error),
-        };
         let key = match context.caller {
             Caller::User(actor) => BudgetKey::User(actor.user_id),
             _ => BudgetKey::address(context.client_address),
         };
-        if let Some(Err(status)) = self.gate.budgets.spend(key, tally.points()) {
-            return refuse(rate_limited_error(&status));
-        }
-        let (request, _) = admitted.into_parts();
+        // As over HTTP: a refused operation costs a point, an admitted one its price.
+        let mut tally = Tally::default();
+        let (admitted, points) = match self.gate.admit(request, &mut tally) {
+            Ok(admitted) => (Ok(admitted), tally.points()),
+            Err(error) => (Err(error), 1),
+        };
+        let budget = match self.gate.budgets.spend(key, points) {
+            Some(Err(status)) => return refuse(rate_limited_error(&status)),
+            Some(Ok(status)) => Some(status),
+            None => None,
+        };
+        let (request, mut fresh) = match admitted {
+            Ok(admitted) => admitted.into_parts(),
+            Err(error) => return refuse(error),
+        };
+        // Request data comes before the connection's: this operation's budget.
+        let request = request.data(RequestContext { budget, ..context });
+        let gate = self.gate.clone();
         let responses = self.schema.execute_stream_with_session_data(request, session);
         // The count drops when the stream ends or the client stops it.
         responses
-            .map(move |response| {
+            .map(move |mut response| {
                 let _running = &running;
+                if let Some(fresh) = fresh.take() {
+                    gate.validated(Some(fresh), &response);
+                }
+                response.errors.truncate(MAX_ERRORS);
                 response
             })
             .boxed()

@@ -506,3 +506,44 @@ async fn a_body_over_the_limit_is_refused_before_it_is_read() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_chain_ending_in_an_unknown_fragment_is_refused_too() {
+    each_backend(async |app| {
+        let mut query = doubling_fragments(30);
+        query = query.replace("fragment F30 on Query { __typename }", "fragment F30 on Query { ...Nope }");
+        let response = app.graphql(None, &query, json!({})).await;
+        assert_eq!(error_code(&response), "GRAPHQL_VALIDATION_FAILED", "{response}");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn fragments_still_work_with_introspection_off() {
+    each_backend_with(
+        |config| config.introspection = false,
+        async |app: &mut TestApp| {
+            let ada = app.register("ada").await;
+            let query = "query { ...Me } fragment Me on QueryRoot { me { username } }";
+            let data = app.data(Some(&ada.access_token), query, json!({})).await;
+            assert_eq!(data["me"]["username"], "ada");
+        },
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn the_budget_is_reported_over_a_websocket_too() {
+    each_backend_with(
+        |config| config.rate_limit = Switch::On,
+        async |app: &mut TestApp| {
+            let ada = app.register("ada").await;
+            let mut socket = crate::ws::WsClient::connect(app.address, &ada.access_token).await;
+            socket.subscribe("1", "{ rateLimit { limit used } }", json!({})).await;
+            let payload = socket.next_payload().await.expect("a result");
+            assert_eq!(payload["data"]["rateLimit"]["limit"], 20_000, "{payload}");
+            assert_eq!(payload["data"]["rateLimit"]["used"], 1, "{payload}");
+        },
+    )
+    .await;
+}
