@@ -167,31 +167,43 @@ async fn graphql_post(
     body: Bytes,
 ) -> Response {
     let media = ResponseMedia::negotiate(&headers);
+    match read_post(&state, &headers, media, &body) {
+        Ok(batch) => execute(&state, peer.ip(), &headers, media, batch).await,
+        Err(refused) => charge_refusal(&state, peer.ip(), &headers, media, refused),
+    }
+}
+
+/// The operations of a POST, or the answer to one that is not a GraphQL request.
+#[expect(clippy::result_large_err, reason = "the answer goes straight back to the client")]
+fn read_post(
+    state: &HttpState,
+    headers: &HeaderMap,
+    media: ResponseMedia,
+    body: &[u8],
+) -> Result<BatchRequest, Response> {
     // The spec asks servers to refuse a POST that does not say its body is JSON; a
     // browser sends a form or `text/plain` cross-origin without a CORS preflight.
-    if !is_json(&headers) {
-        return media.error(
+    if !is_json(headers) {
+        return Err(media.error(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "A GraphQL POST must have `Content-Type: application/json`".to_owned(),
-        );
+        ));
     }
-    let batch: BatchRequest = match serde_json::from_slice(&body) {
-        Ok(batch) => batch,
-        Err(err) => return media.request_error(format!("The body is not a GraphQL request: {err}")),
-    };
+    let batch: BatchRequest = serde_json::from_slice(body)
+        .map_err(|err| media.request_error(format!("The body is not a GraphQL request: {err}")))?;
     let requests = match &batch {
         BatchRequest::Single(request) => std::slice::from_ref(request),
         BatchRequest::Batch(requests) => requests.as_slice(),
     };
     if requests.iter().any(|request| !has_document(request)) {
-        return media.request_error("The request has no `query`".to_owned());
+        return Err(media.request_error("The request has no `query`".to_owned()));
     }
     if let BatchRequest::Batch(requests) = &batch
         && requests.len() > state.max_batch
     {
-        return media.request_error(format!("A batch may hold at most {} operations", state.max_batch));
+        return Err(media.request_error(format!("A batch may hold at most {} operations", state.max_batch)));
     }
-    execute(&state, peer.ip(), &headers, media, batch).await
+    Ok(batch)
 }
 
 async fn graphql_get(
@@ -203,32 +215,73 @@ async fn graphql_get(
     let media = ResponseMedia::negotiate(&headers);
     let query = query.unwrap_or_default();
     // A query, or a persisted query's hash in `extensions`.
-    if !query.split('&').any(|pair| pair.starts_with("query=") || pair.starts_with("extensions=")) {
-        if accepts(&headers, "text/html") {
-            let page = GraphiQLSource::build().endpoint("/graphql").finish();
-            return ([(header::CONTENT_SECURITY_POLICY, GRAPHIQL_CSP)], Html(page)).into_response();
-        }
-        return media.request_error("Missing the `query` parameter".to_owned());
+    let names_a_document =
+        query.split('&').any(|pair| pair.starts_with("query=") || pair.starts_with("extensions="));
+    if !names_a_document && accepts(&headers, "text/html") {
+        let page = GraphiQLSource::build().endpoint("/graphql").finish();
+        return ([(header::CONTENT_SECURITY_POLICY, GRAPHIQL_CSP)], Html(page)).into_response();
     }
-    let request = match async_graphql::http::parse_query_string(&query) {
-        Ok(request) => request,
-        Err(err) => return media.request_error(format!("The query string is not a GraphQL request: {err}")),
-    };
+    match read_get(&state, media, &query) {
+        Ok(request) => execute(&state, peer.ip(), &headers, media, BatchRequest::Single(request)).await,
+        Err(refused) => charge_refusal(&state, peer.ip(), &headers, media, refused),
+    }
+}
+
+/// The operation of a GET, or the answer to one that may not run.
+#[expect(clippy::result_large_err, reason = "the answer goes straight back to the client")]
+fn read_get(state: &HttpState, media: ResponseMedia, query: &str) -> Result<Request, Response> {
+    if !query.split('&').any(|pair| pair.starts_with("query=") || pair.starts_with("extensions=")) {
+        return Err(media.request_error("Missing the `query` parameter".to_owned()));
+    }
+    let request = async_graphql::http::parse_query_string(query)
+        .map_err(|err| media.request_error(format!("The query string is not a GraphQL request: {err}")))?;
     // Prepared here to see the operation (a persisted one included); `execute`
     // prepares it again, from the cache.
-    let mut request = match state.gate.documents.prepare(request) {
-        Ok(prepared) => prepared.request,
-        Err(error) => {
-            return media.respond(BatchResponse::Single(async_graphql::Response::from_errors(vec![error])));
-        }
-    };
+    let mut request =
+        state.gate.documents.prepare(request).map(|prepared| prepared.request).map_err(|error| {
+            media.respond(BatchResponse::Single(async_graphql::Response::from_errors(vec![error])))
+        })?;
     if operation_type(&mut request) == Some(OperationType::Mutation) {
         let mut response =
             media.error(StatusCode::METHOD_NOT_ALLOWED, "Mutations must be sent with POST".to_owned());
         response.headers_mut().insert(header::ALLOW, HeaderValue::from_static("POST"));
-        return response;
+        return Err(response);
     }
-    execute(&state, peer.ip(), &headers, media, BatchRequest::Single(request)).await
+    Ok(request)
+}
+
+/// A request refused before it was read as operations costs its caller a point, like
+/// one refused by admission, and carries the budget's headers.
+fn charge_refusal(
+    state: &HttpState,
+    peer: IpAddr,
+    headers: &HeaderMap,
+    media: ResponseMedia,
+    refused: Response,
+) -> Response {
+    let key = budget_key(authenticate(state, headers), state.proxies.client(peer, headers));
+    match state.gate.budgets.spend(key, 1) {
+        None => refused,
+        Some(Ok(status)) => with_budget_headers(refused, Some(&status)),
+        Some(Err(status)) => over_budget(media, true, 1, &status),
+    }
+}
+
+fn budget_key(caller: Caller, address: IpAddr) -> BudgetKey {
+    match caller {
+        Caller::User(actor) => BudgetKey::User(actor.user_id),
+        Caller::Anonymous | Caller::Rejected => BudgetKey::address(address),
+    }
+}
+
+/// The 429 of a request its caller's budget cannot cover.
+fn over_budget(media: ResponseMedia, single: bool, count: usize, status: &BudgetStatus) -> Response {
+    tracing::info!(cost = status.cost, "over the rate budget");
+    let mut response = media.respond(refusal(single, count, rate_limited_error(status)));
+    *response.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+    let retry_after = HeaderValue::from(status.retry_after(unix_now()));
+    response.headers_mut().insert(header::RETRY_AFTER, retry_after);
+    with_budget_headers(response, Some(status))
 }
 
 async fn execute(
@@ -249,10 +302,7 @@ async fn execute(
         BatchRequest::Single(request) => (vec![request], true),
         BatchRequest::Batch(requests) => (requests, false),
     };
-    let key = match caller {
-        Caller::User(actor) => BudgetKey::User(actor.user_id),
-        Caller::Anonymous | Caller::Rejected => BudgetKey::address(address),
-    };
+    let key = budget_key(caller, address);
     // The whole request is priced before any of it runs. A refused one costs a point,
     // so that a flood of them runs out of budget too.
     let count = requests.len();
@@ -272,14 +322,7 @@ async fn execute(
     let budget = match state.gate.budgets.spend(key, points) {
         None => None,
         Some(Ok(status)) => Some(status),
-        Some(Err(status)) => {
-            tracing::info!(?key, cost = status.cost, "over the rate budget");
-            let mut response = media.respond(refusal(single, count, rate_limited_error(&status)));
-            *response.status_mut() = StatusCode::TOO_MANY_REQUESTS;
-            let retry_after = HeaderValue::from(status.retry_after(unix_now()));
-            response.headers_mut().insert(header::RETRY_AFTER, retry_after);
-            return with_budget_headers(response, Some(&status));
-        }
+        Some(Err(status)) => return over_budget(media, single, count, &status),
     };
     if let Some(error) = refused {
         return with_budget_headers(media.respond(refusal(single, count, error)), budget.as_ref());

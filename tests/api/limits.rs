@@ -547,3 +547,19 @@ async fn the_budget_is_reported_over_a_websocket_too() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn a_request_that_is_not_graphql_reports_the_budget_too() {
+    each_backend_with(
+        |config| config.rate_limit = Switch::On,
+        async |app: &mut TestApp| {
+            let response = app.client.post(app.url("/graphql")).body("{}").send().await.unwrap();
+            assert_eq!(response.status(), 415);
+            assert_eq!(response.headers()["x-ratelimit-used"], "1");
+            let response = app.client.get(app.url("/graphql")).query(&[("nope", "1")]).send().await.unwrap();
+            assert_eq!(response.status(), 400);
+            assert_eq!(response.headers()["x-ratelimit-used"], "2");
+        },
+    )
+    .await;
+}
