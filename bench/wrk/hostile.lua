@@ -23,9 +23,9 @@ end
 local function fragments()
   local parts = { "query { ...F0 }" }
   for level = 0, 39 do
-    parts[#parts + 1] = string.format("fragment F%d on QueryRoot { ...F%d ...F%d }", level, level + 1, level + 1)
+    parts[#parts + 1] = string.format("fragment F%d on Query { ...F%d ...F%d }", level, level + 1, level + 1)
   end
-  parts[#parts + 1] = "fragment F40 on QueryRoot { __typename }"
+  parts[#parts + 1] = "fragment F40 on Query { __typename }"
   return body(table.concat(parts, " "))
 end
 

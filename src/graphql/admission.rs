@@ -649,16 +649,16 @@ mod tests {
 
     #[test]
     fn fragments_alone_do_not_count_as_introspection() {
-        let plain = price("query { ...F } fragment F on QueryRoot { me { id } }").expect("admitted");
+        let plain = price("query { ...F } fragment F on Query { me { id } }").expect("admitted");
         assert_eq!(plain.introspection_nodes, 0);
-        let mut request = async_graphql::Request::new("query { ...F } fragment F on QueryRoot { me { id } }");
+        let mut request = async_graphql::Request::new("query { ...F } fragment F on Query { me { id } }");
         let document = request.parsed_query().expect("parsable").clone();
         let closed =
             AdmissionLimits { max_nodes: 10_000, max_depth: 12, max_root_fields: 20, introspection: false };
         let admission = Admission::new(&crate::graphql::sdl(), closed).expect("rules");
         assert!(admission.price(&document, None, &Variables::default()).is_ok());
         let mut request =
-            async_graphql::Request::new("{ ...T } fragment T on QueryRoot { __schema { types { name } } }");
+            async_graphql::Request::new("{ ...T } fragment T on Query { __schema { types { name } } }");
         let document = request.parsed_query().expect("parsable").clone();
         assert!(admission.price(&document, None, &Variables::default()).is_err());
     }

@@ -12,7 +12,7 @@ use crate::Result;
 #[derive(Debug, Default)]
 pub struct SubscriptionRoot;
 
-#[Subscription]
+#[Subscription(name = "Subscription")]
 impl SubscriptionRoot {
     /// Changes to issues as they commit, on any replica. No filter means every
     /// event. Ends with `UNAUTHENTICATED` when the connection's access token

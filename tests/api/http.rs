@@ -72,7 +72,7 @@ async fn malformed_bodies_and_oversized_batches_get_coded_errors() {
         assert_eq!(status, 200);
         assert_eq!(
             body,
-            json!([{ "data": { "__typename": "QueryRoot" } }, { "data": { "__typename": "QueryRoot" } }])
+            json!([{ "data": { "__typename": "Query" } }, { "data": { "__typename": "Query" } }])
         );
     })
     .await;
@@ -98,7 +98,7 @@ async fn a_post_must_say_its_body_is_json() {
         }
         let (status, body) = send(Some("Application/JSON; charset=utf-8")).await;
         assert_eq!(status, 200);
-        assert_eq!(body, json!({ "data": { "__typename": "QueryRoot" } }));
+        assert_eq!(body, json!({ "data": { "__typename": "Query" } }));
     })
     .await;
 }

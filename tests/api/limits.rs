@@ -50,7 +50,7 @@ async fn a_doubling_fragment_chain_is_refused_before_validation() {
         assert_eq!(error_code(&response), "QUERY_TOO_COMPLEX", "{response}");
         assert_eq!(response["errors"][0]["extensions"]["limit"], 10_000);
         // The server is free for the next caller.
-        assert_eq!(app.graphql(None, "{ __typename }", json!({})).await["data"]["__typename"], "QueryRoot");
+        assert_eq!(app.graphql(None, "{ __typename }", json!({})).await["data"]["__typename"], "Query");
     })
     .await;
 }
@@ -146,7 +146,7 @@ async fn the_standard_introspection_query_is_admitted() {
         let response =
             app.graphql(None, triage::graphql::admission::STANDARD_INTROSPECTION_QUERY, json!({})).await;
         assert!(response.get("errors").is_none(), "{response}");
-        assert_eq!(response["data"]["__schema"]["queryType"]["name"], "QueryRoot");
+        assert_eq!(response["data"]["__schema"]["queryType"]["name"], "Query");
     })
     .await;
 }
@@ -161,10 +161,7 @@ async fn introspection_can_be_turned_off_with_its_suggestions() {
             let response = app.graphql(None, "{ rateLimi }", json!({})).await;
             let message = response["errors"][0]["message"].as_str().unwrap();
             assert!(!message.contains("Did you mean"), "{message}");
-            assert_eq!(
-                app.graphql(None, "{ __typename }", json!({})).await["data"]["__typename"],
-                "QueryRoot"
-            );
+            assert_eq!(app.graphql(None, "{ __typename }", json!({})).await["data"]["__typename"], "Query");
         },
     )
     .await;
@@ -502,7 +499,7 @@ async fn a_body_over_the_limit_is_refused_before_it_is_read() {
         let body = json!({ "query": "{ __typename }", "padding": padding });
         let response = app.client.post(app.url("/graphql")).json(&body).send().await.unwrap();
         assert_eq!(response.status(), 413);
-        assert_eq!(app.graphql(None, "{ __typename }", json!({})).await["data"]["__typename"], "QueryRoot");
+        assert_eq!(app.graphql(None, "{ __typename }", json!({})).await["data"]["__typename"], "Query");
     })
     .await;
 }
@@ -524,7 +521,7 @@ async fn fragments_still_work_with_introspection_off() {
         |config| config.introspection = false,
         async |app: &mut TestApp| {
             let ada = app.register("ada").await;
-            let query = "query { ...Me } fragment Me on QueryRoot { me { username } }";
+            let query = "query { ...Me } fragment Me on Query { me { username } }";
             let data = app.data(Some(&ada.access_token), query, json!({})).await;
             assert_eq!(data["me"]["username"], "ada");
         },

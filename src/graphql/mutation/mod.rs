@@ -6,4 +6,5 @@ mod issues;
 mod users;
 
 #[derive(Debug, Default, async_graphql::MergedObject)]
+#[graphql(name = "Mutation")]
 pub struct MutationRoot(auth::AuthMutation, users::UserMutation, issues::IssueMutation);

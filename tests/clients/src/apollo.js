@@ -30,16 +30,13 @@ export function createApolloClient({ uri, getToken = () => null, fetch = globalT
 
   const cache = new InMemoryCache({
     typePolicies: {
-      // Triage's root types are QueryRoot and MutationRoot, not Query and Mutation.
-      QueryRoot: {
-        queryType: true,
+      Query: {
         fields: {
           // One list per filter and order; `fetchMore({ variables: { after } })`
           // appends the next page to it.
           issues: relayStylePagination(['filter', 'orderBy']),
         },
       },
-      MutationRoot: { mutationType: true },
     },
   });
 
