@@ -22,6 +22,9 @@ use crate::{
     mail::{MailConfig, Mailer, Templates},
 };
 
+/// The PostgreSQL channel issue events travel on between replicas.
+const EVENT_CHANNEL: &str = "triage_issue_events";
+
 /// A built, bound, not yet serving Triage.
 #[derive(Debug)]
 pub struct Application {
@@ -54,7 +57,7 @@ impl Application {
         } else {
             EventBus::postgres(
                 config.database.database_url.expose(),
-                jobs_db.clone(),
+                EVENT_CHANNEL,
                 config.subscription_buffer,
             )
             .await?

@@ -1,7 +1,10 @@
-//! Delivery of issue events to subscribers, on this replica and on the others.
+//! The event bus: a transport for what committed changes announce, to subscribers on
+//! this replica and on the others. It carries messages of one type and knows nothing
+//! of what they say; the domain decides what a change announces and the subscription
+//! decides what a subscriber is shown.
 //!
-//! A change's events are handed over with its transaction ([`EventBus::commit`]), so
-//! they go out only if it commits, and in commit order:
+//! A change's messages are handed over with its transaction ([`EventBus::commit`]),
+//! so they go out only if it commits, and in commit order:
 //!
 //! - On PostgreSQL they are sent with `pg_notify` inside the transaction, which
 //!   PostgreSQL delivers at commit, in commit order, to every replica listening on
@@ -12,71 +15,67 @@
 //!
 //! The local channel is a bounded broadcast: publishing never waits for a
 //! subscriber, and a subscriber that falls more than the buffer behind learns so
-//! from its receiver (see `graphql::subscription`).
+//! from its receiver.
 
-use std::{collections::VecDeque, sync::Arc};
+use std::sync::Arc;
 
 use anyhow::Context as _;
-use chrono::{DateTime, Utc};
-use futures_util::{Stream, stream};
-use sea_orm::{
-    ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, Statement,
-    sqlx::postgres::PgListener,
-};
-use tokio::sync::{Mutex, broadcast, broadcast::error::RecvError};
+use sea_orm::{ConnectionTrait, DatabaseTransaction, DbBackend, Statement, sqlx::postgres::PgListener};
+use serde::{Serialize, de::DeserializeOwned};
+use tokio::sync::{Mutex, broadcast};
 
-use crate::{
-    Error, Result,
-    domain::{
-        events::{EventFilter, EventKind, IssueEvent},
-        issues,
-    },
-};
+use crate::Result;
 
-/// The PostgreSQL channel events travel on (channels are per database).
-const CHANNEL: &str = "triage_issue_events";
-
-/// PostgreSQL refuses a NOTIFY payload of 8000 bytes or more; events larger than
-/// this travel without their issue, which the receiving replica reads again.
+/// PostgreSQL refuses a NOTIFY payload of 8000 bytes or more; a batch larger than
+/// this travels shrunk (see [`Message::shrink`]).
 const MAX_PAYLOAD: usize = 7000;
 
-/// One committed change's events, in order.
-pub type EventBatch = Arc<[IssueEvent]>;
+/// What the bus carries.
+pub trait Message: Clone + Serialize + DeserializeOwned + Send + Sync + 'static {
+    /// Leaves out what the receiver can read again, for a batch too large to travel
+    /// between replicas whole.
+    fn shrink(&mut self) {}
+}
 
-/// Where committed events go; shared by every request of this replica.
+/// One committed change's messages, in order.
+pub type Batch<M> = Arc<[M]>;
+
+/// Where committed messages go; shared by every request of this replica.
 #[derive(Debug)]
-pub struct EventBus {
-    sender: broadcast::Sender<EventBatch>,
+pub struct EventBus<M> {
+    sender: broadcast::Sender<Batch<M>>,
     transport: Transport,
 }
 
 #[derive(Debug)]
 enum Transport {
+    /// Within this process; the lock keeps the channel in commit order.
     Local { order: Mutex<()> },
-    Postgres { listener: tokio::task::JoinHandle<()> },
+    /// Across replicas, on a PostgreSQL channel of this name.
+    Postgres { channel: &'static str, listener: tokio::task::JoinHandle<()> },
 }
 
-impl EventBus {
+impl<M: Message> EventBus<M> {
     /// A bus within this process: for SQLite, which has one.
     pub fn local(buffer: usize) -> Self {
         let (sender, _) = broadcast::channel(buffer.max(1));
         Self { sender, transport: Transport::Local { order: Mutex::new(()) } }
     }
 
-    /// A bus across every replica on the PostgreSQL database at `url`. It listens
-    /// before it returns, so no event committed after start-up is missed; `db`
-    /// reads back issues too large to travel with their event.
-    pub async fn postgres(url: &str, db: DatabaseConnection, buffer: usize) -> anyhow::Result<Self> {
+    /// A bus across every replica on the PostgreSQL database at `url`, on `channel`
+    /// (channels are per database). It listens before it returns, so no message
+    /// committed after start-up is missed.
+    pub async fn postgres(url: &str, channel: &'static str, buffer: usize) -> anyhow::Result<Self> {
         let (sender, _) = broadcast::channel(buffer.max(1));
         let mut listener = PgListener::connect(url).await.context("connecting the event listener")?;
-        listener.listen(CHANNEL).await.context("listening for issue events")?;
-        let listener = tokio::spawn(relay(listener, db, sender.clone()));
-        Ok(Self { sender, transport: Transport::Postgres { listener } })
+        listener.listen(channel).await.context("listening for events")?;
+        let listener = tokio::spawn(relay(listener, sender.clone()));
+        Ok(Self { sender, transport: Transport::Postgres { channel, listener } })
     }
 
-    /// Commits `txn` and publishes `events` if, and only if, it committed.
-    pub async fn commit(&self, txn: DatabaseTransaction, events: Vec<IssueEvent>) -> Result<()> {
-        if events.is_empty() {
+    /// Commits `txn` and publishes `batch` if, and only if, it committed.
+    pub async fn commit(&self, txn: DatabaseTransaction, batch: Vec<M>) -> Result<()> {
+        if batch.is_empty() {
             return Ok(txn.commit().await?);
         }
         match &self.transport {
@@ -84,13 +83,13 @@ impl EventBus {
                 let _order = order.lock().await;
                 txn.commit().await?;
                 // An error only means nobody is subscribed.
-                let _ = self.sender.send(events.into());
+                let _ = self.sender.send(batch.into());
             }
-            Transport::Postgres { .. } => {
+            Transport::Postgres { channel, .. } => {
                 let statement = Statement::from_sql_and_values(
                     DbBackend::Postgres,
                     "SELECT pg_notify($1, $2)",
-                    [CHANNEL.into(), encode(events)?.into()],
+                    [(*channel).into(), encode(batch)?.into()],
                 );
                 txn.execute_raw(statement).await?;
                 txn.commit().await?;
@@ -100,94 +99,30 @@ impl EventBus {
     }
 
     /// A receiver of every batch committed from now on.
-    pub fn subscribe(&self) -> broadcast::Receiver<EventBatch> {
+    pub fn subscribe(&self) -> broadcast::Receiver<Batch<M>> {
         self.sender.subscribe()
-    }
-
-    /// The events `viewer` wants from now on, one at a time. The stream ends with an
-    /// `UNAUTHENTICATED` error at `until` (when the viewer's token expires), and with
-    /// `SUBSCRIPTION_LAGGED` if the viewer falls more than the buffer behind.
-    pub fn feed(
-        &self,
-        filter: EventFilter,
-        viewer: i64,
-        until: Option<DateTime<Utc>>,
-    ) -> impl Stream<Item = Result<IssueEvent>> + Send + use<> {
-        let expiry = until.map(|until| {
-            let left = (until - Utc::now()).to_std().unwrap_or_default();
-            Box::pin(tokio::time::sleep(left))
-        });
-        let feed = Feed { receiver: self.subscribe(), filter, viewer, expiry, ready: VecDeque::new() };
-        stream::unfold(Some(feed), |feed| async move {
-            let mut feed = feed?;
-            match feed.next().await {
-                Ok(Some(event)) => Some((Ok(event), Some(feed))),
-                Ok(None) => None,
-                Err(err) => Some((Err(err), None)),
-            }
-        })
     }
 
     /// Stops listening (PostgreSQL); the channel closes when the last holder drops.
     pub fn shutdown(&self) {
-        if let Transport::Postgres { listener } = &self.transport {
+        if let Transport::Postgres { listener, .. } = &self.transport {
             listener.abort();
         }
     }
 }
 
-struct Feed {
-    receiver: broadcast::Receiver<EventBatch>,
-    filter: EventFilter,
-    viewer: i64,
-    expiry: Option<std::pin::Pin<Box<tokio::time::Sleep>>>,
-    ready: VecDeque<IssueEvent>,
-}
-
-impl Feed {
-    /// The next wanted event; `None` when the bus is gone.
-    async fn next(&mut self) -> Result<Option<IssueEvent>> {
-        let Self { receiver, filter, viewer, expiry, ready } = self;
-        loop {
-            if let Some(event) = ready.pop_front() {
-                return Ok(Some(event));
-            }
-            let expired = async {
-                match expiry {
-                    Some(expiry) => expiry.await,
-                    None => std::future::pending().await,
-                }
-            };
-            tokio::select! {
-                () = expired => {
-                    return Err(Error::Unauthenticated("The access token expired; subscribe again with a new one"));
-                }
-                received = receiver.recv() => match received {
-                    Ok(batch) => {
-                        ready.extend(batch.iter().filter(|event| filter.matches(event, *viewer)).cloned());
-                    }
-                    Err(RecvError::Lagged(missed)) => return Err(Error::Lagged { missed }),
-                    Err(RecvError::Closed) => return Ok(None),
-                },
-            }
-        }
-    }
-}
-
-/// The NOTIFY payload: the events as JSON, without their issues if too large.
-fn encode(mut events: Vec<IssueEvent>) -> Result<String> {
-    let json = serde_json::to_string(&events).map_err(anyhow::Error::from)?;
+/// The NOTIFY payload: the batch as JSON, shrunk if too large.
+fn encode<M: Message>(mut batch: Vec<M>) -> Result<String> {
+    let json = serde_json::to_string(&batch).map_err(anyhow::Error::from)?;
     if json.len() <= MAX_PAYLOAD {
         return Ok(json);
     }
-    for event in &mut events {
-        event.issue = None;
-    }
-    Ok(serde_json::to_string(&events).map_err(anyhow::Error::from)?)
+    batch.iter_mut().for_each(M::shrink);
+    Ok(serde_json::to_string(&batch).map_err(anyhow::Error::from)?)
 }
 
 /// Hands what arrives on the channel to this replica's subscribers.
-async fn relay(mut listener: PgListener, db: DatabaseConnection, sender: broadcast::Sender<EventBatch>) {
+async fn relay<M: Message>(mut listener: PgListener, sender: broadcast::Sender<Batch<M>>) {
     loop {
         // `recv` reconnects by itself after a lost connection; what was sent
         // meanwhile is lost, which the log says.
@@ -199,35 +134,11 @@ async fn relay(mut listener: PgListener, db: DatabaseConnection, sender: broadca
                 continue;
             }
         };
-        let mut events: Vec<IssueEvent> = match serde_json::from_str(notification.payload()) {
-            Ok(events) => events,
-            Err(err) => {
-                tracing::error!(error = %err, "an issue event could not be read");
-                continue;
+        match serde_json::from_str::<Vec<M>>(notification.payload()) {
+            Ok(batch) => {
+                let _ = sender.send(batch.into());
             }
-        };
-        if let Err(err) = fill_in_issues(&db, &mut events).await {
-            tracing::error!(error = %err, "reading back the issues of large events failed");
-        }
-        let _ = sender.send(events.into());
-    }
-}
-
-/// Reads back the issues of events that travelled without them.
-async fn fill_in_issues(db: &DatabaseConnection, events: &mut [IssueEvent]) -> Result<()> {
-    let wanted: Vec<i64> = events
-        .iter()
-        .filter(|event| event.issue.is_none() && event.kind != EventKind::Deleted)
-        .map(|event| event.issue_id)
-        .collect();
-    if wanted.is_empty() {
-        return Ok(());
-    }
-    let found = issues::find_many(db, &wanted).await?;
-    for event in events.iter_mut().filter(|event| event.kind != EventKind::Deleted) {
-        if event.issue.is_none() {
-            event.issue = found.iter().find(|issue| issue.id == event.issue_id).cloned();
+            Err(err) => tracing::error!(error = %err, "an event could not be read"),
         }
     }
-    Ok(())
 }

@@ -16,7 +16,7 @@ use argon2::{
 };
 use tokio::sync::Semaphore;
 
-use crate::{Result, domain::values::Password};
+use crate::Result;
 
 /// The hashing threads' priority, on thread-priority's 0 (lowest) to 99 scale,
 /// which on Linux maps 22 to nice 10: about a tenth of a nice-0 thread's CPU share
@@ -129,9 +129,10 @@ impl PasswordHasher {
         Ok(Self { permits: Arc::new(Semaphore::new(threads)), jobs, dummy_hash: dummy_hash.into() })
     }
 
-    /// The PHC string of a fresh argon2id hash of `password`.
-    pub async fn hash(&self, password: &Password) -> Result<String> {
-        let password = password.expose().to_owned();
+    /// The PHC string of a fresh argon2id hash of `password` (one the domain has
+    /// judged good enough to keep).
+    pub async fn hash(&self, password: &str) -> Result<String> {
+        let password = password.to_owned();
         self.run(move |memory| hash_with(memory, &password)).await?
     }
 
@@ -192,8 +193,7 @@ mod tests {
     #[tokio::test]
     async fn a_hash_verifies_only_its_own_password() -> anyhow::Result<()> {
         let hasher = PasswordHasher::new(1)?;
-        let password = Password::parse("correct horse".to_owned())?;
-        let hash = hasher.hash(&password).await?;
+        let hash = hasher.hash("correct horse").await?;
         assert!(hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
         assert!(hasher.verify(Some(&hash), "correct horse").await?);
         assert!(!hasher.verify(Some(&hash), "wrong horse").await?);

@@ -9,8 +9,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::issues::Issue;
-use crate::entity::issues::Status;
+use crate::entity::issues::{Model as Issue, Status};
 
 /// What happened; the GraphQL `IssueEventKind` documents each.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -41,7 +40,20 @@ pub struct IssueEvent {
     pub issue: Option<Issue>,
 }
 
+impl crate::events::Message for IssueEvent {
+    /// The issue is what makes an event large; a receiver reads it again
+    /// ([`super::issues::fill_in`]).
+    fn shrink(&mut self) {
+        self.issue = None;
+    }
+}
+
 impl IssueEvent {
+    /// Whether the event should carry its issue but travelled without it.
+    pub fn lacks_issue(&self) -> bool {
+        self.issue.is_none() && self.kind != EventKind::Deleted
+    }
+
     fn new(kind: EventKind, actor_id: i64, before: Option<&Issue>, after: Option<&Issue>) -> Option<Self> {
         let any = after.or(before)?;
         Some(Self {

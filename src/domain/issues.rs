@@ -9,10 +9,11 @@ use sea_orm::{
 };
 
 use super::{
-    begin_write, events,
-    notices::{self, Outbox},
-    now,
+    change::{Announce, Change},
+    events::{self, IssueEvent},
+    notices, now,
     page::{self, Keyset, Page, PageArgs, Position},
+    policy,
     users::{User, contains_pattern},
     values::{IssueDescription, IssueTitle, SearchText},
 };
@@ -23,7 +24,6 @@ use crate::{
         issues::{self, Status},
         users,
     },
-    events::EventBus,
 };
 
 pub use issues::Model as Issue;
@@ -76,13 +76,6 @@ impl Default for IssueOrder {
     }
 }
 
-/// Where a committed change is announced: the notice outbox and the event bus.
-#[derive(Debug, Clone, Copy)]
-pub struct Announce<'a> {
-    pub outbox: &'a Outbox,
-    pub events: &'a EventBus,
-}
-
 /// Opens an issue created by `actor`; an assignee gets a notice after the delay.
 pub async fn create(
     db: &DatabaseConnection,
@@ -90,9 +83,9 @@ pub async fn create(
     actor: Actor,
     new: NewIssue,
 ) -> Result<Issue> {
-    let (txn, _turn) = begin_write(db).await?;
+    let mut change = Change::begin(db, announce).await?;
     if let Some(assignee) = new.assigned_to {
-        ensure_user_exists(&txn, assignee).await?;
+        ensure_user_exists(change.txn(), assignee).await?;
     }
     let at = now();
     let issue = issues::ActiveModel {
@@ -106,26 +99,16 @@ pub async fn create(
         closed_at: Set((new.status == Status::Closed).then_some(at)),
         ..Default::default()
     }
-    .insert(&txn)
+    .insert(change.txn())
     .await?;
-    let notified = notices::on_assignment_change(
-        &txn,
-        announce.outbox,
-        issue.id,
-        actor.user_id,
-        None,
-        issue.assigned_to,
-    )
-    .await?;
-    announce.events.commit(txn, events::created(actor.user_id, &issue)).await?;
-    if notified {
-        announce.outbox.committed();
-    }
+    notices::on_assignment_change(&mut change, issue.id, actor.user_id, None, issue.assigned_to).await?;
+    change.publish(events::created(actor.user_id, &issue));
+    change.commit().await?;
     Ok(issue)
 }
 
-/// Applies `changes` to issue `id`; only its creator may. A new assignee replaces the
-/// pending notice of the former one.
+/// Applies `changes` to issue `id` (see [`policy::may_edit_issue`]). A new assignee
+/// replaces the pending notice of the former one.
 pub async fn update(
     db: &DatabaseConnection,
     announce: Announce<'_>,
@@ -133,10 +116,10 @@ pub async fn update(
     id: i64,
     changes: IssueChanges,
 ) -> Result<Issue> {
-    let (txn, _turn) = begin_write(db).await?;
-    let issue = get_own(&txn, actor, id).await?;
+    let mut change = Change::begin(db, announce).await?;
+    let issue = get_editable(change.txn(), actor, id).await?;
     if let Some(Some(assignee)) = changes.assigned_to {
-        ensure_user_exists(&txn, assignee).await?;
+        ensure_user_exists(change.txn(), assignee).await?;
     }
     let at = now();
     let mut model: issues::ActiveModel = issue.clone().into();
@@ -160,44 +143,41 @@ pub async fn update(
     }
     model.updated_at = Set(at);
     let before = issue;
-    let issue = model.update(&txn).await?;
-    let notified = notices::on_assignment_change(
-        &txn,
-        announce.outbox,
+    let issue = model.update(change.txn()).await?;
+    notices::on_assignment_change(
+        &mut change,
         issue.id,
         actor.user_id,
         before.assigned_to,
         issue.assigned_to,
     )
     .await?;
-    announce.events.commit(txn, events::updated(actor.user_id, &before, &issue)).await?;
-    if notified {
-        announce.outbox.committed();
-    }
+    change.publish(events::updated(actor.user_id, &before, &issue));
+    change.commit().await?;
     Ok(issue)
 }
 
-/// Deletes issue `id`, cancelling its pending notice; only its creator may.
+/// Deletes issue `id` (see [`policy::may_edit_issue`]), cancelling its pending notice.
 pub async fn delete(db: &DatabaseConnection, announce: Announce<'_>, actor: Actor, id: i64) -> Result<Issue> {
-    let (txn, _turn) = begin_write(db).await?;
-    let issue = get_own(&txn, actor, id).await?;
-    notices::cancel_for_issue(&txn, issue.id).await?;
-    issues::Entity::delete_by_id(issue.id).exec(&txn).await?;
-    announce.events.commit(txn, events::deleted(actor.user_id, &issue)).await?;
-    announce.outbox.committed();
+    let mut change = Change::begin(db, announce).await?;
+    let issue = get_editable(change.txn(), actor, id).await?;
+    notices::cancel_for_issue(&mut change, issue.id).await?;
+    issues::Entity::delete_by_id(issue.id).exec(change.txn()).await?;
+    change.publish(events::deleted(actor.user_id, &issue));
+    change.commit().await?;
     Ok(issue)
 }
 
-/// The issue `id`, if the actor created it: `NOT_FOUND` or `FORBIDDEN` otherwise.
-async fn get_own(db: &impl ConnectionTrait, actor: Actor, id: i64) -> Result<Issue> {
+/// The issue `id`, locked for the change, if the actor may edit it: `NOT_FOUND` or
+/// `FORBIDDEN` otherwise.
+async fn get_editable(db: &impl ConnectionTrait, actor: Actor, id: i64) -> Result<Issue> {
     // FOR UPDATE on PostgreSQL (SQLite's write lock is already held): two edits of one
     // issue apply one after the other, each to what the other left.
     let issue = super::unique(db, issues::Entity::find_by_id(id).lock_exclusive())
         .await?
+        .filter(|issue| policy::may_read_issue(actor, issue))
         .ok_or(Error::NotFound("Issue"))?;
-    if issue.created_by != actor.user_id {
-        return Err(Error::Forbidden("Only the issue's creator may change or delete it"));
-    }
+    policy::may_edit_issue(actor, &issue)?;
     Ok(issue)
 }
 
@@ -216,6 +196,21 @@ pub async fn find(db: &impl ConnectionTrait, id: i64) -> Result<Option<Issue>> {
 /// The issues with these ids (any that exist), in no particular order.
 pub async fn find_many(db: &impl ConnectionTrait, ids: &[i64]) -> Result<Vec<Issue>> {
     Ok(issues::Entity::find().filter(issues::Column::Id.is_in(ids.iter().copied())).all(db).await?)
+}
+
+/// Reads back the issues of events that travelled without them (see
+/// [`crate::events::Message::shrink`]).
+pub async fn fill_in(db: &impl ConnectionTrait, events: &mut [IssueEvent]) -> Result<()> {
+    let wanted: Vec<i64> =
+        events.iter().filter(|event| event.lacks_issue()).map(|event| event.issue_id).collect();
+    if wanted.is_empty() {
+        return Ok(());
+    }
+    let found = find_many(db, &wanted).await?;
+    for event in events.iter_mut().filter(|event| event.lacks_issue()) {
+        event.issue = found.iter().find(|issue| issue.id == event.issue_id).cloned();
+    }
+    Ok(())
 }
 
 /// An issue of a list, with the people it names, read in the same statement.

@@ -26,7 +26,8 @@ use sea_orm::{
 };
 use sha2::{Digest as _, Sha256};
 
-use super::{begin_write, now, users::User, values::LoginName};
+use super::{begin_write, now, values::LoginName};
+use crate::entity::users::Model as User;
 use crate::{Error, Result, entity::login_attempts};
 
 /// How many attempts the counters allow, and over what window.

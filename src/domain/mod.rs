@@ -2,12 +2,14 @@
 //! functions over a connection or transaction, returning [`crate::Result`], so every
 //! entry point (GraphQL, CLI, jobs) gets the same answers.
 
+pub mod change;
 pub mod digest;
 pub mod events;
 pub mod issues;
 pub mod logins;
 pub mod notices;
 pub mod page;
+pub mod policy;
 pub mod sessions;
 pub mod users;
 pub mod values;

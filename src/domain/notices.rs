@@ -10,7 +10,7 @@
 //! whose lease ran out, and whose notice was claimed again, changes nothing. So a
 //! crash re-sends at most the emails that were in flight.
 
-use std::{sync::Arc, time::Duration};
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use sea_orm::{
@@ -19,9 +19,9 @@ use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, Statement,
     sea_query::{Expr, ExprTrait as _, LockBehavior, LockType, Query},
 };
-use tokio::sync::Notify;
 
-use super::now;
+pub use super::change::Outbox;
+use super::{change::Change, now};
 use crate::{
     Result,
     auth::token::random_token_string,
@@ -30,45 +30,19 @@ use crate::{
 
 pub use notices::Model as Notice;
 
-/// What the domain needs to schedule notices: the delay, and a way to wake the
-/// dispatcher once a new notice is committed.
-#[derive(Debug, Clone)]
-pub struct Outbox {
-    pub assignment_delay: Duration,
-    wake: Arc<Notify>,
-}
-
-impl Outbox {
-    pub fn new(assignment_delay: Duration) -> Self {
-        Self { assignment_delay, wake: Arc::new(Notify::new()) }
-    }
-
-    /// Tells the dispatcher that the set of pending notices changed.
-    pub fn committed(&self) {
-        self.wake.notify_one();
-    }
-
-    /// Resolves after the next [`Self::committed`].
-    pub async fn changed(&self) {
-        self.wake.notified().await;
-    }
-}
-
-/// Inside the transaction that changes an issue's assignee from `old` to `new`:
-/// cancels the pending notice of the former assignment and schedules one for the new.
-/// Returns whether anything changed (the caller then wakes the dispatcher after commit).
+/// Within the change of an issue's assignee from `old` to `new`: cancels the pending
+/// notice of the former assignment and schedules one for the new.
 pub async fn on_assignment_change(
-    txn: &impl ConnectionTrait,
-    outbox: &Outbox,
+    change: &mut Change<'_>,
     issue_id: i64,
     actor_id: i64,
     old: Option<i64>,
     new: Option<i64>,
-) -> Result<bool> {
+) -> Result<()> {
     if old == new {
-        return Ok(false);
+        return Ok(());
     }
-    cancel_for_issue(txn, issue_id).await?;
+    cancel_for_issue(change, issue_id).await?;
     if let Some(recipient) = new {
         let at = now();
         notices::ActiveModel {
@@ -77,7 +51,7 @@ pub async fn on_assignment_change(
             recipient_id: Set(recipient),
             actor_id: Set(Some(actor_id)),
             dedupe_key: Set(None),
-            due_at: Set(at + outbox.assignment_delay),
+            due_at: Set(at + change.outbox().assignment_delay),
             state: Set(State::Pending),
             attempts: Set(0),
             last_error: Set(None),
@@ -86,22 +60,26 @@ pub async fn on_assignment_change(
             created_at: Set(at),
             ..Default::default()
         }
-        .insert(txn)
+        .insert(change.txn())
         .await?;
+        change.outbox_changed();
     }
-    Ok(true)
+    Ok(())
 }
 
-/// Cancels the pending assignment notice of an issue, if any.
-pub async fn cancel_for_issue(txn: &impl ConnectionTrait, issue_id: i64) -> Result<()> {
-    notices::Entity::update_many()
+/// Within `change`, cancels the pending assignment notice of an issue, if any.
+pub async fn cancel_for_issue(change: &mut Change<'_>, issue_id: i64) -> Result<()> {
+    let cancelled = notices::Entity::update_many()
         .col_expr(notices::Column::State, Expr::value(State::Cancelled))
         .col_expr(notices::Column::LastError, Expr::value("cancelled: the assignment changed"))
         .filter(notices::Column::IssueId.eq(issue_id))
         .filter(notices::Column::Kind.eq(Kind::Assignment))
         .filter(notices::Column::State.eq(State::Pending))
-        .exec(txn)
+        .exec(change.txn())
         .await?;
+    if cancelled.rows_affected > 0 {
+        change.outbox_changed();
+    }
     Ok(())
 }
 

@@ -15,14 +15,16 @@ use sha2::{Digest as _, Sha256};
 
 use super::{
     now,
-    users::User,
     values::{REFRESH_TOKEN_BYTES, RefreshToken},
 };
 use crate::{
     Error, Result,
     auth::{TokenKeys, token::random_token_string},
-    entity::refresh_tokens,
+    entity::{refresh_tokens, users},
 };
+
+/// The account a session belongs to.
+type User = users::Model;
 
 /// What a login or refresh hands the client.
 #[derive(Clone)]
@@ -118,7 +120,7 @@ pub async fn refresh(
         txn.commit().await?;
         return Err(REJECTED);
     }
-    let Some(user) = super::users::find(&txn, stored.user_id).await? else {
+    let Some(user) = super::unique(&txn, users::Entity::find_by_id(stored.user_id)).await? else {
         return Err(REJECTED);
     };
     let session = issue(&txn, keys, refresh_ttl, user, stored.family).await?;

@@ -56,7 +56,7 @@ pub struct ProfileChanges {
 
 /// Creates an account.
 pub async fn register(db: &impl ConnectionTrait, hasher: &PasswordHasher, new: NewUser) -> Result<User> {
-    let password_hash = hasher.hash(&new.password).await?;
+    let password_hash = hasher.hash(new.password.expose()).await?;
     let at = now();
     users::ActiveModel {
         username: Set(new.username.into_inner()),
@@ -135,7 +135,7 @@ pub async fn update_profile(
     changes: ProfileChanges,
     client: Option<IpAddr>,
 ) -> Result<User> {
-    let user = get(db, actor.user_id).await?;
+    let user = super::policy::account_of(db, actor).await?;
     let mut model: users::ActiveModel = user.clone().into();
     if let Some(password) = &changes.password {
         let current = changes.current_password.as_ref().ok_or_else(|| {
@@ -148,7 +148,7 @@ pub async fn update_profile(
             return Err(Error::bad_input("currentPassword", "The current password is wrong"));
         }
         forget_attempts(db, &subject, client).await;
-        model.password_hash = Set(hasher.hash(password).await?);
+        model.password_hash = Set(hasher.hash(password.expose()).await?);
     }
     if let Some(username) = changes.username {
         model.username = Set(username.into_inner());
@@ -175,11 +175,6 @@ pub async fn update_profile(
 /// The user with `id`, if any.
 pub async fn find(db: &impl ConnectionTrait, id: i64) -> Result<Option<User>> {
     super::unique(db, users::Entity::find_by_id(id)).await
-}
-
-/// The user with `id`, or `NOT_FOUND`.
-pub async fn get(db: &impl ConnectionTrait, id: i64) -> Result<User> {
-    find(db, id).await?.ok_or(Error::NotFound("User"))
 }
 
 /// The users with these ids (any that exist), in no particular order.

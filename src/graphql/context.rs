@@ -16,7 +16,7 @@ use super::{
 use crate::{
     Error, Result,
     auth::{Actor, Caller, PasswordHasher, TokenKeys},
-    domain::{issues::Announce, logins::LoginLimits, notices::Outbox},
+    domain::{change::Announce, events::IssueEvent, logins::LoginLimits, notices::Outbox},
     events::EventBus,
 };
 
@@ -28,7 +28,7 @@ pub struct ServiceState {
     pub hasher: PasswordHasher,
     pub refresh_token_ttl: Duration,
     pub outbox: Outbox,
-    pub events: EventBus,
+    pub events: EventBus<IssueEvent>,
     /// Login throttling's limits.
     pub logins: LoginLimits,
 }

@@ -11,6 +11,7 @@ mod loader;
 mod mutation;
 mod query;
 mod schema;
+mod sign_in;
 mod subscription;
 mod types;
 
@@ -22,3 +23,4 @@ pub use error_codes::{fill_codes, is_request_error, with_code};
 pub use gate::{Admitted, Gate, MAX_ERRORS};
 pub use loader::UserLoader;
 pub use schema::{AppSchema, build_schemas, sdl};
+pub use sign_in::PUBLIC_FIELDS;

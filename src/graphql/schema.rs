@@ -3,11 +3,17 @@ use std::sync::Arc;
 use async_graphql::Schema;
 
 use super::{
-    ServiceState, error_codes::ErrorCodes, mutation::MutationRoot, query::QueryRoot,
+    ServiceState, error_codes::ErrorCodes, mutation::MutationRoot, query::QueryRoot, sign_in::SignedIn,
     subscription::SubscriptionRoot,
 };
 
-pub type AppSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
+/// The schema; every root field passes the sign-in gate (`sign_in.rs`).
+pub type AppSchema = Schema<SignedIn<QueryRoot>, SignedIn<MutationRoot>, SignedIn<SubscriptionRoot>>;
+
+fn builder()
+-> async_graphql::SchemaBuilder<SignedIn<QueryRoot>, SignedIn<MutationRoot>, SignedIn<SubscriptionRoot>> {
+    Schema::build(SignedIn::default(), SignedIn::default(), SignedIn(SubscriptionRoot))
+}
 
 /// The schemas serving `state`: one for HTTP, whose documents come parsed and whose
 /// error codes are filled in by the HTTP layer, and one for WebSocket connections,
@@ -20,8 +26,7 @@ pub type AppSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
 /// `__schema`/`__type` are refused and unknown fields get no "Did you mean" hints.
 pub fn build_schemas(state: Arc<ServiceState>, introspection: bool) -> (AppSchema, AppSchema) {
     let build = || {
-        let builder = Schema::build(QueryRoot::default(), MutationRoot::default(), SubscriptionRoot)
-            .data(state.clone());
+        let builder = builder().data(state.clone());
         if introspection { builder } else { builder.disable_introspection().disable_suggestions() }
     };
     (build().finish(), build().extension(ErrorCodes).finish())
@@ -29,5 +34,5 @@ pub fn build_schemas(state: Arc<ServiceState>, introspection: bool) -> (AppSchem
 
 /// The SDL of the schema, as `schema.graphql` holds it.
 pub fn sdl() -> String {
-    Schema::build(QueryRoot::default(), MutationRoot::default(), SubscriptionRoot).finish().sdl()
+    builder().finish().sdl()
 }

@@ -1,13 +1,30 @@
 //! The subscription root, served over WebSocket at `/graphql/ws`.
+//!
+//! A subscription reads the event bus, which carries every committed issue event,
+//! and shows its subscriber those its filter wants, until the connection's access
+//! token expires.
+
+use std::{collections::VecDeque, pin::Pin, sync::Arc};
 
 use async_graphql::{Context, Subscription};
-use futures_util::{Stream, StreamExt as _};
+use chrono::{DateTime, Utc};
+use futures_util::{Stream, StreamExt as _, stream};
+use tokio::sync::broadcast::{self, error::RecvError};
 
 use super::{
+    ServiceState,
     context::ContextExt as _,
     types::{IssueEvent, IssueEventFilter},
 };
-use crate::Result;
+use crate::{
+    Error, Result,
+    auth::Actor,
+    domain::{
+        self,
+        events::{self as domain_events, EventFilter},
+    },
+    events::Batch,
+};
 
 #[derive(Debug, Default)]
 pub struct SubscriptionRoot;
@@ -23,13 +40,77 @@ impl SubscriptionRoot {
         ctx: &Context<'_>,
         filter: Option<IssueEventFilter>,
     ) -> Result<impl Stream<Item = async_graphql::Result<IssueEvent>> + use<>> {
-        let actor = ctx.actor()?;
+        let viewer = ctx.actor()?;
         let filter = filter.unwrap_or_default().try_into()?;
-        let until = ctx.request()?.session_ends;
-        Ok(ctx
-            .state()?
-            .events
-            .feed(filter, actor.user_id, until)
-            .map(|event| event.map(IssueEvent).map_err(Into::into)))
+        let state = ctx.state()?;
+        let feed = Feed {
+            receiver: state.events.subscribe(),
+            state: state.clone(),
+            filter,
+            viewer,
+            expiry: ctx.request()?.session_ends.map(expiry),
+            ready: VecDeque::new(),
+        };
+        let events = stream::unfold(Some(feed), |feed| async move {
+            let mut feed = feed?;
+            match feed.next().await {
+                Ok(Some(event)) => Some((Ok(event), Some(feed))),
+                Ok(None) => None,
+                Err(err) => Some((Err(err), None)),
+            }
+        });
+        Ok(events.map(|event| event.map(IssueEvent).map_err(Into::into)))
+    }
+}
+
+/// A timer that fires when the token valid until `until` expires.
+fn expiry(until: DateTime<Utc>) -> Pin<Box<tokio::time::Sleep>> {
+    let left = (until - Utc::now()).to_std().unwrap_or_default();
+    Box::pin(tokio::time::sleep(left))
+}
+
+/// One subscriber's view of the bus.
+struct Feed {
+    receiver: broadcast::Receiver<Batch<domain_events::IssueEvent>>,
+    state: Arc<ServiceState>,
+    filter: EventFilter,
+    viewer: Actor,
+    expiry: Option<Pin<Box<tokio::time::Sleep>>>,
+    ready: VecDeque<domain_events::IssueEvent>,
+}
+
+impl Feed {
+    /// The next wanted event; `None` when the bus is gone.
+    async fn next(&mut self) -> Result<Option<domain_events::IssueEvent>> {
+        loop {
+            if let Some(event) = self.ready.pop_front() {
+                return Ok(Some(event));
+            }
+            let expired = async {
+                match &mut self.expiry {
+                    Some(expiry) => expiry.await,
+                    None => std::future::pending().await,
+                }
+            };
+            let batch = tokio::select! {
+                () = expired => {
+                    return Err(Error::Unauthenticated("The access token expired; subscribe again with a new one"));
+                }
+                received = self.receiver.recv() => match received {
+                    Ok(batch) => batch,
+                    Err(RecvError::Lagged(missed)) => return Err(Error::Lagged { missed }),
+                    Err(RecvError::Closed) => return Ok(None),
+                },
+            };
+            let mut wanted: Vec<_> = batch
+                .iter()
+                .filter(|event| self.filter.matches(event, self.viewer.user_id))
+                .cloned()
+                .collect();
+            if wanted.iter().any(domain_events::IssueEvent::lacks_issue) {
+                domain::issues::fill_in(&self.state.db, &mut wanted).await?;
+            }
+            self.ready.extend(wanted);
+        }
     }
 }

@@ -20,6 +20,7 @@ use crate::{
     domain::{
         digest, issues,
         notices::{self, Notice, Outbox},
+        policy,
         users::{self, User},
     },
     entity::{issues::Status, notices::Kind},
@@ -234,12 +235,11 @@ impl Dispatcher {
         let Some(recipient) = data.users.get(&notice.recipient_id) else { return Ok(None) };
         let rendered = match notice.kind {
             Kind::Assignment => {
-                let Some(issue) = notice.issue_id.and_then(|id| data.issues.get(&id)) else {
+                let issue = notice.issue_id.and_then(|id| data.issues.get(&id));
+                let (true, Some(issue)) = (policy::assignment_notice_wanted(issue, recipient.id), issue)
+                else {
                     return Ok(None);
                 };
-                if issue.assigned_to != Some(recipient.id) {
-                    return Ok(None);
-                }
                 let actor = notice.actor_id.and_then(|id| data.users.get(&id));
                 self.templates.assignment(&AssignmentEmail {
                     recipient_name: display_name(recipient),
@@ -250,7 +250,7 @@ impl Dispatcher {
             Kind::Digest => {
                 let groups = data.digests.get(&recipient.id).map(Vec::as_slice).unwrap_or_default();
                 let total = groups.iter().map(|(_, issues)| issues.len()).sum();
-                if total == 0 && !self.config.digest_include_empty {
+                if !policy::digest_wanted(total, self.config.digest_include_empty) {
                     return Ok(None);
                 }
                 let open = groups.iter().filter(|(s, _)| *s != Status::Closed).map(|(_, i)| i.len()).sum();

@@ -14,6 +14,7 @@ mod limits;
 mod notices;
 mod paging;
 mod schema;
+mod sign_in;
 mod smtp;
 mod startup;
 mod subscriptions;

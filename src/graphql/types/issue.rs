@@ -8,6 +8,7 @@ use crate::{
         self,
         issues::{IssueFilter as DomainFilter, IssueOrder as DomainOrder, ListedIssue, OrderField},
         page::PageArgs,
+        policy,
         values::{self, SearchText},
     },
     entity::issues::Status,
@@ -98,8 +99,7 @@ impl Issue {
     /// The assignment email waiting to go out, if any. Only the issue's creator and
     /// assignee see it; for anyone else it is null.
     async fn pending_notice(&self, ctx: &Context<'_>) -> Result<Option<PendingNotice>> {
-        let actor = ctx.actor()?;
-        if actor.user_id != self.issue.created_by && Some(actor.user_id) != self.issue.assigned_to {
+        if !policy::may_see_pending_notice(ctx.actor()?, &self.issue) {
             return Ok(None);
         }
         let notice = ctx

@@ -1,0 +1,98 @@
+//! A write to issues, from `BEGIN` to what its commit announces.
+//!
+//! Every change to an issue runs in one [`Change`]: it holds the transaction and the
+//! turn at writing, gathers the events the change publishes and remembers whether it
+//! touched the notice outbox. [`Change::commit`] then commits, publishes the events
+//! if and only if the commit succeeded, and wakes the notice dispatcher if the outbox
+//! changed: one step, so no caller can commit and forget to announce.
+
+use std::{sync::Arc, time::Duration};
+
+use sea_orm::{DatabaseConnection, DatabaseTransaction};
+use tokio::sync::Notify;
+
+use super::{WriteTurn, begin_write, events::IssueEvent};
+use crate::{Result, events::EventBus};
+
+/// Where committed changes are announced: subscribers, through the event bus, and
+/// the notice dispatcher, through the outbox.
+#[derive(Debug, Clone, Copy)]
+pub struct Announce<'a> {
+    pub outbox: &'a Outbox,
+    pub events: &'a EventBus<IssueEvent>,
+}
+
+/// What the domain needs to schedule notices: the delay, and a way to wake the
+/// dispatcher once a new notice is committed.
+#[derive(Debug, Clone)]
+pub struct Outbox {
+    pub assignment_delay: Duration,
+    wake: Arc<Notify>,
+}
+
+impl Outbox {
+    pub fn new(assignment_delay: Duration) -> Self {
+        Self { assignment_delay, wake: Arc::new(Notify::new()) }
+    }
+
+    /// Tells the dispatcher that the set of pending notices changed.
+    pub fn committed(&self) {
+        self.wake.notify_one();
+    }
+
+    /// Resolves after the next [`Self::committed`].
+    pub async fn changed(&self) {
+        self.wake.notified().await;
+    }
+}
+
+/// A write in progress; dropped without [`Change::commit`], it rolls back and
+/// announces nothing.
+#[derive(Debug)]
+pub struct Change<'a> {
+    txn: DatabaseTransaction,
+    turn: WriteTurn,
+    announce: Announce<'a>,
+    events: Vec<IssueEvent>,
+    outbox_changed: bool,
+}
+
+impl<'a> Change<'a> {
+    /// Begins a write (see [`begin_write`]).
+    pub async fn begin(db: &DatabaseConnection, announce: Announce<'a>) -> Result<Self> {
+        let (txn, turn) = begin_write(db).await?;
+        Ok(Self { txn, turn, announce, events: Vec::new(), outbox_changed: false })
+    }
+
+    /// The transaction, for the change's statements.
+    pub fn txn(&self) -> &DatabaseTransaction {
+        &self.txn
+    }
+
+    /// The outbox the change schedules notices in.
+    pub fn outbox(&self) -> &'a Outbox {
+        self.announce.outbox
+    }
+
+    /// Adds events for the commit to publish, after those added before.
+    pub fn publish(&mut self, events: Vec<IssueEvent>) {
+        self.events.extend(events);
+    }
+
+    /// Records that the change scheduled or cancelled a notice, so the dispatcher
+    /// looks at the outbox again once it commits.
+    pub fn outbox_changed(&mut self) {
+        self.outbox_changed = true;
+    }
+
+    /// Commits, then announces what committed.
+    pub async fn commit(self) -> Result<()> {
+        let Self { txn, turn, announce, events, outbox_changed } = self;
+        announce.events.commit(txn, events).await?;
+        drop(turn);
+        if outbox_changed {
+            announce.outbox.committed();
+        }
+        Ok(())
+    }
+}
