@@ -5,11 +5,11 @@ use clap::Parser as _;
 use migration::{Migrator, MigratorTrait as _};
 use tracing_subscriber::EnvFilter;
 use triage::{
-    app::{Application, connect},
     auth::{PasswordHasher, TokenKeys},
     config::{Cli, Command, Config, MigrateAction, UserAction, UserCreateArgs},
     domain::{self, users::NewUser, values},
     entity::users::Role,
+    startup::{Application, connect},
 };
 
 #[tokio::main]

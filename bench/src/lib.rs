@@ -20,9 +20,9 @@ use tokio::{
     process::{Child, Command},
 };
 use triage::{
-    app::connect,
     auth::TokenKeys,
     config::{DatabaseConfig, Secret},
+    startup::connect,
 };
 
 /// Arrivals by notice id (from the Message-ID), each with every time it arrived.

@@ -7,10 +7,12 @@ pub mod token;
 pub use password::PasswordHasher;
 pub use token::{AccessToken, TokenKeys, VerifiedToken};
 
+use crate::entity::ids::UserId;
+
 /// The authenticated caller of a request, as proven by a valid access token.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Actor {
-    pub user_id: i64,
+    pub user_id: UserId,
 }
 
 /// What the HTTP edge learned from the `Authorization` header.

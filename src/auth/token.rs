@@ -20,7 +20,10 @@ use pasetors::{
     version4::V4,
 };
 
-use crate::{Error, Result};
+use crate::{
+    Error, Result,
+    entity::ids::{RowId as _, UserId},
+};
 
 /// How far `iat` and `nbf` are backdated, to absorb clock skew between replicas.
 pub const CLOCK_LEEWAY: Duration = Duration::from_secs(30);
@@ -52,7 +55,7 @@ pub struct AccessToken {
 /// What a valid access token proves: who, and until when.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct VerifiedToken {
-    pub user_id: i64,
+    pub user_id: UserId,
     pub expires_at: DateTime<Utc>,
 }
 
@@ -97,7 +100,7 @@ impl TokenKeys {
     }
 
     /// Mints an access token for `user_id`, valid from `now` for the configured lifetime.
-    pub fn issue(&self, user_id: i64, now: DateTime<Utc>) -> Result<AccessToken> {
+    pub fn issue(&self, user_id: UserId, now: DateTime<Utc>) -> Result<AccessToken> {
         let expires_at = now + self.ttl;
         let valid_from = now - CLOCK_LEEWAY;
         let mut claims = Claims::new().map_err(token_error)?;
@@ -129,7 +132,7 @@ impl TokenKeys {
         let trusted = local::decrypt(&self.key, &untrusted, &rules, None, None).map_err(|_| rejected())?;
         let claims = trusted.payload_claims().ok_or_else(rejected)?;
         let claim = |name| claims.get_claim(name).and_then(|value| value.as_str());
-        let user_id = claim("sub").and_then(|sub| sub.parse().ok()).ok_or_else(rejected)?;
+        let user_id = claim("sub").and_then(UserId::parse).ok_or_else(rejected)?;
         let expires_at = claim("exp")
             .and_then(|exp| DateTime::parse_from_rfc3339(exp).ok())
             .map(|exp| exp.with_timezone(&Utc))
@@ -179,21 +182,21 @@ mod tests {
     #[test]
     fn a_token_names_its_user() -> anyhow::Result<()> {
         let keys = keys()?;
-        let token = keys.issue(42, Utc::now())?;
+        let token = keys.issue(UserId(42), Utc::now())?;
         assert!(token.token.starts_with("v4.local."));
         let verified = keys.verify(&token.token)?;
-        assert_eq!(verified, VerifiedToken { user_id: 42, expires_at: token.expires_at });
+        assert_eq!(verified, VerifiedToken { user_id: UserId(42), expires_at: token.expires_at });
         Ok(())
     }
 
     #[test]
     fn expired_foreign_and_tampered_tokens_are_rejected() -> anyhow::Result<()> {
         let keys = keys()?;
-        let expired = keys.issue(1, Utc::now() - chrono::Duration::hours(1))?;
+        let expired = keys.issue(UserId(1), Utc::now() - chrono::Duration::hours(1))?;
         assert!(keys.verify(&expired.token).is_err());
-        let foreign = self::keys()?.issue(1, Utc::now())?;
+        let foreign = self::keys()?.issue(UserId(1), Utc::now())?;
         assert!(keys.verify(&foreign.token).is_err());
-        let mut tampered = keys.issue(1, Utc::now())?.token;
+        let mut tampered = keys.issue(UserId(1), Utc::now())?.token;
         let last = tampered.pop().map_or('A', |c| if c == 'A' { 'B' } else { 'A' });
         tampered.push(last);
         assert!(keys.verify(&tampered).is_err());
@@ -206,7 +209,7 @@ mod tests {
         let paserk = TokenKeys::generate_paserk()?;
         let ours = TokenKeys::from_paserk(&paserk, "triage", Duration::from_secs(60))?;
         let theirs = TokenKeys::from_paserk(&paserk, "elsewhere", Duration::from_secs(60))?;
-        let token = theirs.issue(1, Utc::now())?;
+        let token = theirs.issue(UserId(1), Utc::now())?;
         assert!(ours.verify(&token.token).is_err());
         Ok(())
     }

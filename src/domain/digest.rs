@@ -5,6 +5,7 @@ use std::{collections::HashMap, time::Duration};
 use chrono::{DateTime, Utc};
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder};
 
+use crate::entity::ids::UserId;
 use crate::{
     Result,
     entity::issues::{self, Status},
@@ -31,15 +32,15 @@ pub fn period_of_tick(tick: DateTime<Utc>) -> String {
 /// with nothing assigned.
 pub async fn assigned_by_status(
     db: &impl ConnectionTrait,
-    user_ids: &[i64],
-) -> Result<HashMap<i64, Vec<(Status, Vec<issues::Model>)>>> {
+    user_ids: &[UserId],
+) -> Result<HashMap<UserId, Vec<(Status, Vec<issues::Model>)>>> {
     let assigned = issues::Entity::find()
         .filter(issues::Column::AssignedTo.is_in(user_ids.iter().copied()))
         .order_by_desc(issues::Column::CreatedAt)
         .order_by_desc(issues::Column::Id)
         .all(db)
         .await?;
-    let mut by_user: HashMap<i64, Vec<issues::Model>> = HashMap::new();
+    let mut by_user: HashMap<UserId, Vec<issues::Model>> = HashMap::new();
     for issue in assigned {
         if let Some(user) = issue.assigned_to {
             by_user.entry(user).or_default().push(issue);

@@ -9,7 +9,11 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::entity::issues::{Model as Issue, Status};
+use super::IdMatch;
+use crate::entity::{
+    ids::{IssueId, UserId},
+    issues::{Model as Issue, Status},
+};
 
 /// What happened; the GraphQL `IssueEventKind` documents each.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -27,14 +31,14 @@ pub enum EventKind {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IssueEvent {
     pub kind: EventKind,
-    pub issue_id: i64,
+    pub issue_id: IssueId,
     /// Who made the change.
-    pub actor_id: i64,
+    pub actor_id: UserId,
     pub at: DateTime<Utc>,
-    pub created_by: i64,
+    pub created_by: UserId,
     /// The assignee before and after the change (the same unless it was reassigned).
-    pub assignee_before: Option<i64>,
-    pub assignee_after: Option<i64>,
+    pub assignee_before: Option<UserId>,
+    pub assignee_after: Option<UserId>,
     /// The issue just after the change; `None` once it is deleted, and when it was too
     /// large to carry between replicas (the receiver then reads it again).
     pub issue: Option<Issue>,
@@ -54,7 +58,7 @@ impl IssueEvent {
         self.issue.is_none() && self.kind != EventKind::Deleted
     }
 
-    fn new(kind: EventKind, actor_id: i64, before: Option<&Issue>, after: Option<&Issue>) -> Option<Self> {
+    fn new(kind: EventKind, actor_id: UserId, before: Option<&Issue>, after: Option<&Issue>) -> Option<Self> {
         let any = after.or(before)?;
         Some(Self {
             kind,
@@ -70,7 +74,7 @@ impl IssueEvent {
 }
 
 /// The events of opening `issue`: `CREATED`, and `ASSIGNED` when it has an assignee.
-pub fn created(actor_id: i64, issue: &Issue) -> Vec<IssueEvent> {
+pub fn created(actor_id: UserId, issue: &Issue) -> Vec<IssueEvent> {
     let mut kinds = vec![EventKind::Created];
     if issue.assigned_to.is_some() {
         kinds.push(EventKind::Assigned);
@@ -80,7 +84,7 @@ pub fn created(actor_id: i64, issue: &Issue) -> Vec<IssueEvent> {
 
 /// The events of changing `before` into `after`, in the module's order; none when
 /// nothing a client sees changed.
-pub fn updated(actor_id: i64, before: &Issue, after: &Issue) -> Vec<IssueEvent> {
+pub fn updated(actor_id: UserId, before: &Issue, after: &Issue) -> Vec<IssueEvent> {
     let was_closed = before.status == Status::Closed;
     let is_closed = after.status == Status::Closed;
     let mut kinds = Vec::new();
@@ -100,12 +104,12 @@ pub fn updated(actor_id: i64, before: &Issue, after: &Issue) -> Vec<IssueEvent> 
 }
 
 /// The event of deleting `issue`.
-pub fn deleted(actor_id: i64, issue: &Issue) -> Vec<IssueEvent> {
+pub fn deleted(actor_id: UserId, issue: &Issue) -> Vec<IssueEvent> {
     events(actor_id, Some(issue), None, vec![EventKind::Deleted])
 }
 
 fn events(
-    actor_id: i64,
+    actor_id: UserId,
     before: Option<&Issue>,
     after: Option<&Issue>,
     kinds: Vec<EventKind>,
@@ -118,7 +122,7 @@ fn events(
 /// event is visible to every subscriber.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct EventFilter {
-    pub issue_id: Option<i64>,
+    pub issue_id: Option<IdMatch<IssueId>>,
     /// `true`: the viewer was the assignee before the change or is after it;
     /// `false`: neither.
     pub assigned_to_viewer: Option<bool>,
@@ -127,9 +131,9 @@ pub struct EventFilter {
 }
 
 impl EventFilter {
-    pub fn matches(&self, event: &IssueEvent, viewer: i64) -> bool {
+    pub fn matches(&self, event: &IssueEvent, viewer: UserId) -> bool {
         let assigned = event.assignee_before == Some(viewer) || event.assignee_after == Some(viewer);
-        self.issue_id.is_none_or(|id| id == event.issue_id)
+        self.issue_id.is_none_or(|wanted| wanted.is(event.issue_id))
             && self.assigned_to_viewer.is_none_or(|wanted| wanted == assigned)
             && self.created_by_viewer.is_none_or(|wanted| wanted == (event.created_by == viewer))
     }
@@ -139,14 +143,14 @@ impl EventFilter {
 mod tests {
     use super::*;
 
-    fn issue(assigned_to: Option<i64>, status: Status) -> Issue {
+    fn issue(assigned_to: Option<UserId>, status: Status) -> Issue {
         let at = super::super::now();
         Issue {
-            id: 7,
+            id: IssueId(7),
             title: "Crash on save".to_owned(),
             description: String::new(),
             status,
-            created_by: 1,
+            created_by: UserId(1),
             assigned_to,
             created_at: at,
             updated_at: at,
@@ -161,36 +165,50 @@ mod tests {
     #[test]
     fn opening_an_assigned_issue_is_created_then_assigned() {
         use EventKind::*;
-        assert_eq!(kinds(&created(1, &issue(Some(2), Status::Open))), [Created, Assigned]);
-        assert_eq!(kinds(&created(1, &issue(None, Status::Open))), [Created]);
+        assert_eq!(kinds(&created(UserId(1), &issue(Some(UserId(2)), Status::Open))), [Created, Assigned]);
+        assert_eq!(kinds(&created(UserId(1), &issue(None, Status::Open))), [Created]);
     }
 
     #[test]
     fn an_update_yields_its_kinds_in_order() {
         use EventKind::*;
-        let before = issue(Some(2), Status::Open);
-        let mut after = issue(Some(3), Status::Closed);
+        let before = issue(Some(UserId(2)), Status::Open);
+        let mut after = issue(Some(UserId(3)), Status::Closed);
         after.title = "Crash on save (again)".to_owned();
-        assert_eq!(kinds(&updated(1, &before, &after)), [Updated, Assigned, Closed]);
+        assert_eq!(kinds(&updated(UserId(1), &before, &after)), [Updated, Assigned, Closed]);
         assert_eq!(
-            kinds(&updated(1, &after, &issue(None, Status::InProgress))),
+            kinds(&updated(UserId(1), &after, &issue(None, Status::InProgress))),
             [Updated, Unassigned, Reopened]
         );
-        assert_eq!(kinds(&updated(1, &before, &issue(Some(2), Status::InProgress))), [Updated]);
-        assert_eq!(kinds(&updated(1, &before, &before)), []);
-        assert_eq!(kinds(&deleted(1, &before)), [Deleted]);
+        assert_eq!(
+            kinds(&updated(UserId(1), &before, &issue(Some(UserId(2)), Status::InProgress))),
+            [Updated]
+        );
+        assert_eq!(kinds(&updated(UserId(1), &before, &before)), []);
+        assert_eq!(kinds(&deleted(UserId(1), &before)), [Deleted]);
     }
 
     #[test]
     fn assigned_to_me_matches_the_former_and_the_new_assignee() {
-        let reassigned = &updated(1, &issue(Some(2), Status::Open), &issue(Some(3), Status::Open))[0];
+        let reassigned =
+            &updated(UserId(1), &issue(Some(UserId(2)), Status::Open), &issue(Some(UserId(3)), Status::Open))
+                [0];
         let mine = EventFilter { assigned_to_viewer: Some(true), ..Default::default() };
-        assert!(mine.matches(reassigned, 2) && mine.matches(reassigned, 3) && !mine.matches(reassigned, 4));
+        assert!(
+            mine.matches(reassigned, UserId(2))
+                && mine.matches(reassigned, UserId(3))
+                && !mine.matches(reassigned, UserId(4))
+        );
         let not_mine = EventFilter { assigned_to_viewer: Some(false), ..Default::default() };
-        assert!(!not_mine.matches(reassigned, 2) && not_mine.matches(reassigned, 4));
-        let created_by_me =
-            EventFilter { created_by_viewer: Some(true), issue_id: Some(7), ..Default::default() };
-        assert!(created_by_me.matches(reassigned, 1) && !created_by_me.matches(reassigned, 2));
-        assert!(EventFilter::default().matches(reassigned, 99));
+        assert!(!not_mine.matches(reassigned, UserId(2)) && not_mine.matches(reassigned, UserId(4)));
+        let created_by_me = EventFilter {
+            created_by_viewer: Some(true),
+            issue_id: Some(IdMatch::Id(IssueId(7))),
+            ..Default::default()
+        };
+        assert!(
+            created_by_me.matches(reassigned, UserId(1)) && !created_by_me.matches(reassigned, UserId(2))
+        );
+        assert!(EventFilter::default().matches(reassigned, UserId(99)));
     }
 }

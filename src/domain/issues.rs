@@ -9,6 +9,7 @@ use sea_orm::{
 };
 
 use super::{
+    IdMatch,
     change::{Announce, Change},
     events::{self, IssueEvent},
     notices, now,
@@ -17,6 +18,7 @@ use super::{
     users::{User, contains_pattern},
     values::{IssueDescription, IssueTitle, SearchText},
 };
+use crate::entity::ids::{IssueId, UserId};
 use crate::{
     Error, Result,
     auth::Actor,
@@ -34,7 +36,7 @@ pub struct NewIssue {
     pub title: IssueTitle,
     pub description: IssueDescription,
     pub status: Status,
-    pub assigned_to: Option<i64>,
+    pub assigned_to: Option<UserId>,
 }
 
 /// An edit; `None` leaves a field as it is. `assigned_to: Some(None)` unassigns.
@@ -43,15 +45,15 @@ pub struct IssueChanges {
     pub title: Option<IssueTitle>,
     pub description: Option<IssueDescription>,
     pub status: Option<Status>,
-    pub assigned_to: Option<Option<i64>>,
+    pub assigned_to: Option<Option<UserId>>,
 }
 
 /// Which issues a list holds; every given criterion must match.
 #[derive(Debug, Default, Clone)]
 pub struct IssueFilter {
     pub status: Option<Vec<Status>>,
-    pub assigned_to: Option<i64>,
-    pub created_by: Option<i64>,
+    pub assigned_to: Option<IdMatch<UserId>>,
+    pub created_by: Option<IdMatch<UserId>>,
     pub unassigned: Option<bool>,
     pub search: Option<SearchText>,
 }
@@ -113,7 +115,7 @@ pub async fn update(
     db: &DatabaseConnection,
     announce: Announce<'_>,
     actor: Actor,
-    id: i64,
+    id: IssueId,
     changes: IssueChanges,
 ) -> Result<Issue> {
     let mut change = Change::begin(db, announce).await?;
@@ -158,7 +160,12 @@ pub async fn update(
 }
 
 /// Deletes issue `id` (see [`policy::may_edit_issue`]), cancelling its pending notice.
-pub async fn delete(db: &DatabaseConnection, announce: Announce<'_>, actor: Actor, id: i64) -> Result<Issue> {
+pub async fn delete(
+    db: &DatabaseConnection,
+    announce: Announce<'_>,
+    actor: Actor,
+    id: IssueId,
+) -> Result<Issue> {
     let mut change = Change::begin(db, announce).await?;
     let issue = get_editable(change.txn(), actor, id).await?;
     notices::cancel_for_issue(&mut change, issue.id).await?;
@@ -170,7 +177,7 @@ pub async fn delete(db: &DatabaseConnection, announce: Announce<'_>, actor: Acto
 
 /// The issue `id`, locked for the change, if the actor may edit it: `NOT_FOUND` or
 /// `FORBIDDEN` otherwise.
-async fn get_editable(db: &impl ConnectionTrait, actor: Actor, id: i64) -> Result<Issue> {
+async fn get_editable(db: &impl ConnectionTrait, actor: Actor, id: IssueId) -> Result<Issue> {
     // FOR UPDATE on PostgreSQL (SQLite's write lock is already held): two edits of one
     // issue apply one after the other, each to what the other left.
     let issue = super::unique(db, issues::Entity::find_by_id(id).lock_exclusive())
@@ -181,7 +188,7 @@ async fn get_editable(db: &impl ConnectionTrait, actor: Actor, id: i64) -> Resul
     Ok(issue)
 }
 
-async fn ensure_user_exists(db: &impl ConnectionTrait, id: i64) -> Result<()> {
+async fn ensure_user_exists(db: &impl ConnectionTrait, id: UserId) -> Result<()> {
     match super::users::find(db, id).await? {
         Some(_) => Ok(()),
         None => Err(Error::bad_input("assignedTo", "assignedTo does not name an existing user")),
@@ -189,19 +196,19 @@ async fn ensure_user_exists(db: &impl ConnectionTrait, id: i64) -> Result<()> {
 }
 
 /// The issue with `id`, if any.
-pub async fn find(db: &impl ConnectionTrait, id: i64) -> Result<Option<Issue>> {
+pub async fn find(db: &impl ConnectionTrait, id: IssueId) -> Result<Option<Issue>> {
     super::unique(db, issues::Entity::find_by_id(id)).await
 }
 
 /// The issues with these ids (any that exist), in no particular order.
-pub async fn find_many(db: &impl ConnectionTrait, ids: &[i64]) -> Result<Vec<Issue>> {
+pub async fn find_many(db: &impl ConnectionTrait, ids: &[IssueId]) -> Result<Vec<Issue>> {
     Ok(issues::Entity::find().filter(issues::Column::Id.is_in(ids.iter().copied())).all(db).await?)
 }
 
 /// Reads back the issues of events that travelled without them (see
 /// [`crate::events::Message::shrink`]).
 pub async fn fill_in(db: &impl ConnectionTrait, events: &mut [IssueEvent]) -> Result<()> {
-    let wanted: Vec<i64> =
+    let wanted: Vec<IssueId> =
         events.iter().filter(|event| event.lacks_issue()).map(|event| event.issue_id).collect();
     if wanted.is_empty() {
         return Ok(());
@@ -279,7 +286,7 @@ pub async fn list(
             OrderField::CreatedAt => listed.issue.created_at,
             OrderField::UpdatedAt => listed.issue.updated_at,
         }),
-        id: listed.issue.id,
+        id: listed.issue.id.0,
     };
     let select = issues::Entity::find().filter(filter.condition());
     page::fetch(db, select, keyset, args, with_total, with_people, position).await
@@ -291,11 +298,14 @@ impl IssueFilter {
         if let Some(statuses) = &self.status {
             all = all.add(issues::Column::Status.is_in(statuses.iter().copied()));
         }
-        if let Some(assignee) = self.assigned_to {
-            all = all.add(issues::Column::AssignedTo.eq(assignee));
-        }
-        if let Some(creator) = self.created_by {
-            all = all.add(issues::Column::CreatedBy.eq(creator));
+        for (column, wanted) in
+            [(issues::Column::AssignedTo, self.assigned_to), (issues::Column::CreatedBy, self.created_by)]
+        {
+            match wanted {
+                Some(IdMatch::Id(user)) => all = all.add(column.eq(user)),
+                Some(IdMatch::Nothing) => all = all.add(Expr::value(false)),
+                None => {}
+            }
         }
         match self.unassigned {
             Some(true) => all = all.add(issues::Column::AssignedTo.is_null()),

@@ -27,6 +27,7 @@ use sea_orm::{
 use sha2::{Digest as _, Sha256};
 
 use super::{begin_write, now, values::LoginName};
+use crate::entity::ids::UserId;
 use crate::entity::users::Model as User;
 use crate::{Error, Result, entity::login_attempts};
 
@@ -44,7 +45,7 @@ pub struct LoginLimits {
 #[derive(Clone, PartialEq, Eq)]
 pub enum LoginSubject {
     /// A known account, however the login named it.
-    User(i64),
+    User(UserId),
     /// A name that is no account: trimmed and lower-cased.
     Name(String),
 }
@@ -227,7 +228,7 @@ mod tests {
         let shown = subject.to_string();
         assert!(shown.starts_with("name#") && shown.len() == 17, "{shown}");
         assert!(!shown.contains("ada"));
-        assert_eq!(LoginSubject::User(7).to_string(), "user:7");
+        assert_eq!(LoginSubject::User(UserId(7)).to_string(), "user:7");
     }
 
     #[test]

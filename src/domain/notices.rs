@@ -22,6 +22,7 @@ use sea_orm::{
 
 pub use super::change::Outbox;
 use super::{change::Change, now};
+use crate::entity::ids::{IssueId, UserId};
 use crate::{
     Result,
     auth::token::random_token_string,
@@ -34,10 +35,10 @@ pub use notices::Model as Notice;
 /// notice of the former assignment and schedules one for the new.
 pub async fn on_assignment_change(
     change: &mut Change<'_>,
-    issue_id: i64,
-    actor_id: i64,
-    old: Option<i64>,
-    new: Option<i64>,
+    issue_id: IssueId,
+    actor_id: UserId,
+    old: Option<UserId>,
+    new: Option<UserId>,
 ) -> Result<()> {
     if old == new {
         return Ok(());
@@ -68,7 +69,7 @@ pub async fn on_assignment_change(
 }
 
 /// Within `change`, cancels the pending assignment notice of an issue, if any.
-pub async fn cancel_for_issue(change: &mut Change<'_>, issue_id: i64) -> Result<()> {
+pub async fn cancel_for_issue(change: &mut Change<'_>, issue_id: IssueId) -> Result<()> {
     let cancelled = notices::Entity::update_many()
         .col_expr(notices::Column::State, Expr::value(State::Cancelled))
         .col_expr(notices::Column::LastError, Expr::value("cancelled: the assignment changed"))
@@ -84,7 +85,7 @@ pub async fn cancel_for_issue(change: &mut Change<'_>, issue_id: i64) -> Result<
 }
 
 /// The pending assignment notices of these issues (at most one each).
-pub async fn pending_for_issues(db: &impl ConnectionTrait, issue_ids: &[i64]) -> Result<Vec<Notice>> {
+pub async fn pending_for_issues(db: &impl ConnectionTrait, issue_ids: &[IssueId]) -> Result<Vec<Notice>> {
     Ok(notices::Entity::find()
         .filter(notices::Column::IssueId.is_in(issue_ids.iter().copied()))
         .filter(notices::Column::Kind.eq(Kind::Assignment))

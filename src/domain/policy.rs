@@ -6,7 +6,7 @@ use sea_orm::{ConnectionTrait, EntityTrait as _};
 use crate::{
     Error, Result,
     auth::Actor,
-    entity::{issues::Model as Issue, users},
+    entity::{ids::UserId, issues::Model as Issue, users},
 };
 
 /// The account of a signed-in caller. A valid token for an account that no longer
@@ -39,7 +39,7 @@ pub fn may_see_pending_notice(viewer: Actor, issue: &Issue) -> bool {
 
 /// Whether a due assignment notice to `recipient` is still wanted: its issue still
 /// exists and is still assigned to them.
-pub fn assignment_notice_wanted(issue: Option<&Issue>, recipient: i64) -> bool {
+pub fn assignment_notice_wanted(issue: Option<&Issue>, recipient: UserId) -> bool {
     issue.is_some_and(|issue| issue.assigned_to == Some(recipient))
 }
 

@@ -17,6 +17,7 @@ use super::{
     now,
     values::{REFRESH_TOKEN_BYTES, RefreshToken},
 };
+use crate::entity::ids::UserId;
 use crate::{
     Error, Result,
     auth::{TokenKeys, token::random_token_string},
@@ -111,7 +112,7 @@ pub async fn refresh(
         .exec(&txn)
         .await?;
     if spent.rows_affected == 0 {
-        tracing::warn!(user_id = stored.user_id, "refresh token reused: revoking its family");
+        tracing::warn!(user_id = %stored.user_id, "refresh token reused: revoking its family");
         revoke_family(&txn, &stored.family).await?;
         txn.commit().await?;
         return Err(REJECTED);
@@ -144,7 +145,7 @@ pub async fn logout(db: &impl ConnectionTrait, refresh_token: &RefreshToken) -> 
 }
 
 /// Revokes every refresh token of `user_id` (after a password change).
-pub async fn revoke_all(db: &impl ConnectionTrait, user_id: i64) -> Result<()> {
+pub async fn revoke_all(db: &impl ConnectionTrait, user_id: UserId) -> Result<()> {
     refresh_tokens::Entity::update_many()
         .col_expr(refresh_tokens::Column::RevokedAt, Expr::value(now()))
         .filter(refresh_tokens::Column::UserId.eq(user_id))

@@ -15,6 +15,7 @@ use super::{
     page::{self, Keyset, Page, PageArgs, Position},
     values::{Email, LoginName, Password, PasswordAttempt, PersonName, SearchText, Username},
 };
+use crate::entity::ids::UserId;
 use crate::{
     Error, Result,
     auth::{Actor, PasswordHasher},
@@ -173,12 +174,12 @@ pub async fn update_profile(
 }
 
 /// The user with `id`, if any.
-pub async fn find(db: &impl ConnectionTrait, id: i64) -> Result<Option<User>> {
+pub async fn find(db: &impl ConnectionTrait, id: UserId) -> Result<Option<User>> {
     super::unique(db, users::Entity::find_by_id(id)).await
 }
 
 /// The users with these ids (any that exist), in no particular order.
-pub async fn find_many(db: &impl ConnectionTrait, ids: &[i64]) -> Result<Vec<User>> {
+pub async fn find_many(db: &impl ConnectionTrait, ids: &[UserId]) -> Result<Vec<User>> {
     Ok(users::Entity::find().filter(users::Column::Id.is_in(ids.iter().copied())).all(db).await?)
 }
 
@@ -208,7 +209,7 @@ pub async fn list(
         args,
         with_total,
         |select| select,
-        |user: &User| Position { key: None, id: user.id },
+        |user: &User| Position { key: None, id: user.id.0 },
     )
     .await
 }

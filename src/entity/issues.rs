@@ -1,17 +1,19 @@
 use sea_orm::entity::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use super::ids::{IssueId, UserId};
+
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, Serialize, Deserialize)]
 #[sea_orm(table_name = "issues")]
 pub struct Model {
     #[sea_orm(primary_key)]
-    pub id: i64,
+    pub id: IssueId,
     pub title: String,
     #[sea_orm(column_type = "Text")]
     pub description: String,
     pub status: Status,
-    pub created_by: i64,
-    pub assigned_to: Option<i64>,
+    pub created_by: UserId,
+    pub assigned_to: Option<UserId>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
     pub closed_at: Option<DateTimeUtc>,

@@ -1,6 +1,7 @@
 //! sea-orm entities, one per table. `migration/` owns the schema; these mirror it
 //! column for column and carry no rules of their own.
 
+pub mod ids;
 pub mod issues;
 pub mod login_attempts;
 pub mod notices;

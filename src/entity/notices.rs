@@ -1,14 +1,16 @@
 use sea_orm::entity::prelude::*;
 
+use super::ids::{IssueId, NoticeId, UserId};
+
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "notices")]
 pub struct Model {
     #[sea_orm(primary_key)]
-    pub id: i64,
+    pub id: NoticeId,
     pub kind: Kind,
-    pub issue_id: Option<i64>,
-    pub recipient_id: i64,
-    pub actor_id: Option<i64>,
+    pub issue_id: Option<IssueId>,
+    pub recipient_id: UserId,
+    pub actor_id: Option<UserId>,
     pub dedupe_key: Option<String>,
     pub due_at: DateTimeUtc,
     pub state: State,

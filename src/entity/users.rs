@@ -1,10 +1,12 @@
 use sea_orm::entity::prelude::*;
 
+use super::ids::UserId;
+
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "users")]
 pub struct Model {
     #[sea_orm(primary_key)]
-    pub id: i64,
+    pub id: UserId,
     pub username: String,
     pub email: String,
     pub first_name: String,

@@ -15,6 +15,7 @@ use std::{
 };
 
 use super::error_codes::with_code;
+use crate::entity::ids::UserId;
 
 /// How long a budget lasts from its first spend.
 const WINDOW: Duration = Duration::from_secs(3600);
@@ -29,7 +30,7 @@ const MAX_TRACKED: usize = 200_000;
 /// Whose budget a request spends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum BudgetKey {
-    User(i64),
+    User(UserId),
     Address(IpAddr),
     /// The addresses that came while the map was full.
     Overflow,
@@ -155,7 +156,7 @@ mod tests {
     #[test]
     fn a_budget_is_spent_until_it_cannot_cover_a_request() {
         let budgets = Budgets::new(true, 10, 5);
-        let user = BudgetKey::User(1);
+        let user = BudgetKey::User(UserId(1));
         assert_eq!(budgets.spend(user, 6).map(|s| s.map(|s| s.remaining)), Some(Ok(4)));
         let refused = budgets.spend(user, 6).expect("limits are on").expect_err("over budget");
         assert_eq!((refused.used, refused.remaining), (6, 4));
@@ -171,6 +172,6 @@ mod tests {
 
     #[test]
     fn off_means_no_budget() {
-        assert_eq!(Budgets::new(false, 1, 1).spend(BudgetKey::User(1), 100), None);
+        assert_eq!(Budgets::new(false, 1, 1).spend(BudgetKey::User(UserId(1)), 100), None);
     }
 }

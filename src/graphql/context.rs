@@ -1,6 +1,6 @@
-//! What a resolver can reach: the shared services, and who is calling.
+//! What a resolver can reach: the application state, and who is calling.
 
-use std::{net::IpAddr, sync::Arc, time::Duration};
+use std::{net::IpAddr, sync::Arc};
 
 use async_graphql::{
     Context,
@@ -15,30 +15,9 @@ use super::{
 };
 use crate::{
     Error, Result,
-    auth::{Actor, Caller, PasswordHasher, TokenKeys},
-    domain::{change::Announce, events::IssueEvent, logins::LoginLimits, notices::Outbox},
-    events::EventBus,
+    app::AppState,
+    auth::{Actor, Caller},
 };
-
-/// The services every request shares; built once at start-up.
-#[derive(Debug)]
-pub struct ServiceState {
-    pub db: DatabaseConnection,
-    pub tokens: TokenKeys,
-    pub hasher: PasswordHasher,
-    pub refresh_token_ttl: Duration,
-    pub outbox: Outbox,
-    pub events: EventBus<IssueEvent>,
-    /// Login throttling's limits.
-    pub logins: LoginLimits,
-}
-
-impl ServiceState {
-    /// Where issue changes are announced.
-    pub fn announce(&self) -> Announce<'_> {
-        Announce { outbox: &self.outbox, events: &self.events }
-    }
-}
 
 /// Per-request data: the caller and the request's DataLoaders (shared by the
 /// operations of one batch).
@@ -60,7 +39,7 @@ pub struct RequestContext {
 }
 
 impl RequestContext {
-    pub fn new(caller: Caller, client_address: IpAddr, state: &Arc<ServiceState>) -> Self {
+    pub fn new(caller: Caller, client_address: IpAddr, state: &Arc<AppState>) -> Self {
         let loader =
             DataLoader::with_cache(UserLoader::new(state.db.clone()), tokio::spawn, HashMapCache::default());
         let pending_notices = DataLoader::new(PendingNoticeLoader::new(state.db.clone()), tokio::spawn);
@@ -80,7 +59,7 @@ impl RequestContext {
         caller: Caller,
         client_address: IpAddr,
         session_ends: DateTime<Utc>,
-        state: &Arc<ServiceState>,
+        state: &Arc<AppState>,
     ) -> Self {
         let context = Self { session_ends: Some(session_ends), ..Self::new(caller, client_address, state) };
         context.users.enable_all_cache(false);
@@ -99,7 +78,7 @@ impl std::fmt::Debug for RequestContext {
 
 /// Typed access to the schema and request data, with errors instead of panics.
 pub(crate) trait ContextExt {
-    fn state(&self) -> Result<&Arc<ServiceState>>;
+    fn state(&self) -> Result<&Arc<AppState>>;
     fn request(&self) -> Result<&RequestContext>;
     /// The authenticated caller, or `UNAUTHENTICATED`.
     fn actor(&self) -> Result<Actor>;
@@ -109,8 +88,8 @@ pub(crate) trait ContextExt {
 }
 
 impl ContextExt for Context<'_> {
-    fn state(&self) -> Result<&Arc<ServiceState>> {
-        self.data::<Arc<ServiceState>>().map_err(|_| Error::internal("service state missing from the schema"))
+    fn state(&self) -> Result<&Arc<AppState>> {
+        self.data::<Arc<AppState>>().map_err(|_| Error::internal("service state missing from the schema"))
     }
 
     fn request(&self) -> Result<&RequestContext> {

@@ -10,6 +10,7 @@ use crate::domain::{
     notices::{self, Notice},
     users::{self, User},
 };
+use crate::entity::ids::{IssueId, UserId};
 
 #[derive(Debug, Clone)]
 pub struct UserLoader {
@@ -22,11 +23,11 @@ impl UserLoader {
     }
 }
 
-impl Loader<i64> for UserLoader {
+impl Loader<UserId> for UserLoader {
     type Value = User;
     type Error = Arc<crate::Error>;
 
-    async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, User>, Self::Error> {
+    async fn load(&self, keys: &[UserId]) -> Result<HashMap<UserId, User>, Self::Error> {
         let found = users::find_many(&self.db, keys).await.map_err(Arc::new)?;
         Ok(found.into_iter().map(|user| (user.id, user)).collect())
     }
@@ -44,11 +45,11 @@ impl PendingNoticeLoader {
     }
 }
 
-impl Loader<i64> for PendingNoticeLoader {
+impl Loader<IssueId> for PendingNoticeLoader {
     type Value = Notice;
     type Error = Arc<crate::Error>;
 
-    async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, Notice>, Self::Error> {
+    async fn load(&self, keys: &[IssueId]) -> Result<HashMap<IssueId, Notice>, Self::Error> {
         let found = notices::pending_for_issues(&self.db, keys).await.map_err(Arc::new)?;
         Ok(found.into_iter().filter_map(|notice| Some((notice.issue_id?, notice))).collect())
     }

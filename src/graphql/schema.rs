@@ -1,9 +1,11 @@
 use std::sync::Arc;
 
+use crate::app::AppState;
+
 use async_graphql::Schema;
 
 use super::{
-    ServiceState, error_codes::ErrorCodes, mutation::MutationRoot, query::QueryRoot, sign_in::SignedIn,
+    error_codes::ErrorCodes, mutation::MutationRoot, query::QueryRoot, sign_in::SignedIn,
     subscription::SubscriptionRoot,
 };
 
@@ -24,7 +26,7 @@ fn builder()
 /// async-graphql sees the document, whose own depth limit counts introspection's
 /// `ofType` chain and whose complexity ignores page sizes. Without `introspection`,
 /// `__schema`/`__type` are refused and unknown fields get no "Did you mean" hints.
-pub fn build_schemas(state: Arc<ServiceState>, introspection: bool) -> (AppSchema, AppSchema) {
+pub fn build_schemas(state: Arc<AppState>, introspection: bool) -> (AppSchema, AppSchema) {
     let build = || {
         let builder = builder().data(state.clone());
         if introspection { builder } else { builder.disable_introspection().disable_suggestions() }

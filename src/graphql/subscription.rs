@@ -12,12 +12,12 @@ use futures_util::{Stream, StreamExt as _, stream};
 use tokio::sync::broadcast::{self, error::RecvError};
 
 use super::{
-    ServiceState,
     context::ContextExt as _,
     types::{IssueEvent, IssueEventFilter},
 };
 use crate::{
     Error, Result,
+    app::AppState,
     auth::Actor,
     domain::{
         self,
@@ -72,7 +72,7 @@ fn expiry(until: DateTime<Utc>) -> Pin<Box<tokio::time::Sleep>> {
 /// One subscriber's view of the bus.
 struct Feed {
     receiver: broadcast::Receiver<Batch<domain_events::IssueEvent>>,
-    state: Arc<ServiceState>,
+    state: Arc<AppState>,
     filter: EventFilter,
     viewer: Actor,
     expiry: Option<Pin<Box<tokio::time::Sleep>>>,

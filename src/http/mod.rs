@@ -56,9 +56,10 @@ use tower_http::{
 };
 
 use crate::{
+    app::AppState,
     auth::{Actor, Caller},
     graphql::{
-        Admitted, AppSchema, BudgetKey, BudgetStatus, Gate, RequestContext, ServiceState, Tally, fill_codes,
+        Admitted, AppSchema, BudgetKey, BudgetStatus, Gate, RequestContext, Tally, fill_codes,
         operation_type, rate_limited_error, unix_now, with_code,
     },
 };
@@ -80,7 +81,7 @@ pub struct Metrics {
     pub graphql_requests: AtomicU64,
 }
 
-/// What every handler shares.
+/// What every handler shares: the application state, and how this edge serves it.
 #[derive(Clone)]
 pub struct HttpState {
     /// Serves HTTP requests.
@@ -90,8 +91,11 @@ pub struct HttpState {
     pub ws_schema: AppSchema,
     /// Documents, admission and budgets, for every transport.
     pub gate: Arc<Gate>,
-    pub services: Arc<ServiceState>,
+    /// The application state (`app.rs`): callers are authenticated against its keys.
+    pub app: Arc<AppState>,
+    /// What `/metrics` reports.
     pub metrics: Arc<Metrics>,
+    /// Most operations in one batched request (`TRIAGE_MAX_BATCH`).
     pub max_batch: usize,
     /// Who the client is behind which proxies.
     pub proxies: Arc<TrustedProxies>,
@@ -99,9 +103,11 @@ pub struct HttpState {
     pub request_timeout: Duration,
     /// Places for GraphQL requests running at once.
     pub running: Arc<Semaphore>,
-    /// Largest WebSocket message.
+    /// Largest WebSocket message (the body limit, `TRIAGE_MAX_BODY_BYTES`).
     pub max_message_bytes: usize,
+    /// How long a WebSocket may take to send `connection_init` (`TRIAGE_WS_INIT_TIMEOUT`).
     pub ws_init_timeout: Duration,
+    /// Most subscriptions open on one WebSocket (`TRIAGE_WS_MAX_SUBSCRIPTIONS`).
     pub ws_max_subscriptions: usize,
     /// Becomes `true` when the server stops: open WebSockets are then closed.
     pub stopping: watch::Receiver<bool>,
@@ -327,7 +333,7 @@ async fn execute(
     if let Some(error) = refused {
         return with_budget_headers(media.respond(refusal(single, count, error)), budget.as_ref());
     }
-    let mut context = RequestContext::new(caller, address, &state.services);
+    let mut context = RequestContext::new(caller, address, &state.app);
     context.budget = budget;
     let mut responses = Vec::with_capacity(count);
     for operation in admitted {
@@ -426,7 +432,7 @@ async fn run(
 /// Reads the caller from `Authorization: Bearer <token>`.
 fn authenticate(state: &HttpState, headers: &HeaderMap) -> Caller {
     let Some(value) = headers.get(header::AUTHORIZATION) else { return Caller::Anonymous };
-    match value.to_str().ok().and_then(bearer_token).map(|token| state.services.tokens.verify(token)) {
+    match value.to_str().ok().and_then(bearer_token).map(|token| state.app.tokens.verify(token)) {
         Some(Ok(verified)) => Caller::User(Actor { user_id: verified.user_id }),
         _ => Caller::Rejected,
     }
@@ -531,7 +537,7 @@ impl ResponseMedia {
 }
 
 async fn readyz(State(state): State<HttpState>) -> Response {
-    match state.services.db.ping().await {
+    match state.app.db.ping().await {
         Ok(()) => (StatusCode::OK, "ready").into_response(),
         Err(err) => {
             tracing::warn!(error = %err, "readiness check: database unreachable");

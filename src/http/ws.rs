@@ -38,11 +38,9 @@ use tokio::sync::Notify;
 
 use super::HttpState;
 use crate::{
+    app::AppState,
     auth::{Actor, Caller},
-    graphql::{
-        AppSchema, BudgetKey, Gate, MAX_ERRORS, RequestContext, ServiceState, Tally, rate_limited_error,
-        with_code,
-    },
+    graphql::{AppSchema, BudgetKey, Gate, MAX_ERRORS, RequestContext, Tally, rate_limited_error, with_code},
 };
 
 /// Why a WebSocket's `connection_init` was refused; the socket is then closed with
@@ -180,7 +178,7 @@ async fn serve_socket(state: HttpState, protocol: GraphQLProtocol, socket: WebSo
     };
     let expired = executor.expired.clone();
     let initialised = Arc::new(AtomicBool::new(false));
-    let services = state.services.clone();
+    let services = state.app.clone();
     let on_init = {
         let initialised = initialised.clone();
         move |payload: serde_json::Value| {
@@ -248,7 +246,7 @@ async fn serve_socket(state: HttpState, protocol: GraphQLProtocol, socket: WebSo
 
 /// The caller of a WebSocket connection, from `connection_init`'s payload.
 fn connection_data(
-    services: &Arc<ServiceState>,
+    services: &Arc<AppState>,
     payload: &serde_json::Value,
     address: IpAddr,
 ) -> async_graphql::Result<Data> {

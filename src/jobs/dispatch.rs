@@ -23,7 +23,11 @@ use crate::{
         policy,
         users::{self, User},
     },
-    entity::{issues::Status, notices::Kind},
+    entity::{
+        ids::{IssueId, UserId},
+        issues::Status,
+        notices::Kind,
+    },
     mail::{AssignmentEmail, DigestEmail, DigestGroup, Email, IssueSummary, Mailer, SendError, Templates},
 };
 
@@ -74,9 +78,9 @@ impl Outcome {
 
 /// The rows a batch of notices needs, loaded once for the batch.
 struct BatchData {
-    users: HashMap<i64, User>,
-    issues: HashMap<i64, issues::Issue>,
-    digests: HashMap<i64, Vec<(Status, Vec<issues::Issue>)>>,
+    users: HashMap<UserId, User>,
+    issues: HashMap<IssueId, issues::Issue>,
+    digests: HashMap<UserId, Vec<(Status, Vec<issues::Issue>)>>,
 }
 
 impl Dispatcher {
@@ -159,24 +163,24 @@ impl Dispatcher {
             // Cancelled meanwhile, or the lease ran out and the notice is another
             // claim's now: that claim's outcome stands.
             Ok(false) => tracing::warn!(
-                notice_id = notice.id,
+                notice_id = %notice.id,
                 outcome = outcome.name(),
                 "a notice's outcome was not recorded: it is no longer this claim's"
             ),
             // The lease runs out and the notice is tried again.
             Err(err) => {
-                tracing::error!(notice_id = notice.id, error = %err, "recording a notice's outcome failed")
+                tracing::error!(notice_id = %notice.id, error = %err, "recording a notice's outcome failed")
             }
         }
     }
 
     async fn load(&self, claimed: &[Notice]) -> Result<BatchData> {
-        let mut user_ids: Vec<i64> =
+        let mut user_ids: Vec<UserId> =
             claimed.iter().flat_map(|n| [Some(n.recipient_id), n.actor_id]).flatten().collect();
         user_ids.sort_unstable();
         user_ids.dedup();
-        let issue_ids: Vec<i64> = claimed.iter().filter_map(|n| n.issue_id).collect();
-        let digest_users: Vec<i64> =
+        let issue_ids: Vec<IssueId> = claimed.iter().filter_map(|n| n.issue_id).collect();
+        let digest_users: Vec<UserId> =
             claimed.iter().filter(|n| n.kind == Kind::Digest).map(|n| n.recipient_id).collect();
         let users = users::find_many(&self.db, &user_ids).await?.into_iter().map(|u| (u.id, u)).collect();
         let issues = issues::find_many(&self.db, &issue_ids).await?.into_iter().map(|i| (i.id, i)).collect();
@@ -214,16 +218,16 @@ impl Dispatcher {
         };
         match result {
             Ok(()) => {
-                tracing::debug!(notice_id = notice.id, kind = ?notice.kind, attempt = notice.attempts, "notice sent");
+                tracing::debug!(notice_id = %notice.id, kind = ?notice.kind, attempt = notice.attempts, "notice sent");
                 Outcome::Sent
             }
             Err(SendError::Transient(error)) if (notice.attempts as u32) < self.config.max_attempts => {
                 let retry_in = backoff(self.config.retry_base, notice.attempts as u32);
-                tracing::warn!(notice_id = notice.id, attempt = notice.attempts, %error, ?retry_in, "sending failed; will retry");
+                tracing::warn!(notice_id = %notice.id, attempt = notice.attempts, %error, ?retry_in, "sending failed; will retry");
                 Outcome::Retry { error, at: Utc::now() + retry_in }
             }
             Err(err) => {
-                tracing::error!(notice_id = notice.id, attempt = notice.attempts, error = %err, "notice failed for good");
+                tracing::error!(notice_id = %notice.id, attempt = notice.attempts, error = %err, "notice failed for good");
                 Outcome::Failed(err.to_string())
             }
         }
@@ -279,7 +283,7 @@ impl Dispatcher {
 
     fn summary(&self, issue: &issues::Issue) -> IssueSummary {
         IssueSummary {
-            id: issue.id,
+            id: issue.id.0,
             title: issue.title.clone(),
             status: issue.status.to_value(),
             description: issue.description.clone(),

@@ -167,7 +167,7 @@ async fn logout_ends_the_session() {
 async fn missing_malformed_expired_tampered_and_foreign_tokens_are_unauthenticated() {
     each_backend(async |app| {
         let session = app.register("ken").await;
-        let user_id: i64 = session.id.parse().unwrap();
+        let user_id = triage::entity::ids::UserId(session.id.parse().unwrap());
         let ours =
             TokenKeys::from_paserk(&app.token_key, "triage", std::time::Duration::from_secs(60)).unwrap();
         let expired = ours.issue(user_id, Utc::now() - chrono::Duration::minutes(5)).unwrap().token;

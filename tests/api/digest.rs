@@ -3,10 +3,10 @@ use std::time::Duration;
 use sea_orm::{ConnectionTrait as _, Statement};
 use serde_json::json;
 use triage::{
-    app::connect,
     config::{Config, Secret},
     domain::notices::Outbox,
     jobs::run_digest,
+    startup::connect,
 };
 
 use crate::{

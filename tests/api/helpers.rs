@@ -5,9 +5,9 @@ use sea_orm::{ConnectionTrait as _, Database};
 use serde_json::{Value, json};
 use tokio::{sync::oneshot, task::JoinHandle};
 use triage::{
-    app::Application,
     auth::TokenKeys,
     config::{Config, DatabaseConfig, Secret},
+    startup::Application,
 };
 
 /// The admin URL of a PostgreSQL server to test against, if any.

@@ -3,10 +3,10 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 use triage::{
-    app::connect,
     config::{Config, Secret},
     domain::notices as outbox,
     entity::notices::{self, State},
+    startup::connect,
 };
 
 use crate::{
@@ -332,7 +332,7 @@ async fn one_due_notice(app: &mut TestApp) -> sea_orm::DatabaseConnection {
     db
 }
 
-async fn notice(db: &sea_orm::DatabaseConnection, id: i64) -> notices::Model {
+async fn notice(db: &sea_orm::DatabaseConnection, id: triage::entity::ids::NoticeId) -> notices::Model {
     use sea_orm::EntityTrait as _;
     notices::Entity::find_by_id(id).one(db).await.unwrap().unwrap()
 }

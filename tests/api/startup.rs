@@ -1,7 +1,7 @@
 use std::process::Command;
 
 use serde_json::{Value, json};
-use triage::{app::Application, config::Secret};
+use triage::{config::Secret, startup::Application};
 
 use crate::helpers::{Server, test_config};
 

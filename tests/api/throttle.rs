@@ -182,7 +182,7 @@ async fn the_purge_deletes_only_counters_whose_window_is_over() {
         for _ in 0..3 {
             assert_eq!(error_code(&login(app, "grace", "wrong password").await), "UNAUTHENTICATED");
         }
-        let db = triage::app::connect(&app.config.database, None).await.unwrap();
+        let db = triage::startup::connect(&app.config.database, None).await.unwrap();
         let window = app.config.login_window;
         assert_eq!(run_login_purge(&db, window).await.unwrap(), 0, "the window is still running");
         tokio::time::sleep(std::time::Duration::from_millis(5)).await;

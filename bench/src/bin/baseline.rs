@@ -31,9 +31,9 @@ use sea_orm::{
 };
 use serde::{Deserialize, Serialize};
 use triage::{
-    app::connect,
     auth::TokenKeys,
     config::{DatabaseConfig, Secret},
+    startup::connect,
 };
 
 /// Issues on a page, as in `issues(first: 20)`.

@@ -1,7 +1,9 @@
 use async_graphql::{Context, ID, InputObject, MaybeUndefined, Object};
 
+use crate::entity::ids::UserId;
+
 use crate::{
-    Error, Result,
+    Result,
     domain::{
         self,
         issues::{IssueChanges, NewIssue},
@@ -9,7 +11,9 @@ use crate::{
     },
     graphql::{
         context::ContextExt as _,
-        types::{CreateIssuePayload, DeleteIssuePayload, IssueStatus, UpdateIssuePayload, from_id, to_id},
+        types::{
+            CreateIssuePayload, DeleteIssuePayload, IssueStatus, UpdateIssuePayload, reference, target, to_id,
+        },
     },
 };
 
@@ -44,12 +48,8 @@ pub struct DeleteIssueInput {
 pub struct IssueMutation;
 
 /// An `assignedTo` id, which must name a user.
-fn assignee(id: &ID) -> Result<i64> {
-    from_id(id).ok_or_else(|| Error::bad_input("assignedTo", "assignedTo does not name an existing user"))
-}
-
-fn issue_id(id: &ID) -> Result<i64> {
-    from_id(id).ok_or(Error::NotFound("Issue"))
+fn assignee(id: &ID) -> Result<UserId> {
+    reference(id, "assignedTo", "user")
 }
 
 #[Object]
@@ -71,7 +71,7 @@ impl IssueMutation {
     /// Changes an issue; only its creator may.
     async fn update_issue(&self, ctx: &Context<'_>, input: UpdateIssueInput) -> Result<UpdateIssuePayload> {
         let actor = ctx.actor()?;
-        let id = issue_id(&input.id)?;
+        let id = target(&input.id, "Issue")?;
         let changes = IssueChanges {
             title: input.title.map(IssueTitle::parse).transpose()?,
             description: input.description.map(IssueDescription::parse).transpose()?,
@@ -91,7 +91,8 @@ impl IssueMutation {
     async fn delete_issue(&self, ctx: &Context<'_>, input: DeleteIssueInput) -> Result<DeleteIssuePayload> {
         let actor = ctx.actor()?;
         let state = ctx.state()?;
-        let issue = domain::issues::delete(&state.db, state.announce(), actor, issue_id(&input.id)?).await?;
+        let issue =
+            domain::issues::delete(&state.db, state.announce(), actor, target(&input.id, "Issue")?).await?;
         Ok(DeleteIssuePayload { deleted_issue_id: to_id(issue.id) })
     }
 }

@@ -4,7 +4,7 @@ use crate::{
     Result, domain,
     graphql::{
         context::ContextExt as _,
-        types::{self, Issue, IssueConnection, IssueFilter, IssueOrder, from_id, page_args},
+        types::{self, Issue, IssueConnection, IssueFilter, IssueOrder, lookup, page_args},
     },
 };
 
@@ -15,7 +15,7 @@ pub struct IssueQuery;
 impl IssueQuery {
     /// The issue with this id; null when there is none.
     async fn issue(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Issue>> {
-        let Some(id) = from_id(&id) else { return Ok(None) };
+        let Some(id) = lookup(&id) else { return Ok(None) };
         Ok(domain::issues::find(ctx.db()?, id).await?.map(Issue::from))
     }
 

@@ -4,7 +4,7 @@ use crate::{
     Result, domain,
     graphql::{
         context::ContextExt as _,
-        types::{User, UserConnection, from_id, list_users, page_args},
+        types::{User, UserConnection, list_users, lookup, page_args},
     },
 };
 
@@ -20,7 +20,7 @@ impl UserQuery {
 
     /// The user with this id; null when there is none.
     async fn user(&self, ctx: &Context<'_>, id: ID) -> Result<Option<User>> {
-        let Some(id) = from_id(&id) else { return Ok(None) };
+        let Some(id) = lookup(&id) else { return Ok(None) };
         Ok(domain::users::find(ctx.db()?, id).await?.map(User))
     }
 

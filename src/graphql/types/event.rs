@@ -1,7 +1,7 @@
 use async_graphql::{Context, Enum, ID, InputObject, Object};
 use chrono::{DateTime, Utc};
 
-use super::{Issue, User, from_id, issue::load_user, to_id};
+use super::{Issue, User, filter_id, issue::load_user, to_id};
 use crate::{
     Error, Result,
     domain::events::{self, EventFilter, EventKind},
@@ -73,10 +73,7 @@ impl TryFrom<IssueEventFilter> for EventFilter {
     type Error = Error;
 
     fn try_from(filter: IssueEventFilter) -> Result<Self> {
-        let issue_id = filter
-            .issue_id
-            .map(|id| from_id(&id).ok_or_else(|| Error::bad_input("issueId", "issueId is not an issue id")))
-            .transpose()?;
+        let issue_id = filter.issue_id.as_ref().map(filter_id);
         Ok(Self {
             issue_id,
             assigned_to_viewer: filter.assigned_to_me,

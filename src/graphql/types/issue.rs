@@ -1,7 +1,8 @@
 use async_graphql::{Context, Enum, ID, InputObject, Object};
 use chrono::{DateTime, Utc};
 
-use super::{IssueConnection, User, from_id, to_id, wants_total_count};
+use super::{IssueConnection, User, filter_id, to_id, wants_total_count};
+use crate::entity::ids::UserId;
 use crate::{
     Error, Result,
     domain::{
@@ -116,7 +117,7 @@ impl Issue {
 #[derive(Debug, Clone)]
 pub struct PendingNotice {
     due_at: DateTime<Utc>,
-    recipient_id: i64,
+    recipient_id: UserId,
 }
 
 #[Object]
@@ -132,7 +133,7 @@ impl PendingNotice {
     }
 }
 
-pub(super) async fn load_user(ctx: &Context<'_>, id: i64) -> Result<Option<User>> {
+pub(super) async fn load_user(ctx: &Context<'_>, id: UserId) -> Result<Option<User>> {
     let user = ctx
         .request()?
         .users
@@ -161,8 +162,7 @@ impl TryFrom<IssueFilter> for DomainFilter {
     type Error = Error;
 
     fn try_from(filter: IssueFilter) -> Result<Self> {
-        // An id that names no row filters to nothing, as an unknown user's id would.
-        let user = |id: Option<ID>| id.map(|id| from_id(&id).unwrap_or(0));
+        let user = |id: Option<ID>| id.as_ref().map(filter_id);
         Ok(Self {
             status: statuses(filter.status)?,
             assigned_to: user(filter.assigned_to),

@@ -2,6 +2,7 @@ use async_graphql::{Context, ID, Object};
 use chrono::{DateTime, Utc};
 
 use super::{IssueConnection, IssueStatus, UserConnection, page_args, to_id, wants_total_count};
+use crate::domain::IdMatch;
 use crate::{
     Result,
     domain::{self, issues::IssueFilter, values::SearchText},
@@ -48,7 +49,7 @@ impl User {
         last: Option<i32>,
         before: Option<String>,
     ) -> Result<IssueConnection> {
-        let filter = IssueFilter { assigned_to: Some(self.0.id), ..filter_by_status(status)? };
+        let filter = IssueFilter { assigned_to: Some(IdMatch::Id(self.0.id)), ..filter_by_status(status)? };
         super::list_issues(ctx, filter, Default::default(), page_args(first, after, last, before)).await
     }
 
@@ -62,7 +63,7 @@ impl User {
         last: Option<i32>,
         before: Option<String>,
     ) -> Result<IssueConnection> {
-        let filter = IssueFilter { created_by: Some(self.0.id), ..filter_by_status(status)? };
+        let filter = IssueFilter { created_by: Some(IdMatch::Id(self.0.id)), ..filter_by_status(status)? };
         super::list_issues(ctx, filter, Default::default(), page_args(first, after, last, before)).await
     }
 }
