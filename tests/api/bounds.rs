@@ -152,6 +152,27 @@ async fn an_id_has_one_canonical_spelling() {
             let assign = create(app, &ada, json!({ "title": "Two", "assignedTo": other })).await;
             assert_bad_input(&assign, "assignedTo");
         }
+        // A filter naming nobody, malformed or unknown, matches nothing; an unknown
+        // object named by a mutation or an input is NOT_FOUND or BAD_USER_INPUT, as a
+        // malformed one is.
+        let mine = app.create_issue(&ada, "Mine", Some(&ada.id)).await;
+        for nobody in ["01", "999"] {
+            let list = app
+                .data(
+                    token,
+                    "query($id: ID!) { issues(filter: { assignedTo: $id }) { totalCount }                      all: issues(filter: { createdBy: $id }) { totalCount } }",
+                    json!({ "id": nobody }),
+                )
+                .await;
+            assert_eq!((list["issues"]["totalCount"].as_i64(), list["all"]["totalCount"].as_i64()), (Some(0), Some(0)));
+        }
+        let listed = app
+            .data(token, "query($id: ID!) { issues(filter: { assignedTo: $id }) { totalCount } }", json!({ "id": ada.id }))
+            .await;
+        assert_eq!(listed["issues"]["totalCount"], 1, "{mine}");
+        let update = app.graphql(token, UPDATE, json!({ "input": { "id": "999", "title": "Two" } })).await;
+        assert_eq!(error_code(&update), "NOT_FOUND", "{update:#}");
+        assert_bad_input(&create(app, &ada, json!({ "title": "Two", "assignedTo": "999" })).await, "assignedTo");
     })
     .await;
 }
