@@ -374,7 +374,8 @@ pub enum Switch {
     Off,
 }
 
-/// A value that must never reach a log: `Debug` and `Display` print a placeholder.
+/// A value that must never reach a log: `Debug` prints a placeholder, and there is no
+/// `Display`, so it cannot be formatted into a message by accident.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(String);
 

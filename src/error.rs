@@ -118,6 +118,15 @@ impl ErrorExtensions for Error {
     }
 }
 
+/// A shared error, as a DataLoader hands one to every field that waited on its load:
+/// kept whole when this is its last holder, else described in full, so the log keeps
+/// the database's own message either way.
+impl From<std::sync::Arc<Error>> for Error {
+    fn from(err: std::sync::Arc<Error>) -> Self {
+        std::sync::Arc::try_unwrap(err).unwrap_or_else(|shared| Self::Internal(anyhow::anyhow!("{shared:?}")))
+    }
+}
+
 impl From<Error> for async_graphql::Error {
     fn from(err: Error) -> Self {
         err.extend()

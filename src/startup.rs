@@ -245,7 +245,6 @@ async fn start_jobs(config: &Config, db: DatabaseConnection, outbox: Outbox) -> 
     let jobs_config = JobsConfig {
         digest,
         digest_include_empty: config.digest_include_empty,
-        sweep_every: config.notice_sweep,
         login_window: config.login_window,
     };
     Jobs::start(db, outbox, dispatcher, jobs_config).await

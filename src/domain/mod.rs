@@ -46,7 +46,7 @@ impl<T: PartialEq> IdMatch<T> {
 #[derive(Debug)]
 #[must_use = "the turn must be held until the transaction ends"]
 pub struct WriteTurn(
-    #[allow(dead_code, reason = "held, never read")] Option<tokio::sync::MutexGuard<'static, ()>>,
+    #[expect(dead_code, reason = "held, never read")] Option<tokio::sync::MutexGuard<'static, ()>>,
 );
 
 /// SQLite has one writer at a time, and a connection that finds the write lock taken

@@ -1,13 +1,13 @@
-//! Background work: the notice dispatcher and the scheduled jobs (outbox sweep,
-//! digest and login-counter purge), each a thin call into `domain` and `mail`.
+//! Background work: the notice dispatcher and the scheduled jobs (digest and
+//! login-counter purge), each a thin call into `domain` and `mail`.
 //!
 //! Timing. tokio-cron-scheduler runs the repeating jobs. Assignment notices are not
 //! one scheduler job each: its loop scans every live job each tick (about 500 ms) and
 //! keeps them only in memory, so 100,000 pending notices would be 100,000 jobs
 //! scanned twice a second, and a notice could be up to a tick late. Instead the
 //! dispatcher keeps one timer, for the earliest pending notice in the database (the
-//! truth), and is woken early when a change commits a nearer one; the sweep job
-//! wakes it periodically to pick up notices other replicas wrote.
+//! truth), and is woken early when a change commits a nearer one; it never sleeps
+//! longer than `TRIAGE_NOTICE_SWEEP`, so it picks up notices other replicas wrote.
 
 mod digest;
 mod dispatch;
@@ -18,7 +18,7 @@ use std::{sync::Arc, time::Duration};
 use anyhow::Context as _;
 use sea_orm::DatabaseConnection;
 use tokio::{sync::watch, task::JoinHandle};
-use tokio_cron_scheduler::{Job, JobScheduler};
+use tokio_cron_scheduler::JobScheduler;
 
 pub use digest::run_digest;
 pub use dispatch::{Dispatcher, DispatcherConfig};
@@ -37,8 +37,6 @@ pub enum DigestSchedule {
 pub struct JobsConfig {
     pub digest: DigestSchedule,
     pub digest_include_empty: bool,
-    /// How often the dispatcher re-reads the outbox without being woken.
-    pub sweep_every: Duration,
     /// The login throttling window: counters older than this are purged.
     pub login_window: Duration,
 }
@@ -69,16 +67,6 @@ impl Jobs {
         let pool = db.clone();
 
         let scheduler = JobScheduler::new().await.context("starting the job scheduler")?;
-        let sweep_outbox = outbox.clone();
-        scheduler
-            .add(
-                Job::new_repeated_async(config.sweep_every, move |_, _| {
-                    let outbox = sweep_outbox.clone();
-                    Box::pin(async move { outbox.committed() })
-                })
-                .context("creating the outbox sweep job")?,
-            )
-            .await?;
         scheduler.add(logins::job(db.clone(), config.login_window)?).await?;
         scheduler.add(digest::job(db, outbox, &config)?).await?;
         scheduler.start().await.context("starting the job scheduler")?;

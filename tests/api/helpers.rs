@@ -85,8 +85,12 @@ impl Server {
 }
 
 enum TestDatabase {
-    Sqlite(#[allow(dead_code, reason = "deletes the directory on drop")] tempfile::TempDir),
-    Postgres { admin_url: String, name: String },
+    /// Deleted with the directory when dropped.
+    Sqlite(tempfile::TempDir),
+    Postgres {
+        admin_url: String,
+        name: String,
+    },
 }
 
 /// A user registered through the API, with their session.

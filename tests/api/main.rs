@@ -2,7 +2,7 @@
 //! database per test: SQLite always, and PostgreSQL too when
 //! `TRIAGE_TEST_DATABASE_URL` names an admin connection.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests fail loudly by design")]
+#![expect(clippy::unwrap_used, clippy::expect_used, reason = "tests fail loudly by design")]
 
 mod auth;
 mod bounds;

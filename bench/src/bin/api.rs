@@ -82,7 +82,7 @@ async fn main() -> anyhow::Result<()> {
     let started = Instant::now();
     // One hash by the product's own hasher (argon2id at its parameters), shared by all.
     let password = Password::parse(PASSWORD.to_owned())?;
-    let password_hash = PasswordHasher::new(1)?.hash(&password).await?;
+    let password_hash = PasswordHasher::new(1)?.hash(password.expose()).await?;
     seed(db, &password_hash).await?;
     // The bulk insert leaves its pages in SQLite's write-ahead log, which every read
     // would look through until a later write resets it: fold it into the database
@@ -112,7 +112,7 @@ async fn main() -> anyhow::Result<()> {
     // Tokens outlive the run: every scenario's requests are authenticated.
     let keys = TokenKeys::from_paserk(&key, "triage", Duration::from_secs(3600))?;
     let tokens = (1..=USERS as i64)
-        .map(|user| Ok(keys.issue(user, Utc::now())?.token))
+        .map(|user| Ok(keys.issue(triage::entity::ids::UserId(user), Utc::now())?.token))
         .collect::<anyhow::Result<Vec<_>>>()?;
     let tokens_file = fixture.dir.path().join("tokens.txt");
     std::fs::write(&tokens_file, tokens.join("\n") + "\n")?;

@@ -51,7 +51,7 @@ async fn main() -> anyhow::Result<()> {
         .all(db)
         .await?
         .into_iter()
-        .map(|notice| notice.id)
+        .map(|notice| notice.id.0)
         .collect();
     let delivered = |arrivals: &Arrivals| -> anyhow::Result<usize> {
         let arrivals = arrivals.lock().map_err(|_| anyhow::anyhow!("poisoned"))?;

@@ -48,7 +48,7 @@ async fn main() -> anyhow::Result<()> {
     )
     .await?;
     let due: HashMap<i64, DateTime<Utc>> =
-        notices::Entity::find().all(db).await?.into_iter().map(|n| (n.id, n.due_at)).collect();
+        notices::Entity::find().all(db).await?.into_iter().map(|n| (n.id.0, n.due_at)).collect();
     let seeded_in = Utc::now();
     println!(
         "seeded; first notice due in {:.1} s",

@@ -103,12 +103,7 @@ impl Issue {
         if !policy::may_see_pending_notice(ctx.actor()?, &self.issue) {
             return Ok(None);
         }
-        let notice = ctx
-            .request()?
-            .pending_notices
-            .load_one(self.issue.id)
-            .await
-            .map_err(|err| Error::internal(format!("loading pending notices failed: {err}")))?;
+        let notice = ctx.request()?.pending_notices.load_one(self.issue.id).await.map_err(Error::from)?;
         Ok(notice.map(|notice| PendingNotice { due_at: notice.due_at, recipient_id: notice.recipient_id }))
     }
 }
@@ -134,12 +129,7 @@ impl PendingNotice {
 }
 
 pub(super) async fn load_user(ctx: &Context<'_>, id: UserId) -> Result<Option<User>> {
-    let user = ctx
-        .request()?
-        .users
-        .load_one(id)
-        .await
-        .map_err(|err| Error::internal(format!("loading users failed: {err}")))?;
+    let user = ctx.request()?.users.load_one(id).await.map_err(Error::from)?;
     Ok(user.map(User))
 }
 
