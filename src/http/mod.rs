@@ -23,6 +23,7 @@
 //! `application/json` with 200 otherwise.
 
 mod client;
+mod request_id;
 mod ws;
 
 use std::{
@@ -54,6 +55,7 @@ use tower_http::{
     timeout::TimeoutLayer,
     trace::TraceLayer,
 };
+use tracing::Instrument as _;
 
 use crate::{
     auth::{Actor, Caller},
@@ -134,7 +136,9 @@ pub fn router(state: HttpState, max_body_bytes: usize, cors_origins: &[String]) 
             HeaderValue::from_static("nosniff"),
         ))
         .layer(cors(cors_origins)?)
-        .layer(TraceLayer::new_for_http())
+        .layer(TraceLayer::new_for_http().make_span_with(request_id::span))
+        // Outside the trace layer, so the span it makes carries the id.
+        .layer(axum::middleware::from_fn(request_id::assign))
         .with_state(state))
 }
 
@@ -156,7 +160,14 @@ fn cors(origins: &[String]) -> anyhow::Result<CorsLayer> {
     Ok(CorsLayer::new()
         .allow_origin(allow_origin)
         .allow_methods([Method::GET, Method::POST])
-        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE, header::ACCEPT])
+        .allow_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            header::ACCEPT,
+            request_id::X_REQUEST_ID,
+        ])
+        // A browser app may read the id back, to quote it in a bug report.
+        .expose_headers([request_id::X_REQUEST_ID])
         .max_age(std::time::Duration::from_secs(600)))
 }
 
@@ -394,10 +405,14 @@ async fn run(
     // dropped, which rolls it back before the connection is used again.
     let schema = state.schema.clone();
     let timeout = state.request_timeout;
-    let task = state.operations.spawn(async move {
-        let _place = place;
-        tokio::time::timeout(timeout, schema.execute(request)).await
-    });
+    // The task carries the request's span, so what the operation logs carries its id.
+    let task = state.operations.spawn(
+        async move {
+            let _place = place;
+            tokio::time::timeout(timeout, schema.execute(request)).await
+        }
+        .instrument(tracing::Span::current()),
+    );
     let mut response = match task.await {
         Ok(Ok(response)) => response,
         Ok(Err(_elapsed)) => {
