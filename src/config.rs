@@ -289,6 +289,11 @@ pub struct Config {
     /// Log filter, in `tracing` env-filter syntax.
     #[arg(long, env = "TRIAGE_LOG", default_value = "info")]
     pub log: String,
+
+    /// Log line format: `text` (for people; coloured only on a terminal, and never
+    /// with `NO_COLOR` set) or `json` (one object a line, for log collectors).
+    #[arg(long, env = "TRIAGE_LOG_FORMAT", default_value = "text")]
+    pub log_format: LogFormat,
 }
 
 impl Config {
@@ -374,6 +379,17 @@ pub enum Switch {
     Off,
 }
 
+/// How log lines are written (to standard error).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// `tracing`'s human-readable lines: time, level, spans with their fields, message.
+    Text,
+    /// One JSON object a line: `timestamp`, `level`, `target`, `message` and the
+    /// event's fields at the top level, and `spans`, outermost first, each with its
+    /// `name` and fields (the request's carries `request_id`).
+    Json,
+}
+
 /// A value that must never reach a log: `Debug` prints a placeholder, and there is no
 /// `Display`, so it cannot be formatted into a message by accident.
 #[derive(Clone, PartialEq, Eq)]
@@ -438,6 +454,14 @@ mod tests {
             let cli = Cli::try_parse_from(["triage", "--digest-every", text]).map_err(|e| e.to_string());
             assert_eq!(cli.map(|cli| cli.serve.digest_every), Ok(Duration::from_secs(seconds)), "{text}");
         }
+    }
+
+    #[test]
+    fn the_log_format_is_text_unless_json_is_asked_for() {
+        let format = |args: &[&str]| Cli::try_parse_from(args).map(|cli| cli.serve.log_format).ok();
+        assert_eq!(format(&["triage"]), Some(LogFormat::Text));
+        assert_eq!(format(&["triage", "--log-format", "json"]), Some(LogFormat::Json));
+        assert_eq!(format(&["triage", "--log-format", "xml"]), None);
     }
 
     #[test]

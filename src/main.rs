@@ -1,4 +1,4 @@
-use std::process::ExitCode;
+use std::{io::IsTerminal as _, process::ExitCode};
 
 use anyhow::Context as _;
 use clap::Parser as _;
@@ -6,7 +6,7 @@ use migration::{Migrator, MigratorTrait as _};
 use tracing_subscriber::EnvFilter;
 use triage::{
     auth::{PasswordHasher, TokenKeys},
-    config::{Cli, Command, Config, MigrateAction, UserAction, UserCreateArgs},
+    config::{Cli, Command, Config, LogFormat, MigrateAction, UserAction, UserCreateArgs},
     domain::{self, users::NewUser, values},
     entity::users::Role,
     startup::{Application, connect},
@@ -17,19 +17,37 @@ async fn main() -> ExitCode {
     // A missing .env is normal; settings then come from flags and the environment.
     let _ = dotenvy::dotenv();
     let cli = Cli::parse();
-    let log = match &cli.command {
-        Some(Command::Serve(config)) => config.log.clone(),
-        _ => cli.serve.log.clone(),
+    let (log, format) = match &cli.command {
+        Some(Command::Serve(config)) => (config.log.clone(), config.log_format),
+        _ => (cli.serve.log.clone(), cli.serve.log_format),
     };
-    tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_new(&log).unwrap_or_else(|_| EnvFilter::new("info")))
-        .with_writer(std::io::stderr)
-        .init();
+    init_logging(&log, format);
     match run(cli).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             tracing::error!("{err:#}");
             ExitCode::FAILURE
+        }
+    }
+}
+
+/// Logs to standard error, as `TRIAGE_LOG` filters and `TRIAGE_LOG_FORMAT` says.
+fn init_logging(filter: &str, format: LogFormat) {
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::try_new(filter).unwrap_or_else(|_| EnvFilter::new("info")))
+        .with_writer(std::io::stderr);
+    match format {
+        // Colour codes are for a person at a terminal; in a file or a pipe to a
+        // collector they are noise. tracing-subscriber colours whatever the output
+        // is, unless told; `NO_COLOR` (https://no-color.org) turns colour off too.
+        LogFormat::Text => {
+            let no_color = std::env::var_os("NO_COLOR").is_some_and(|value| !value.is_empty());
+            logs.with_ansi(std::io::stderr().is_terminal() && !no_color).init();
+        }
+        // The event's fields at the top level, where collectors index them; every
+        // span of the line (the request's, with its id) in `spans`.
+        LogFormat::Json => {
+            logs.json().flatten_event(true).with_current_span(false).with_span_list(true).init();
         }
     }
 }

@@ -23,6 +23,8 @@
 //! `application/json` with 200 otherwise.
 
 mod client;
+mod graphiql;
+mod request_id;
 mod ws;
 
 use std::{
@@ -34,9 +36,7 @@ use std::{
     time::Duration,
 };
 
-use async_graphql::{
-    BatchRequest, BatchResponse, Request, ServerError, http::GraphiQLSource, parser::types::OperationType,
-};
+use async_graphql::{BatchRequest, BatchResponse, Request, ServerError, parser::types::OperationType};
 use axum::{
     Router,
     body::Bytes,
@@ -54,6 +54,7 @@ use tower_http::{
     timeout::TimeoutLayer,
     trace::TraceLayer,
 };
+use tracing::Instrument as _;
 
 use crate::{
     app::AppState,
@@ -67,12 +68,6 @@ pub use client::TrustedProxies;
 
 const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
 const JSON: &str = "application/json";
-
-/// The GraphiQL page loads its scripts and styles from unpkg; nothing else runs.
-const GRAPHIQL_CSP: &str = "default-src 'none'; script-src 'unsafe-inline' https://unpkg.com; \
-     style-src 'unsafe-inline' https://unpkg.com; font-src https://unpkg.com data:; \
-     img-src 'self' data: https://unpkg.com; connect-src 'self'; base-uri 'none'; \
-     form-action 'none'; frame-ancestors 'none'";
 
 /// Counters served on `/metrics`.
 #[derive(Debug, Default)]
@@ -140,7 +135,9 @@ pub fn router(state: HttpState, max_body_bytes: usize, cors_origins: &[String]) 
             HeaderValue::from_static("nosniff"),
         ))
         .layer(cors(cors_origins)?)
-        .layer(TraceLayer::new_for_http())
+        .layer(TraceLayer::new_for_http().make_span_with(request_id::span))
+        // Outside the trace layer, so the span it makes carries the id.
+        .layer(axum::middleware::from_fn(request_id::assign))
         .with_state(state))
 }
 
@@ -162,7 +159,14 @@ fn cors(origins: &[String]) -> anyhow::Result<CorsLayer> {
     Ok(CorsLayer::new()
         .allow_origin(allow_origin)
         .allow_methods([Method::GET, Method::POST])
-        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE, header::ACCEPT])
+        .allow_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            header::ACCEPT,
+            request_id::X_REQUEST_ID,
+        ])
+        // A browser app may read the id back, to quote it in a bug report.
+        .expose_headers([request_id::X_REQUEST_ID])
         .max_age(std::time::Duration::from_secs(600)))
 }
 
@@ -224,8 +228,8 @@ async fn graphql_get(
     let names_a_document =
         query.split('&').any(|pair| pair.starts_with("query=") || pair.starts_with("extensions="));
     if !names_a_document && accepts(&headers, "text/html") {
-        let page = GraphiQLSource::build().endpoint("/graphql").finish();
-        return ([(header::CONTENT_SECURITY_POLICY, GRAPHIQL_CSP)], Html(page)).into_response();
+        let csp = graphiql::CSP.as_str();
+        return ([(header::CONTENT_SECURITY_POLICY, csp)], Html(graphiql::PAGE)).into_response();
     }
     match read_get(&state, media, &query) {
         Ok(request) => execute(&state, peer.ip(), &headers, media, BatchRequest::Single(request)).await,
@@ -400,10 +404,14 @@ async fn run(
     // dropped, which rolls it back before the connection is used again.
     let schema = state.schema.clone();
     let timeout = state.request_timeout;
-    let task = state.operations.spawn(async move {
-        let _place = place;
-        tokio::time::timeout(timeout, schema.execute(request)).await
-    });
+    // The task carries the request's span, so what the operation logs carries its id.
+    let task = state.operations.spawn(
+        async move {
+            let _place = place;
+            tokio::time::timeout(timeout, schema.execute(request)).await
+        }
+        .instrument(tracing::Span::current()),
+    );
     let mut response = match task.await {
         Ok(Ok(response)) => response,
         Ok(Err(_elapsed)) => {

@@ -35,6 +35,7 @@ use axum::{
 use chrono::Utc;
 use futures_util::{SinkExt as _, StreamExt as _, future, stream};
 use tokio::sync::Notify;
+use tracing::Instrument as _;
 
 use super::HttpState;
 use crate::{
@@ -58,12 +59,17 @@ pub async fn graphql_ws(
     upgrade: WebSocketUpgrade,
 ) -> HttpResponse {
     let limit = state.max_message_bytes;
+    // The connection runs on a task of its own, long after this request's response:
+    // a span within the request's (so its lines carry the upgrade's request id,
+    // echoed on the 101 response) goes with it. ERROR level for the reason
+    // `request_id::span` gives.
+    let span = tracing::error_span!("websocket");
     let address = state.proxies.client(peer.ip(), &headers);
     upgrade
         .protocols(ALL_WEBSOCKET_PROTOCOLS)
         .max_message_size(limit)
         .max_frame_size(limit)
-        .on_upgrade(move |socket| serve_socket(state, protocol, socket, address))
+        .on_upgrade(move |socket| serve_socket(state, protocol, socket, address).instrument(span))
 }
 
 /// What one socket's operations share.
@@ -167,6 +173,7 @@ fn refuse(error: ServerError) -> BoxStream<'static, Response> {
 }
 
 async fn serve_socket(state: HttpState, protocol: GraphQLProtocol, socket: WebSocket, address: IpAddr) {
+    tracing::debug!(protocol = ?protocol, "WebSocket open");
     let (mut sink, stream) = socket.split();
     let (outgoing, mut to_send) = tokio::sync::mpsc::channel::<Message>(16);
     let executor = SocketExecutor {
@@ -235,6 +242,7 @@ async fn serve_socket(state: HttpState, protocol: GraphQLProtocol, socket: WebSo
         }
     };
     let (code, reason) = close;
+    tracing::debug!(code, reason, "closing the WebSocket");
     // What was queued before the reason to close (an operation's error) goes first.
     while let Ok(message) = to_send.try_recv() {
         if sink.send(message).await.is_err() {

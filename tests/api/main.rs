@@ -11,6 +11,7 @@ mod helpers;
 mod http;
 mod issues;
 mod limits;
+mod logging;
 mod notices;
 mod paging;
 mod schema;

@@ -3,6 +3,7 @@
 // `run` starts the servers and sets TRIAGE_URL (the first replica's base URL) and,
 // with PostgreSQL, TRIAGE_SECOND_URL (another replica on the same database).
 import { randomBytes } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
 
 function baseUrl(name) {
   const url = process.env[name];
@@ -45,4 +46,13 @@ export function person(name) {
 export function errorCode(error) {
   const errors = error?.graphQLErrors ?? error?.errors ?? [];
   return errors[0]?.extensions?.code;
+}
+
+/**
+ * A path in the suite's output directory (screenshots): TRIAGE_CLIENTS_OUTPUT, which
+ * `run` sets, else tests/clients/output.
+ */
+export function outputPath(name = '') {
+  const dir = process.env.TRIAGE_CLIENTS_OUTPUT || fileURLToPath(new URL('../output/', import.meta.url));
+  return `${dir.replace(/\/+$/, '')}/${name}`;
 }
