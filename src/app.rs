@@ -2,6 +2,8 @@
 //!
 //! [`Application::build`] binds the listener first, so a test can ask for port 0 and
 //! read the port back, and gets the very router, database and services `main` runs.
+//! [`Application::build_with`] lets a test put its own clock and an in-memory outbox
+//! in ([`Overrides`]); nothing else differs.
 
 use std::{future::Future, net::SocketAddr, sync::Arc, sync::atomic::Ordering, time::Duration};
 
@@ -12,6 +14,7 @@ use tokio::net::TcpListener;
 
 use crate::{
     auth::{PasswordHasher, TokenKeys},
+    clock::Clock,
     config::Switch,
     config::{Config, DatabaseConfig},
     domain::{logins::LoginLimits, notices::Outbox},
@@ -19,8 +22,19 @@ use crate::{
     graphql::{Admission, AdmissionLimits, Budgets, Documents, Gate, ServiceState, build_schemas, sdl},
     http::{HttpState, Metrics, TrustedProxies, router},
     jobs::{DigestSchedule, Dispatcher, DispatcherConfig, Jobs, JobsConfig},
-    mail::{MailConfig, Mailer, Templates},
+    mail::{MailConfig, Mailer, MemoryMail, Templates},
 };
+
+/// What a test puts in place of the real thing; `main` runs with the defaults. Not
+/// settings: nothing from flags or the environment reaches them.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    /// The clock the jobs read and notices are scheduled by: the system's by default,
+    /// a [`crate::clock::ManualClock`] in tests.
+    pub clock: Clock,
+    /// When set, emails are kept here instead of going over SMTP or into files.
+    pub mail: Option<MemoryMail>,
+}
 
 /// A built, bound, not yet serving Triage.
 #[derive(Debug)]
@@ -36,6 +50,11 @@ pub struct Application {
 
 impl Application {
     pub async fn build(config: Config) -> anyhow::Result<Self> {
+        Self::build_with(config, Overrides::default()).await
+    }
+
+    /// Like [`Self::build`], with a test's clock and mail.
+    pub async fn build_with(config: Config, overrides: Overrides) -> anyhow::Result<Self> {
         config.validate()?;
         let listener =
             TcpListener::bind(config.listen).await.with_context(|| format!("binding {}", config.listen))?;
@@ -44,7 +63,10 @@ impl Application {
         let db = connect(&config.database, Some(metrics.clone())).await?;
         Migrator::up(&db, None).await.context("applying database migrations")?;
         let hasher = PasswordHasher::new(config.concurrent_hashes())?;
-        let outbox = Outbox::new(config.assignment_delay);
+        // The dispatcher sleeps on this timer, and every commit that schedules a notice
+        // wakes it through the outbox.
+        let dispatcher_timer = overrides.clock.timer();
+        let outbox = Outbox::new(config.assignment_delay, overrides.clock.clone(), dispatcher_timer.handle());
         // The jobs have a pool of their own: a burst of mail cannot starve requests of
         // connections, and `/metrics` counts the statements requests cost, alone.
         let jobs_database = DatabaseConfig { db_max_connections: Some(4), ..config.database.clone() };
@@ -59,7 +81,7 @@ impl Application {
             )
             .await?
         };
-        let jobs = start_jobs(&config, jobs_db, outbox.clone()).await?;
+        let jobs = start_jobs(&config, jobs_db, outbox.clone(), dispatcher_timer, overrides.mail).await?;
         let services = Arc::new(ServiceState {
             db,
             tokens,
@@ -207,19 +229,29 @@ async fn serve(
     }
 }
 
-/// Starts the notice dispatcher and the scheduled jobs.
-async fn start_jobs(config: &Config, db: DatabaseConnection, outbox: Outbox) -> anyhow::Result<Jobs> {
-    let mailer = Mailer::new(&MailConfig {
-        smtp_url: config.smtp_url.clone(),
-        mail_dir: config.mail_dir.clone(),
-        from: config.mail_from.clone(),
-        timeout: config.mail_timeout,
-        pool_size: config.mail_concurrency as u32,
-    })?;
+/// Starts the notice dispatcher (sleeping on `timer`) and the scheduled jobs.
+async fn start_jobs(
+    config: &Config,
+    db: DatabaseConnection,
+    outbox: Outbox,
+    timer: crate::clock::Timer,
+    memory_mail: Option<MemoryMail>,
+) -> anyhow::Result<Jobs> {
+    let mailer = match memory_mail {
+        Some(outbox) => Mailer::in_memory(outbox, &config.mail_from)?,
+        None => Mailer::new(&MailConfig {
+            smtp_url: config.smtp_url.clone(),
+            mail_dir: config.mail_dir.clone(),
+            from: config.mail_from.clone(),
+            timeout: config.mail_timeout,
+            pool_size: config.mail_concurrency as u32,
+        })?,
+    };
     let templates = Templates::new().map_err(|err| anyhow::anyhow!("loading the email templates: {err}"))?;
     let dispatcher = Dispatcher::new(
         db.clone(),
-        outbox.clone(),
+        &outbox,
+        timer,
         mailer,
         templates,
         DispatcherConfig {
