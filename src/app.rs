@@ -149,6 +149,12 @@ impl Application {
         Ok(self.local_addr()?.port())
     }
 
+    /// How many subscriptions are live on this server, as it changes: a subscription
+    /// counts from the moment it would receive a change that commits.
+    pub fn live_subscriptions(&self) -> tokio::sync::watch::Receiver<usize> {
+        self.services.events.live_feeds()
+    }
+
     /// Serves until SIGINT or SIGTERM, then drains in-flight requests.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         self.run_until(shutdown_signal()).await

@@ -23,7 +23,7 @@ use sea_orm::{
     ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, Statement,
     sqlx::postgres::PgListener,
 };
-use tokio::sync::{Mutex, broadcast, broadcast::error::RecvError};
+use tokio::sync::{Mutex, broadcast, broadcast::error::RecvError, watch};
 
 use crate::{
     Error, Result,
@@ -48,6 +48,9 @@ pub type EventBatch = Arc<[IssueEvent]>;
 pub struct EventBus {
     sender: broadcast::Sender<EventBatch>,
     transport: Transport,
+    /// How many feeds are open: a readiness a test can wait on, where it would
+    /// otherwise sleep until its subscription has surely started.
+    live: watch::Sender<usize>,
 }
 
 #[derive(Debug)]
@@ -60,7 +63,7 @@ impl EventBus {
     /// A bus within this process: for SQLite, which has one.
     pub fn local(buffer: usize) -> Self {
         let (sender, _) = broadcast::channel(buffer.max(1));
-        Self { sender, transport: Transport::Local { order: Mutex::new(()) } }
+        Self { sender, transport: Transport::Local { order: Mutex::new(()) }, live: watch::Sender::new(0) }
     }
 
     /// A bus across every replica on the PostgreSQL database at `url`. It listens
@@ -71,7 +74,7 @@ impl EventBus {
         let mut listener = PgListener::connect(url).await.context("connecting the event listener")?;
         listener.listen(CHANNEL).await.context("listening for issue events")?;
         let listener = tokio::spawn(relay(listener, db, sender.clone()));
-        Ok(Self { sender, transport: Transport::Postgres { listener } })
+        Ok(Self { sender, transport: Transport::Postgres { listener }, live: watch::Sender::new(0) })
     }
 
     /// Commits `txn` and publishes `events` if, and only if, it committed.
@@ -117,7 +120,10 @@ impl EventBus {
             let left = (until - Utc::now()).to_std().unwrap_or_default();
             Box::pin(tokio::time::sleep(left))
         });
-        let feed = Feed { receiver: self.subscribe(), filter, viewer, expiry, ready: VecDeque::new() };
+        let receiver = self.subscribe();
+        // Counted once its receiver exists: every batch sent from now on reaches it.
+        let live = LiveFeed::new(&self.live);
+        let feed = Feed { receiver, filter, viewer, expiry, ready: VecDeque::new(), _live: live };
         stream::unfold(Some(feed), |feed| async move {
             let mut feed = feed?;
             match feed.next().await {
@@ -126,6 +132,11 @@ impl EventBus {
                 Err(err) => Some((Err(err), None)),
             }
         })
+    }
+
+    /// The number of open feeds, as it changes.
+    pub fn live_feeds(&self) -> watch::Receiver<usize> {
+        self.live.subscribe()
     }
 
     /// Stops listening (PostgreSQL); the channel closes when the last holder drops.
@@ -142,12 +153,29 @@ struct Feed {
     viewer: i64,
     expiry: Option<std::pin::Pin<Box<tokio::time::Sleep>>>,
     ready: VecDeque<IssueEvent>,
+    _live: LiveFeed,
+}
+
+/// One open feed in [`EventBus::live_feeds`], for as long as it lives.
+struct LiveFeed(watch::Sender<usize>);
+
+impl LiveFeed {
+    fn new(live: &watch::Sender<usize>) -> Self {
+        live.send_modify(|count| *count += 1);
+        Self(live.clone())
+    }
+}
+
+impl Drop for LiveFeed {
+    fn drop(&mut self) {
+        self.0.send_modify(|count| *count = count.saturating_sub(1));
+    }
 }
 
 impl Feed {
     /// The next wanted event; `None` when the bus is gone.
     async fn next(&mut self) -> Result<Option<IssueEvent>> {
-        let Self { receiver, filter, viewer, expiry, ready } = self;
+        let Self { receiver, filter, viewer, expiry, ready, .. } = self;
         loop {
             if let Some(event) = ready.pop_front() {
                 return Ok(Some(event));

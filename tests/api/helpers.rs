@@ -3,7 +3,10 @@ use std::{net::SocketAddr, panic::AssertUnwindSafe, path::PathBuf, time::Duratio
 use futures_util::FutureExt as _;
 use sea_orm::{ConnectionTrait as _, Database};
 use serde_json::{Value, json};
-use tokio::{sync::oneshot, task::JoinHandle};
+use tokio::{
+    sync::{oneshot, watch},
+    task::JoinHandle,
+};
 use triage::{
     app::{Application, Overrides},
     auth::TokenKeys,
@@ -90,6 +93,8 @@ pub struct TestApp {
 /// One running `triage` process (in this test's runtime).
 pub struct Server {
     pub address: SocketAddr,
+    /// How many subscriptions are live on this server.
+    pub live_subscriptions: watch::Receiver<usize>,
     shutdown: oneshot::Sender<()>,
     handle: JoinHandle<anyhow::Result<()>>,
 }
@@ -98,11 +103,12 @@ impl Server {
     pub async fn start(config: Config, overrides: Overrides) -> Self {
         let app = Application::build_with(config, overrides).await.expect("the application builds");
         let address = app.local_addr().expect("a bound address");
+        let live_subscriptions = app.live_subscriptions();
         let (shutdown, stopped) = oneshot::channel();
         let handle = tokio::spawn(app.run_until(async {
             let _ = stopped.await;
         }));
-        Self { address, shutdown, handle }
+        Self { address, live_subscriptions, shutdown, handle }
     }
 
     /// Stops gracefully: stops accepting, drains, stops the jobs.
@@ -202,6 +208,14 @@ impl TestApp {
         let sent = self.mail.sent();
         assert_eq!(sent.len(), count, "{sent:#?}");
         sent
+    }
+
+    /// Waits until the server (not its replicas) has `count` live subscriptions:
+    /// from then on each gets every change that commits.
+    pub async fn subscribed(&self, count: usize) {
+        let mut live = self.server.as_ref().expect("a running server").live_subscriptions.clone();
+        let waited = tokio::time::timeout(PATIENCE, live.wait_for(|live| *live >= count)).await;
+        assert!(matches!(waited, Ok(Ok(_))), "{count} subscriptions did not start within {PATIENCE:?}");
     }
 
     /// Stops the server, leaving the database; [`Self::start_server`] brings it back.
