@@ -216,6 +216,13 @@ async fn serve(
             },
             () = &mut shutdown => break,
         };
+        // Each response and WebSocket message goes out when written. With Nagle, a
+        // small write waits for the peer to acknowledge the one before, and a peer
+        // that only listens (a subscriber) acknowledges after its delayed-ACK timer:
+        // about 40 ms an event.
+        if let Err(err) = stream.set_nodelay(true) {
+            tracing::debug!(error = %err, %peer, "setting TCP_NODELAY failed");
+        }
         let service = router.clone().map_request(move |mut request: axum::extract::Request<_>| {
             request.extensions_mut().insert(axum::extract::ConnectInfo(peer));
             request
