@@ -22,7 +22,7 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use sea_orm::{ConnectionTrait, DatabaseTransaction, DbBackend, Statement, sqlx::postgres::PgListener};
 use serde::{Serialize, de::DeserializeOwned};
-use tokio::sync::{Mutex, broadcast};
+use tokio::sync::{Mutex, broadcast, watch};
 
 use crate::Result;
 
@@ -45,6 +45,9 @@ pub type Batch<M> = Arc<[M]>;
 pub struct EventBus<M> {
     sender: broadcast::Sender<Batch<M>>,
     transport: Transport,
+    /// How many receivers are open: a readiness a test can wait on, where it would
+    /// otherwise sleep until its subscription has surely started.
+    live: watch::Sender<usize>,
 }
 
 #[derive(Debug)]
@@ -59,7 +62,7 @@ impl<M: Message> EventBus<M> {
     /// A bus within this process: for SQLite, which has one.
     pub fn local(buffer: usize) -> Self {
         let (sender, _) = broadcast::channel(buffer.max(1));
-        Self { sender, transport: Transport::Local { order: Mutex::new(()) } }
+        Self { sender, transport: Transport::Local { order: Mutex::new(()) }, live: watch::Sender::new(0) }
     }
 
     /// A bus across every replica on the PostgreSQL database at `url`, on `channel`
@@ -70,7 +73,7 @@ impl<M: Message> EventBus<M> {
         let mut listener = PgListener::connect(url).await.context("connecting the event listener")?;
         listener.listen(channel).await.context("listening for events")?;
         let listener = tokio::spawn(relay(listener, sender.clone()));
-        Ok(Self { sender, transport: Transport::Postgres { channel, listener } })
+        Ok(Self { sender, transport: Transport::Postgres { channel, listener }, live: watch::Sender::new(0) })
     }
 
     /// Commits `txn` and publishes `batch` if, and only if, it committed.
@@ -99,8 +102,15 @@ impl<M: Message> EventBus<M> {
     }
 
     /// A receiver of every batch committed from now on.
-    pub fn subscribe(&self) -> broadcast::Receiver<Batch<M>> {
-        self.sender.subscribe()
+    pub fn subscribe(&self) -> Receiver<M> {
+        self.live.send_modify(|count| *count += 1);
+        Receiver { inner: self.sender.subscribe(), live: self.live.clone() }
+    }
+
+    /// How many receivers are open, as it changes: one counts from the moment it
+    /// would receive a batch that commits.
+    pub fn live_receivers(&self) -> watch::Receiver<usize> {
+        self.live.subscribe()
     }
 
     /// Stops listening (PostgreSQL); the channel closes when the last holder drops.
@@ -108,6 +118,28 @@ impl<M: Message> EventBus<M> {
         if let Transport::Postgres { listener, .. } = &self.transport {
             listener.abort();
         }
+    }
+}
+
+/// One subscriber's end of the bus; counted in [`EventBus::live_receivers`] while it
+/// lives.
+#[derive(Debug)]
+pub struct Receiver<M> {
+    inner: broadcast::Receiver<Batch<M>>,
+    live: watch::Sender<usize>,
+}
+
+impl<M: Clone> Receiver<M> {
+    /// The next batch; an error when this receiver fell more than the buffer behind
+    /// (`Lagged`, with how many batches it missed) or the bus is gone (`Closed`).
+    pub async fn recv(&mut self) -> Result<Batch<M>, broadcast::error::RecvError> {
+        self.inner.recv().await
+    }
+}
+
+impl<M> Drop for Receiver<M> {
+    fn drop(&mut self) {
+        self.live.send_modify(|count| *count = count.saturating_sub(1));
     }
 }
 

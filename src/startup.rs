@@ -3,6 +3,8 @@
 //!
 //! [`Application::build`] binds the listener first, so a test can ask for port 0 and
 //! read the port back, and gets the very router, database and services `main` runs.
+//! [`Application::build_with`] lets a test put its own clock and an in-memory outbox
+//! in ([`Overrides`]); nothing else differs.
 
 use std::{future::Future, net::SocketAddr, sync::Arc, sync::atomic::Ordering, time::Duration};
 
@@ -14,6 +16,7 @@ use tokio::net::TcpListener;
 use crate::{
     app::AppState,
     auth::{PasswordHasher, TokenKeys},
+    clock::Clock,
     config::Switch,
     config::{Config, DatabaseConfig},
     domain::{logins::LoginLimits, notices::Outbox},
@@ -21,8 +24,19 @@ use crate::{
     graphql::{Admission, AdmissionLimits, Budgets, Documents, Gate, build_schemas, sdl},
     http::{HttpState, Metrics, TrustedProxies, router},
     jobs::{DigestSchedule, Dispatcher, DispatcherConfig, Jobs, JobsConfig},
-    mail::{MailConfig, Mailer, Templates},
+    mail::{MailConfig, Mailer, MemoryMail, Templates},
 };
+
+/// What a test puts in place of the real thing; `main` runs with the defaults. Not
+/// settings: nothing from flags or the environment reaches them.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    /// The clock the jobs read and notices are scheduled by: the system's by default,
+    /// a [`crate::clock::ManualClock`] in tests.
+    pub clock: Clock,
+    /// When set, emails are kept here instead of going over SMTP or into files.
+    pub mail: Option<MemoryMail>,
+}
 
 /// The PostgreSQL channel issue events travel on between replicas.
 const EVENT_CHANNEL: &str = "triage_issue_events";
@@ -41,6 +55,11 @@ pub struct Application {
 
 impl Application {
     pub async fn build(config: Config) -> anyhow::Result<Self> {
+        Self::build_with(config, Overrides::default()).await
+    }
+
+    /// Like [`Self::build`], with a test's clock and mail.
+    pub async fn build_with(config: Config, overrides: Overrides) -> anyhow::Result<Self> {
         config.validate()?;
         let listener =
             TcpListener::bind(config.listen).await.with_context(|| format!("binding {}", config.listen))?;
@@ -49,7 +68,10 @@ impl Application {
         let db = connect(&config.database, Some(metrics.clone())).await?;
         Migrator::up(&db, None).await.context("applying database migrations")?;
         let hasher = PasswordHasher::new(config.concurrent_hashes())?;
-        let outbox = Outbox::new(config.assignment_delay);
+        // The dispatcher sleeps on this timer, and every commit that schedules a notice
+        // wakes it through the outbox.
+        let dispatcher_timer = overrides.clock.timer();
+        let outbox = Outbox::new(config.assignment_delay, overrides.clock.clone(), dispatcher_timer.handle());
         // The jobs have a pool of their own: a burst of mail cannot starve requests of
         // connections, and `/metrics` counts the statements requests cost, alone.
         let jobs_database = DatabaseConfig { db_max_connections: Some(4), ..config.database.clone() };
@@ -64,7 +86,7 @@ impl Application {
             )
             .await?
         };
-        let jobs = start_jobs(&config, jobs_db, outbox.clone()).await?;
+        let jobs = start_jobs(&config, jobs_db, outbox.clone(), dispatcher_timer, overrides.mail).await?;
         let services = Arc::new(AppState {
             db,
             tokens,
@@ -132,6 +154,12 @@ impl Application {
         Ok(self.local_addr()?.port())
     }
 
+    /// How many subscriptions are live on this server, as it changes: a subscription
+    /// counts from the moment it would receive a change that commits.
+    pub fn live_subscriptions(&self) -> tokio::sync::watch::Receiver<usize> {
+        self.services.events.live_receivers()
+    }
+
     /// Serves until SIGINT or SIGTERM, then drains in-flight requests.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         self.run_until(shutdown_signal()).await
@@ -193,6 +221,13 @@ async fn serve(
             },
             () = &mut shutdown => break,
         };
+        // Each response and WebSocket message goes out when written. With Nagle, a
+        // small write waits for the peer to acknowledge the one before, and a peer
+        // that only listens (a subscriber) acknowledges after its delayed-ACK timer:
+        // about 40 ms an event.
+        if let Err(err) = stream.set_nodelay(true) {
+            tracing::debug!(error = %err, %peer, "setting TCP_NODELAY failed");
+        }
         let service = router.clone().map_request(move |mut request: axum::extract::Request<_>| {
             request.extensions_mut().insert(axum::extract::ConnectInfo(peer));
             request
@@ -212,19 +247,29 @@ async fn serve(
     }
 }
 
-/// Starts the notice dispatcher and the scheduled jobs.
-async fn start_jobs(config: &Config, db: DatabaseConnection, outbox: Outbox) -> anyhow::Result<Jobs> {
-    let mailer = Mailer::new(&MailConfig {
-        smtp_url: config.smtp_url.clone(),
-        mail_dir: config.mail_dir.clone(),
-        from: config.mail_from.clone(),
-        timeout: config.mail_timeout,
-        pool_size: config.mail_concurrency as u32,
-    })?;
+/// Starts the notice dispatcher (sleeping on `timer`) and the scheduled jobs.
+async fn start_jobs(
+    config: &Config,
+    db: DatabaseConnection,
+    outbox: Outbox,
+    timer: crate::clock::Timer,
+    memory_mail: Option<MemoryMail>,
+) -> anyhow::Result<Jobs> {
+    let mailer = match memory_mail {
+        Some(outbox) => Mailer::in_memory(outbox, &config.mail_from)?,
+        None => Mailer::new(&MailConfig {
+            smtp_url: config.smtp_url.clone(),
+            mail_dir: config.mail_dir.clone(),
+            from: config.mail_from.clone(),
+            timeout: config.mail_timeout,
+            pool_size: config.mail_concurrency as u32,
+        })?,
+    };
     let templates = Templates::new().map_err(|err| anyhow::anyhow!("loading the email templates: {err}"))?;
     let dispatcher = Dispatcher::new(
         db.clone(),
-        outbox.clone(),
+        &outbox,
+        timer,
         mailer,
         templates,
         DispatcherConfig {

@@ -6,13 +6,16 @@
 //! if and only if the commit succeeded, and wakes the notice dispatcher if the outbox
 //! changed: one step, so no caller can commit and forget to announce.
 
-use std::{sync::Arc, time::Duration};
+use std::time::Duration;
 
 use sea_orm::{DatabaseConnection, DatabaseTransaction};
-use tokio::sync::Notify;
 
 use super::{WriteTurn, begin_write, events::IssueEvent};
-use crate::{Result, events::EventBus};
+use crate::{
+    Result,
+    clock::{Clock, TimerHandle},
+    events::EventBus,
+};
 
 /// Where committed changes are announced: subscribers, through the event bus, and
 /// the notice dispatcher, through the outbox.
@@ -22,27 +25,30 @@ pub struct Announce<'a> {
     pub events: &'a EventBus<IssueEvent>,
 }
 
-/// What the domain needs to schedule notices: the delay, and a way to wake the
-/// dispatcher once a new notice is committed.
+/// What the domain needs to schedule notices: the delay, the clock it counts from,
+/// and a way to wake the dispatcher once a new notice is committed.
 #[derive(Debug, Clone)]
 pub struct Outbox {
     pub assignment_delay: Duration,
-    wake: Arc<Notify>,
+    clock: Clock,
+    dispatcher: TimerHandle,
 }
 
 impl Outbox {
-    pub fn new(assignment_delay: Duration) -> Self {
-        Self { assignment_delay, wake: Arc::new(Notify::new()) }
+    /// An outbox whose notices are due by `clock`, waking the dispatcher that sleeps
+    /// on the timer `dispatcher` belongs to.
+    pub fn new(assignment_delay: Duration, clock: Clock, dispatcher: TimerHandle) -> Self {
+        Self { assignment_delay, clock, dispatcher }
+    }
+
+    /// The clock notices are scheduled, claimed and sent by.
+    pub fn clock(&self) -> &Clock {
+        &self.clock
     }
 
     /// Tells the dispatcher that the set of pending notices changed.
     pub fn committed(&self) {
-        self.wake.notify_one();
-    }
-
-    /// Resolves after the next [`Self::committed`].
-    pub async fn changed(&self) {
-        self.wake.notified().await;
+        self.dispatcher.wake();
     }
 }
 

@@ -22,6 +22,14 @@ pub fn period_of(at: DateTime<Utc>, every: Duration) -> String {
     format!("every{}s:{}", every / 1000, at.timestamp_millis().div_euclid(every))
 }
 
+/// When the first interval period after `at` starts (the boundary [`period_of`]
+/// changes at).
+pub fn next_period_start(at: DateTime<Utc>, every: Duration) -> DateTime<Utc> {
+    let every = every.as_millis().max(1000) as i64;
+    let next = (at.timestamp_millis().div_euclid(every) + 1).saturating_mul(every);
+    DateTime::from_timestamp_millis(next).unwrap_or(DateTime::<Utc>::MAX_UTC)
+}
+
 /// The period of a cron schedule: the scheduled tick itself, to the second.
 pub fn period_of_tick(tick: DateTime<Utc>) -> String {
     format!("cron:{}", tick.timestamp())
@@ -79,5 +87,18 @@ mod tests {
             period_of(start, every),
             "a new interval, new periods"
         );
+    }
+
+    #[test]
+    fn the_next_period_starts_where_the_period_changes() {
+        let every = Duration::from_secs(10);
+        let start = DateTime::from_timestamp(1_800_000_000, 0).unwrap_or_default();
+        for offset in [0, 1, 9_999] {
+            let at = start + chrono::Duration::milliseconds(offset);
+            let next = next_period_start(at, every);
+            assert_eq!(next, start + chrono::Duration::seconds(10), "from {at}");
+            assert_ne!(period_of(next, every), period_of(at, every));
+            assert_eq!(period_of(next - chrono::Duration::milliseconds(1), every), period_of(at, every));
+        }
     }
 }

@@ -203,15 +203,15 @@ pub async fn clear(db: &DatabaseConnection, subject: &LoginSubject, client: Opti
     Ok(())
 }
 
-/// Deletes counters whose window ended before `window` ago: they count nothing any
-/// more. Returns how many went.
-pub async fn purge_expired(db: &DatabaseConnection, window: Duration) -> Result<u64> {
+/// Deletes counters whose window ended `window` before `at` or earlier: they count
+/// nothing any more. Returns how many went.
+pub async fn purge_expired(db: &DatabaseConnection, window: Duration, at: DateTime<Utc>) -> Result<u64> {
     use sea_orm::{ColumnTrait as _, QueryFilter as _};
     let window = chrono::Duration::from_std(window)
         .map_err(|_| Error::internal("the login window is out of range"))?;
     let (txn, _turn) = begin_write(db).await?;
     let deleted = login_attempts::Entity::delete_many()
-        .filter(login_attempts::Column::WindowStartedAt.lte(now() - window))
+        .filter(login_attempts::Column::WindowStartedAt.lte(at - window))
         .exec(&txn)
         .await?;
     txn.commit().await?;

@@ -14,17 +14,23 @@ pub mod sessions;
 pub mod users;
 pub mod values;
 
-use chrono::{DateTime, Utc};
-use sea_orm::{
-    ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, EntityTrait, QueryTrait, Select,
-    SqliteTransactionMode, Statement, TransactionOptions, TransactionTrait,
+use std::{
+    collections::BTreeMap,
+    path::PathBuf,
+    sync::{Arc, Mutex, PoisonError, Weak},
 };
 
-/// The current time at the precision both databases keep (microseconds), so a value
-/// read back equals the value written and cursors built from either agree.
+use chrono::{DateTime, Utc};
+use sea_orm::{
+    ConnectionTrait, DatabaseConnection, DatabaseConnectionType, DatabaseTransaction, DbBackend, EntityTrait,
+    QueryTrait, Select, SqliteTransactionMode, Statement, TransactionOptions, TransactionTrait,
+};
+
+/// The wall clock's time, at the precision both databases keep (microseconds), so a
+/// value read back equals the value written and cursors built from either agree.
+/// For the timestamps of records; the jobs' time comes from their [`crate::clock::Clock`].
 pub fn now() -> DateTime<Utc> {
-    let now = Utc::now();
-    DateTime::from_timestamp_micros(now.timestamp_micros()).unwrap_or(now)
+    crate::clock::Clock::system().now()
 }
 
 /// A filter criterion naming a row by id. An id the client spelled so that it names
@@ -42,42 +48,71 @@ impl<T: PartialEq> IdMatch<T> {
     }
 }
 
-/// A turn at writing, held from [`begin_write`] until its transaction has ended.
+/// A turn at writing, held from [`begin_write`] (or [`write_turn`]) until its
+/// transaction or statement has ended.
 #[derive(Debug)]
 #[must_use = "the turn must be held until the transaction ends"]
-pub struct WriteTurn(
-    #[expect(dead_code, reason = "held, never read")] Option<tokio::sync::MutexGuard<'static, ()>>,
-);
+pub struct WriteTurn {
+    _held: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
 
+/// The write turns of the SQLite files this process has open, by file.
+///
 /// SQLite has one writer at a time, and a connection that finds the write lock taken
 /// polls for it with growing sleeps (its busy handler), leaving the lock idle between
-/// holders. This process's write transactions take turns here instead, and each
-/// starts the moment the one before ends.
-static SQLITE_WRITERS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+/// holders. Writers to one file take turns on its mutex here instead, and each starts
+/// the moment the one before ends.
+///
+/// The turn belongs to the file, not to a pool and not to the process: the requests'
+/// and the jobs' pools of one server (and a test's replicas) write the same file and
+/// share its turn, while the many servers of a test run, each on a file of its own,
+/// never wait for each other. An entry lives while someone holds or awaits its turn;
+/// when nobody does, the next writer starts a fresh one, which is the same thing.
+/// Another process on the same file (`triage user create`) is not in here: SQLite's
+/// busy timeout orders it.
+static SQLITE_TURNS: Mutex<BTreeMap<PathBuf, Weak<tokio::sync::Mutex<()>>>> = Mutex::new(BTreeMap::new());
 
-/// Begins a transaction that will write, with this process's turn at writing. On
-/// SQLite it takes the write lock at BEGIN (`BEGIN IMMEDIATE`): a transaction that
-/// reads first and upgrades later fails with "database is locked" when another
-/// writer got in between, without waiting.
+/// The write turn of the SQLite file behind `db`; `None` on PostgreSQL, which
+/// orders its writers itself.
+fn sqlite_turn(db: &DatabaseConnection) -> Option<Arc<tokio::sync::Mutex<()>>> {
+    if !matches!(db.inner, DatabaseConnectionType::SqlxSqlitePoolConnection(_)) {
+        return None;
+    }
+    let file = db.get_sqlite_connection_pool().connect_options().get_filename().to_path_buf();
+    // The same file however the URL spelt it (relative or not). An in-memory
+    // database has a name of its own per pool.
+    let file = std::path::absolute(&file).unwrap_or(file);
+    let mut turns = SQLITE_TURNS.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some(turn) = turns.get(&file).and_then(Weak::upgrade) {
+        return Some(turn);
+    }
+    turns.retain(|_, turn| turn.strong_count() > 0);
+    let turn = Arc::new(tokio::sync::Mutex::new(()));
+    turns.insert(file, Arc::downgrade(&turn));
+    Some(turn)
+}
+
+/// Begins a transaction that will write, with its database's turn at writing (see
+/// [`SQLITE_TURNS`]). On SQLite it takes the write lock at BEGIN (`BEGIN IMMEDIATE`):
+/// a transaction that reads first and upgrades later fails with "database is
+/// locked" when another writer got in between, without waiting.
 pub async fn begin_write(db: &DatabaseConnection) -> crate::Result<(DatabaseTransaction, WriteTurn)> {
-    let turn = match db.get_database_backend() {
-        DbBackend::Sqlite => Some(SQLITE_WRITERS.lock().await),
-        _ => None,
-    };
+    let turn = write_turn(db).await;
     let options = TransactionOptions {
         sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
         ..Default::default()
     };
-    Ok((db.begin_with_options(options).await?, WriteTurn(turn)))
+    Ok((db.begin_with_options(options).await?, turn))
 }
 
-/// This process's turn at writing, for a single statement run outside a
-/// transaction (SQLite: see [`SQLITE_WRITERS`]; on PostgreSQL nothing is taken).
+/// The database's turn at writing, for a single statement run outside a
+/// transaction (SQLite: see [`SQLITE_TURNS`]; on PostgreSQL nothing is taken).
 pub async fn write_turn(db: &DatabaseConnection) -> WriteTurn {
-    match db.get_database_backend() {
-        DbBackend::Sqlite => WriteTurn(Some(SQLITE_WRITERS.lock().await)),
-        _ => WriteTurn(None),
-    }
+    let held = match sqlite_turn(db) {
+        Some(turn) => Some(turn.lock_owned().await),
+        None => None,
+    };
+    WriteTurn { _held: held }
 }
 
 /// The row `select` names by a unique key, if any, read without `LIMIT 1`.

@@ -9,6 +9,11 @@
 //! by an UPDATE that requires the claim's token and a lease still running: a sender
 //! whose lease ran out, and whose notice was claimed again, changes nothing. So a
 //! crash re-sends at most the emails that were in flight.
+//!
+//! Time. The outbox runs on the jobs' clock ([`Outbox::clock`]): a notice is due
+//! `assignment_delay` after the moment that clock read when it was scheduled, and
+//! the dispatcher passes the moment it claims, sends and settles at (`at`), so a
+//! test that moves a manual clock by the delay makes the notice due, exactly.
 
 use std::time::Duration;
 
@@ -20,8 +25,8 @@ use sea_orm::{
     sea_query::{Expr, ExprTrait as _, LockBehavior, LockType, Query},
 };
 
+use super::change::Change;
 pub use super::change::Outbox;
-use super::{change::Change, now};
 use crate::entity::ids::{IssueId, UserId};
 use crate::{
     Result,
@@ -45,7 +50,7 @@ pub async fn on_assignment_change(
     }
     cancel_for_issue(change, issue_id).await?;
     if let Some(recipient) = new {
-        let at = now();
+        let at = change.outbox().clock().now();
         notices::ActiveModel {
             kind: Set(Kind::Assignment),
             issue_id: Set(Some(issue_id)),
@@ -94,12 +99,11 @@ pub async fn pending_for_issues(db: &impl ConnectionTrait, issue_ids: &[IssueId]
         .await?)
 }
 
-/// When a pending notice can next be claimed, if there is one: the earliest due time
-/// of those nobody holds, or the earliest lease to run out of those somebody does.
-/// (A notice held by another replica is not "due" here, or every other replica would
-/// poll for it until that replica is done.)
-pub async fn next_due(db: &impl ConnectionTrait) -> Result<Option<DateTime<Utc>>> {
-    let at = now();
+/// When a pending notice can next be claimed, as of `at`, if there is one: the
+/// earliest due time of those nobody holds, or the earliest lease to run out of those
+/// somebody does. (A notice held by another replica is not "due" here, or every other
+/// replica would poll for it until that replica is done.)
+pub async fn next_due(db: &impl ConnectionTrait, at: DateTime<Utc>) -> Result<Option<DateTime<Utc>>> {
     let free = notices::Entity::find()
         .filter(notices::Column::State.eq(State::Pending))
         .filter(
@@ -124,11 +128,15 @@ pub async fn next_due(db: &impl ConnectionTrait) -> Result<Option<DateTime<Utc>>
     })
 }
 
-/// Claims up to `limit` due notices for `lease`: they are this sender's until the
-/// lease runs out. Each claim counts as an attempt. The notices come back with the
-/// claim's token in `claim_token`, which their outcome must name.
-pub async fn claim_due(db: &DatabaseConnection, lease: Duration, limit: u64) -> Result<Vec<Notice>> {
-    let at = now();
+/// Claims up to `limit` notices due at `at`, for `lease`: they are this sender's
+/// until the lease runs out. Each claim counts as an attempt. The notices come back
+/// with the claim's token in `claim_token`, which their outcome must name.
+pub async fn claim_due(
+    db: &DatabaseConnection,
+    at: DateTime<Utc>,
+    lease: Duration,
+    limit: u64,
+) -> Result<Vec<Notice>> {
     let token = random_token_string::<16>()?;
     let claimable = || {
         sea_orm::Condition::all()
@@ -152,6 +160,7 @@ pub async fn claim_due(db: &DatabaseConnection, lease: Duration, limit: u64) -> 
         .to_owned();
     // The conditions are checked again on each row as it is updated, so a row another
     // sender claimed meanwhile is skipped rather than claimed twice.
+    let _turn = super::write_turn(db).await;
     let claimed = notices::Entity::update_many()
         .col_expr(notices::Column::LeaseUntil, Expr::value(at + lease))
         .col_expr(notices::Column::ClaimToken, Expr::value(token))
@@ -163,21 +172,21 @@ pub async fn claim_due(db: &DatabaseConnection, lease: Duration, limit: u64) -> 
     Ok(claimed)
 }
 
-/// Records a claimed notice as sent. Like every outcome, it applies only while the
-/// notice's claim (the token `claim_due` gave it) still holds it, lease running;
-/// returns whether it did.
-pub async fn mark_sent(db: &DatabaseConnection, notice: &Notice) -> Result<bool> {
-    settle(db, notice, State::Sent, None, None).await
+/// Records a claimed notice as sent at `at`. Like every outcome, it applies only
+/// while the notice's claim (the token `claim_due` gave it) still holds it; returns
+/// whether it did.
+pub async fn mark_sent(db: &DatabaseConnection, notice: &Notice, at: DateTime<Utc>) -> Result<bool> {
+    settle(db, notice, Settled::Sent(at), None, None).await
 }
 
 /// Records a notice that will not be sent (its issue or assignment is gone).
 pub async fn mark_cancelled(db: &DatabaseConnection, notice: &Notice, reason: &str) -> Result<bool> {
-    settle(db, notice, State::Cancelled, Some(reason), None).await
+    settle(db, notice, Settled::Cancelled, Some(reason), None).await
 }
 
 /// Records a notice that failed for good.
 pub async fn mark_failed(db: &DatabaseConnection, notice: &Notice, error: &str) -> Result<bool> {
-    settle(db, notice, State::Failed, Some(error), None).await
+    settle(db, notice, Settled::Failed, Some(error), None).await
 }
 
 /// Releases a notice for another attempt at `retry_at`.
@@ -187,19 +196,32 @@ pub async fn mark_retry(
     error: &str,
     retry_at: DateTime<Utc>,
 ) -> Result<bool> {
-    settle(db, notice, State::Pending, Some(error), Some(retry_at)).await
+    settle(db, notice, Settled::Retry, Some(error), Some(retry_at)).await
+}
+
+/// What an outcome makes of a notice.
+enum Settled {
+    Sent(DateTime<Utc>),
+    Cancelled,
+    Failed,
+    Retry,
 }
 
 async fn settle(
     db: &DatabaseConnection,
     notice: &Notice,
-    state: State,
+    outcome: Settled,
     error: Option<&str>,
     retry_at: Option<DateTime<Utc>>,
 ) -> Result<bool> {
     // A notice nobody claimed has no claim to record an outcome for.
     let Some(claim) = notice.claim_token.as_deref() else { return Ok(false) };
-    let at = now();
+    let state = match outcome {
+        Settled::Sent(_) => State::Sent,
+        Settled::Cancelled => State::Cancelled,
+        Settled::Failed => State::Failed,
+        Settled::Retry => State::Pending,
+    };
     let mut update = notices::Entity::update_many()
         .col_expr(notices::Column::State, Expr::value(state))
         .col_expr(notices::Column::LeaseUntil, Expr::value(Option::<DateTime<Utc>>::None))
@@ -211,7 +233,7 @@ async fn settle(
         // another sender's, whose claim rewrote the token and whose outcome this must
         // not overwrite. Late but unclaimed, the outcome still stands: the email went.
         .filter(notices::Column::ClaimToken.eq(claim));
-    if state == State::Sent {
+    if let Settled::Sent(at) = outcome {
         update = update.col_expr(notices::Column::SentAt, Expr::value(at));
     }
     if let Some(error) = error {
@@ -225,11 +247,16 @@ async fn settle(
 }
 
 /// Enqueues one digest per user for the period `period` (a key that is the same on
-/// every replica), skipping users who already have one for it. Users with nothing
-/// assigned are skipped unless `include_empty`. Returns how many were enqueued.
-pub async fn enqueue_digests(db: &DatabaseConnection, period: &str, include_empty: bool) -> Result<u64> {
+/// every replica), due at `at`, skipping users who already have one for it. Users
+/// with nothing assigned are skipped unless `include_empty`. Returns how many were
+/// enqueued.
+pub async fn enqueue_digests(
+    db: &DatabaseConnection,
+    period: &str,
+    include_empty: bool,
+    at: DateTime<Utc>,
+) -> Result<u64> {
     let backend = db.get_database_backend();
-    let at = now();
     // SQLite needs a WHERE before an upsert's ON CONFLICT, even a trivial one: without
     // it the ON would parse as a join constraint.
     let assigned = if include_empty {
@@ -256,6 +283,7 @@ pub async fn enqueue_digests(db: &DatabaseConnection, period: &str, include_empt
         sql,
         [format!("digest:{period}:").into(), at.into(), at.into()],
     );
+    let _turn = super::write_turn(db).await;
     let result = db.execute_raw(statement).await?;
     Ok(result.rows_affected())
 }

@@ -54,12 +54,13 @@ fn digest(token: &str) -> String {
 
 /// Starts a new session (a new token family) for `user`.
 pub async fn start(
-    db: &impl ConnectionTrait,
+    db: &DatabaseConnection,
     keys: &TokenKeys,
     refresh_ttl: Duration,
     user: User,
 ) -> Result<Session> {
     let family = random_token_string::<16>()?;
+    let _turn = super::write_turn(db).await;
     issue(db, keys, refresh_ttl, user, family).await
 }
 
@@ -130,13 +131,14 @@ pub async fn refresh(
 }
 
 /// Ends the session `refresh_token` belongs to; `false` when the token is unknown.
-pub async fn logout(db: &impl ConnectionTrait, refresh_token: &RefreshToken) -> Result<bool> {
+pub async fn logout(db: &DatabaseConnection, refresh_token: &RefreshToken) -> Result<bool> {
     let stored = refresh_tokens::Entity::find()
         .filter(refresh_tokens::Column::TokenHash.eq(digest(refresh_token.expose())))
         .one(db)
         .await?;
     match stored {
         Some(stored) => {
+            let _turn = super::write_turn(db).await;
             revoke_family(db, &stored.family).await?;
             Ok(true)
         }

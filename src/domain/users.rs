@@ -56,8 +56,10 @@ pub struct ProfileChanges {
 }
 
 /// Creates an account.
-pub async fn register(db: &impl ConnectionTrait, hasher: &PasswordHasher, new: NewUser) -> Result<User> {
+pub async fn register(db: &DatabaseConnection, hasher: &PasswordHasher, new: NewUser) -> Result<User> {
     let password_hash = hasher.hash(new.password.expose()).await?;
+    // The hash is computed first: nobody waits for it.
+    let _turn = super::write_turn(db).await;
     let at = now();
     users::ActiveModel {
         username: Set(new.username.into_inner()),

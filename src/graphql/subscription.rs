@@ -9,7 +9,7 @@ use std::{collections::VecDeque, pin::Pin, sync::Arc};
 use async_graphql::{Context, Subscription};
 use chrono::{DateTime, Utc};
 use futures_util::{Stream, StreamExt as _, stream};
-use tokio::sync::broadcast::{self, error::RecvError};
+use tokio::sync::broadcast::error::RecvError;
 
 use super::{
     context::ContextExt as _,
@@ -23,7 +23,7 @@ use crate::{
         self,
         events::{self as domain_events, EventFilter},
     },
-    events::Batch,
+    events::Receiver,
 };
 
 #[derive(Debug, Default)]
@@ -71,7 +71,7 @@ fn expiry(until: DateTime<Utc>) -> Pin<Box<tokio::time::Sleep>> {
 
 /// One subscriber's view of the bus.
 struct Feed {
-    receiver: broadcast::Receiver<Batch<domain_events::IssueEvent>>,
+    receiver: Receiver<domain_events::IssueEvent>,
     state: Arc<AppState>,
     filter: EventFilter,
     viewer: Actor,

@@ -1,6 +1,7 @@
 //! The notice dispatcher: sends each due notice once, on time.
 //!
-//! It sleeps until the earliest pending notice is due (or until woken), then claims
+//! It sleeps on its timer, on the outbox's clock, until the earliest pending notice
+//! is due (or until a commit wakes it), then claims
 //! what is due in batches, loads the batch's people and issues in a few queries, and
 //! sends its emails concurrently, recording each one's outcome as soon as its send
 //! completes (under the claim that holds it: see `domain::notices`), so a crash
@@ -10,13 +11,14 @@
 
 use std::{collections::HashMap, sync::Arc, time::Duration};
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use futures_util::{StreamExt as _, stream};
 use sea_orm::{ActiveEnum as _, DatabaseConnection};
-use tokio::{sync::watch, time::Instant};
+use tokio::sync::watch;
 
 use crate::{
     Result,
+    clock::{Clock, Timer},
     domain::{
         digest, issues,
         notices::{self, Notice, Outbox},
@@ -51,7 +53,9 @@ pub struct DispatcherConfig {
 #[derive(Debug)]
 pub struct Dispatcher {
     db: DatabaseConnection,
-    outbox: Outbox,
+    clock: Clock,
+    /// What the dispatcher sleeps on; the outbox holds its handle, to wake it.
+    timer: Timer,
     mailer: Mailer,
     templates: Templates,
     config: DispatcherConfig,
@@ -61,7 +65,7 @@ pub struct Dispatcher {
 enum Outcome {
     Sent,
     Cancelled,
-    Retry { error: String, at: chrono::DateTime<Utc> },
+    Retry { error: String, at: DateTime<Utc> },
     Failed(String),
 }
 
@@ -84,37 +88,44 @@ struct BatchData {
 }
 
 impl Dispatcher {
+    /// A dispatcher for `outbox`, on its clock, sleeping on `timer`: the timer whose
+    /// handle the outbox was made with, so that a commit wakes it.
     pub fn new(
         db: DatabaseConnection,
-        outbox: Outbox,
+        outbox: &Outbox,
+        timer: Timer,
         mailer: Mailer,
         templates: Templates,
         config: DispatcherConfig,
     ) -> Self {
-        Self { db, outbox, mailer, templates, config }
+        Self { db, clock: outbox.clock().clone(), timer, mailer, templates, config }
     }
 
     /// Runs until `stop` turns true, finishing the batch in flight.
     pub async fn run(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
         loop {
-            self.send_due(&stop).await;
-            let deadline = self.next_wake().await;
+            // One reading of the clock a round: what was due at this moment is sent,
+            // and the next wake is planned from the same moment. (Planned from a later
+            // one, a notice that fell due in between would look as if it had been
+            // looked at; a manual clock would then never wake the dispatcher for it.)
+            let now = self.clock.now();
+            self.send_due(now, &stop).await;
+            let deadline = self.next_wake(now).await;
             tokio::select! {
-                () = tokio::time::sleep_until(deadline) => {}
-                () = self.outbox.changed() => {}
+                () = self.timer.sleep_until(deadline) => {}
                 _ = stop.changed() => break,
             }
         }
     }
 
-    /// Claims and sends everything due now, a batch at a time.
-    async fn send_due(&self, stop: &watch::Receiver<bool>) {
+    /// Claims and sends everything due at `now`, a batch at a time.
+    async fn send_due(&self, now: DateTime<Utc>, stop: &watch::Receiver<bool>) {
         while !*stop.borrow() {
             // Two rounds of sends a batch: enough to keep the slots busy while the slowest
             // send of a round finishes, few enough that every claimed notice is sent
             // well inside its lease (see `DispatcherConfig::lease`).
             let batch = (self.config.concurrency.clamp(1, 256) * 2) as u64;
-            let claimed = match notices::claim_due(&self.db, self.config.lease, batch).await {
+            let claimed = match notices::claim_due(&self.db, now, self.config.lease, batch).await {
                 Ok(claimed) => claimed,
                 Err(err) => {
                     tracing::error!(error = %err, "claiming due notices failed");
@@ -153,7 +164,7 @@ impl Dispatcher {
     /// Records what became of one send, at once.
     async fn record(&self, notice: &Notice, outcome: Outcome) {
         let recorded = match &outcome {
-            Outcome::Sent => notices::mark_sent(&self.db, notice).await,
+            Outcome::Sent => notices::mark_sent(&self.db, notice, self.clock.now()).await,
             Outcome::Cancelled => notices::mark_cancelled(&self.db, notice, "nothing to send").await,
             Outcome::Retry { error, at } => notices::mark_retry(&self.db, notice, error, *at).await,
             Outcome::Failed(error) => notices::mark_failed(&self.db, notice, error).await,
@@ -192,20 +203,17 @@ impl Dispatcher {
         Ok(BatchData { users, issues, digests })
     }
 
-    /// When to look again: the earliest pending due time, or the sweep interval.
-    async fn next_wake(&self) -> Instant {
-        let latest = Instant::now() + self.config.sweep_every;
-        match notices::next_due(&self.db).await {
-            Ok(Some(due)) => {
-                // A floor, so a notice that cannot be claimed yet never spins the loop.
-                let wait =
-                    (due - Utc::now()).to_std().unwrap_or(Duration::ZERO).max(Duration::from_millis(5));
-                latest.min(Instant::now() + wait)
-            }
+    /// When to look again after looking at `now`, by the clock: the earliest pending
+    /// due time, or the sweep interval.
+    async fn next_wake(&self, now: DateTime<Utc>) -> DateTime<Utc> {
+        let latest = now + self.config.sweep_every;
+        match notices::next_due(&self.db, now).await {
+            // A floor, so a notice that cannot be claimed yet never spins the loop.
+            Ok(Some(due)) => latest.min(due.max(now + Duration::from_millis(5))),
             Ok(None) => latest,
             Err(err) => {
                 tracing::error!(error = %err, "reading the outbox failed");
-                Instant::now() + Duration::from_secs(1).min(self.config.sweep_every)
+                now + Duration::from_secs(1).min(self.config.sweep_every)
             }
         }
     }
@@ -224,7 +232,7 @@ impl Dispatcher {
             Err(SendError::Transient(error)) if (notice.attempts as u32) < self.config.max_attempts => {
                 let retry_in = backoff(self.config.retry_base, notice.attempts as u32);
                 tracing::warn!(notice_id = %notice.id, attempt = notice.attempts, %error, ?retry_in, "sending failed; will retry");
-                Outcome::Retry { error, at: Utc::now() + retry_in }
+                Outcome::Retry { error, at: self.clock.now() + retry_in }
             }
             Err(err) => {
                 tracing::error!(notice_id = %notice.id, attempt = notice.attempts, error = %err, "notice failed for good");

@@ -5,14 +5,19 @@
 use std::time::Duration;
 
 use anyhow::Context as _;
+use chrono::{DateTime, Utc};
 use sea_orm::DatabaseConnection;
 use tokio_cron_scheduler::Job;
 
-use crate::domain::logins;
+use crate::domain::{self, logins};
 
-/// Deletes the counters whose `window` is over; returns how many went.
-pub async fn run_login_purge(db: &DatabaseConnection, window: Duration) -> crate::Result<u64> {
-    let purged = logins::purge_expired(db, window).await?;
+/// Deletes the counters whose `window` was over at `at`; returns how many went.
+pub async fn run_login_purge(
+    db: &DatabaseConnection,
+    window: Duration,
+    at: DateTime<Utc>,
+) -> crate::Result<u64> {
+    let purged = logins::purge_expired(db, window, at).await?;
     if purged > 0 {
         tracing::debug!(purged, "expired login attempt counters purged");
     }
@@ -25,7 +30,8 @@ pub(super) fn job(db: DatabaseConnection, window: Duration) -> anyhow::Result<Jo
     Job::new_repeated_async(every, move |_, _| {
         let db = db.clone();
         Box::pin(async move {
-            if let Err(err) = run_login_purge(&db, window).await {
+            // The wall clock's time: login windows are counted by it (`domain::logins`).
+            if let Err(err) = run_login_purge(&db, window, domain::now()).await {
                 tracing::error!(error = %err, "purging login attempt counters failed");
             }
         })

@@ -8,6 +8,13 @@
 //! dispatcher keeps one timer, for the earliest pending notice in the database (the
 //! truth), and is woken early when a change commits a nearer one; it never sleeps
 //! longer than `TRIAGE_NOTICE_SWEEP`, so it picks up notices other replicas wrote.
+//! truth), and is woken early when a change commits a nearer one; the sweep job
+//! wakes it periodically to pick up notices other replicas wrote.
+//!
+//! Clock. The dispatcher and the digest read the time from the outbox's clock
+//! ([`crate::clock::Clock`]) and wait on timers of it. On a manual clock (tests) the
+//! digest is run by the clock rather than the scheduler (see `digest`), so moving the
+//! clock is all it takes to run it.
 
 mod digest;
 mod dispatch;
@@ -47,6 +54,8 @@ pub struct Jobs {
     scheduler: JobScheduler,
     stop: watch::Sender<bool>,
     dispatcher: JoinHandle<()>,
+    /// The digest's task when the clock, not the scheduler, runs it.
+    digest: Option<JoinHandle<()>>,
 }
 
 impl std::fmt::Debug for Jobs {
@@ -63,14 +72,22 @@ impl Jobs {
         config: JobsConfig,
     ) -> anyhow::Result<Self> {
         let (stop, stopped) = watch::channel(false);
-        let dispatcher = tokio::spawn(Arc::new(dispatcher).run(stopped));
+        let dispatcher = tokio::spawn(Arc::new(dispatcher).run(stopped.clone()));
         let pool = db.clone();
+        let periods = digest::Periods::new(&config.digest)?;
 
         let scheduler = JobScheduler::new().await.context("starting the job scheduler")?;
         scheduler.add(logins::job(db.clone(), config.login_window)?).await?;
-        scheduler.add(digest::job(db, outbox, &config)?).await?;
+        let clock = outbox.clock().clone();
+        let digest = if clock.is_manual() {
+            let include_empty = config.digest_include_empty;
+            Some(tokio::spawn(digest::on_clock(db, outbox, periods, include_empty, clock, stopped)))
+        } else {
+            scheduler.add(digest::job(db, outbox, periods, &config)?).await?;
+            None
+        };
         scheduler.start().await.context("starting the job scheduler")?;
-        Ok(Self { db: pool, scheduler, stop, dispatcher })
+        Ok(Self { db: pool, scheduler, stop, dispatcher, digest })
     }
 
     /// Stops the scheduler and lets the dispatcher finish the sends in flight.
@@ -79,6 +96,11 @@ impl Jobs {
             tracing::warn!(error = %err, "stopping the job scheduler");
         }
         let _ = self.stop.send(true);
+        if let Some(digest) = self.digest.take()
+            && let Err(err) = digest.await
+        {
+            tracing::error!(error = %err, "the digest task panicked");
+        }
         if let Err(err) = self.dispatcher.await {
             tracing::error!(error = %err, "the notice dispatcher panicked");
         }

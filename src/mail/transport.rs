@@ -1,5 +1,6 @@
 //! Sending: lettre's pooled async SMTP (rustls), or `.eml` files in a folder when no
-//! SMTP server is configured, so `cargo run` shows what would be sent.
+//! SMTP server is configured, so `cargo run` shows what would be sent, or an outbox
+//! in memory that tests read ([`MemoryMail`]).
 
 use std::{path::PathBuf, time::Duration};
 
@@ -9,7 +10,7 @@ use lettre::{
     transport::smtp::PoolConfig,
 };
 
-use super::Rendered;
+use super::{MemoryMail, Rendered};
 use crate::config::Secret;
 
 /// How to reach the mail server.
@@ -34,7 +35,7 @@ pub struct Email {
 }
 
 /// Why a send failed, which decides whether it is retried.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum SendError {
     /// Timeouts, connection errors and 4xx replies: worth another try.
     #[error("transient: {0}")]
@@ -48,6 +49,7 @@ pub enum SendError {
 enum Transport {
     Smtp(AsyncSmtpTransport<Tokio1Executor>),
     Files(PathBuf),
+    Memory(MemoryMail),
 }
 
 #[derive(Debug, Clone)]
@@ -56,12 +58,13 @@ pub struct Mailer {
     from: Mailbox,
 }
 
+fn sender(from: &str) -> anyhow::Result<Mailbox> {
+    from.parse().map_err(|err| anyhow::anyhow!("TRIAGE_MAIL_FROM is not a mailbox ({err})"))
+}
+
 impl Mailer {
     pub fn new(config: &MailConfig) -> anyhow::Result<Self> {
-        let from: Mailbox = config
-            .from
-            .parse()
-            .map_err(|err| anyhow::anyhow!("TRIAGE_MAIL_FROM is not a mailbox ({err})"))?;
+        let from = sender(&config.from)?;
         let transport = match &config.smtp_url {
             Some(url) => {
                 let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(url.expose())
@@ -80,6 +83,11 @@ impl Mailer {
             }
         };
         Ok(Self { transport, from })
+    }
+
+    /// A mailer that keeps every email in `outbox` (tests), built like any other.
+    pub fn in_memory(outbox: MemoryMail, from: &str) -> anyhow::Result<Self> {
+        Ok(Self { transport: Transport::Memory(outbox), from: sender(from)? })
     }
 
     pub async fn send(&self, email: &Email) -> Result<(), SendError> {
@@ -118,6 +126,7 @@ impl Mailer {
                 tracing::info!(path = %path.display(), subject = %email.rendered.subject, "email written");
                 Ok(())
             }
+            Transport::Memory(outbox) => outbox.send(email),
         }
     }
 }

@@ -1,26 +1,32 @@
+//! Digests: one per user per period. On the test clock the server runs the digest
+//! at the start of each period the clock reaches; one test keeps the real scheduler,
+//! the system clock and a real SMTP listener.
+
 use std::time::Duration;
 
 use sea_orm::{ConnectionTrait as _, Statement};
 use serde_json::json;
 use triage::{
+    clock::Clock,
     config::{Config, Secret},
-    domain::notices::Outbox,
+    domain::{digest::period_of, notices::Outbox},
     jobs::run_digest,
+    mail::SentEmail,
     startup::connect,
 };
 
 use crate::{
-    helpers::{Session, TestApp, each_backend_with},
-    smtp::{Received, SmtpSink},
+    helpers::{PATIENCE, Session, TestApp, Timing, each_backend_timed, each_backend_with},
+    smtp::SmtpSink,
 };
 
 const UPDATE: &str = "mutation($input: UpdateIssueInput!) { updateIssue(input: $input) { issue { id } } }";
+const DAY: Duration = Duration::from_secs(24 * 3600);
 
-fn digests(sink: &SmtpSink, every: Duration, include_empty: bool) -> impl Fn(&mut Config) {
-    let url = sink.url();
+/// Digests every `every`; assignment notices out of the way.
+fn digests(every: Duration, include_empty: bool) -> impl Fn(&mut Config) {
     move |config: &mut Config| {
-        config.smtp_url = Some(Secret::new(url.clone()));
-        config.assignment_delay = Duration::from_secs(3600);
+        config.assignment_delay = 50 * 365 * DAY;
         config.digest_every = every;
         config.digest_include_empty = include_empty;
     }
@@ -45,37 +51,40 @@ async fn team(app: &TestApp) -> [Session; 4] {
     [ada, bob, carol, dave]
 }
 
-async fn enqueue(app: &TestApp, period: &str, include_empty: bool) -> u64 {
-    let db = connect(&app.config.database, None).await.unwrap();
-    let enqueued = run_digest(&db, &Outbox::new(Duration::ZERO), period, include_empty).await.unwrap();
-    db.close().await.unwrap();
-    enqueued
-}
-
-fn only(messages: Vec<Received>) -> Received {
+fn only(messages: Vec<SentEmail>) -> SentEmail {
     assert_eq!(messages.len(), 1, "{messages:#?}");
     messages.into_iter().next().unwrap()
 }
 
+/// The digest notices of `user` by state, and how many distinct periods they have.
+async fn digest_rows(app: &TestApp, user: &Session) -> (i64, i64) {
+    let db = connect(&app.config.database, None).await.unwrap();
+    let sql = format!(
+        "SELECT COUNT(*) AS periods, COUNT(DISTINCT dedupe_key) AS distinct_periods FROM notices \
+         WHERE kind = 'digest' AND state = 'sent' AND recipient_id = {}",
+        user.id.parse::<i64>().unwrap()
+    );
+    let row =
+        db.query_one_raw(Statement::from_string(db.get_database_backend(), sql)).await.unwrap().unwrap();
+    let counts = (row.try_get("", "periods").unwrap(), row.try_get("", "distinct_periods").unwrap());
+    db.close().await.unwrap();
+    counts
+}
+
 #[tokio::test]
 async fn a_digest_lists_exactly_each_users_assigned_issues_grouped_open_first() {
-    let sink = SmtpSink::start().await;
-    each_backend_with(digests(&sink, Duration::from_secs(24 * 3600), false), async |app| {
-        sink.clear();
+    each_backend_with(digests(DAY, false), async |app| {
         team(app).await;
-        assert_eq!(enqueue(app, "test-period", false).await, 2, "bob and carol; dave has nothing assigned");
-        assert_eq!(enqueue(app, "test-period", false).await, 0, "a second run of a period enqueues nothing");
-        sink.wait_for(2, Duration::from_secs(20)).await;
-        tokio::time::sleep(Duration::from_millis(1500)).await;
-        assert_eq!(sink.messages().len(), 2);
+        // A day on, one period has started: bob and carol get their digests; dave has
+        // nothing assigned.
+        app.advance(DAY);
+        app.exactly_emails(2).await;
 
-        let bob = only(sink.to("bob@example.com"));
-        let subject = bob.header("Subject").unwrap();
-        assert!(subject.contains("3 issues") && subject.contains("2 open"), "{subject}");
-        let (text, html) = (bob.part("text/plain"), bob.part("text/html"));
+        let bob = only(app.mail.to("bob@example.com"));
+        assert!(bob.subject.contains("3 issues") && bob.subject.contains("2 open"), "{}", bob.subject);
         let order =
             ["OPEN (1)", "Bob open", "IN_PROGRESS (1)", "Bob in progress", "CLOSED (1)", "Bob closed"];
-        for part in [&text, &html] {
+        for part in [&bob.text, &bob.html] {
             let positions: Vec<usize> = order
                 .iter()
                 .map(|fact| part.find(fact).unwrap_or_else(|| panic!("{fact} missing: {part}")))
@@ -83,81 +92,108 @@ async fn a_digest_lists_exactly_each_users_assigned_issues_grouped_open_first() 
             assert!(positions.windows(2).all(|w| w[0] < w[1]), "grouped open first: {part}");
             assert!(!part.contains("Carol open"), "only bob's issues: {part}");
         }
-        let carol = only(sink.to("carol@example.com"));
-        assert!(carol.part("text/plain").contains("Carol open"));
-        assert!(carol.header("Subject").unwrap().contains("1 issue assigned"));
-        assert!(sink.to("dave@example.com").is_empty() && sink.to("ada@example.com").is_empty());
+        let carol = only(app.mail.to("carol@example.com"));
+        assert!(carol.text.contains("Carol open"));
+        assert!(carol.subject.contains("1 issue assigned"));
+        assert!(app.mail.to("dave@example.com").is_empty() && app.mail.to("ada@example.com").is_empty());
+
+        // Running the job again in the same period, as another replica would, enqueues nothing.
+        let db = connect(&app.config.database, None).await.unwrap();
+        let outbox =
+            Outbox::new(app.config.assignment_delay, Clock::system(), Clock::system().timer().handle());
+        let at = app.clock.now();
+        let period = period_of(at, DAY);
+        assert_eq!(run_digest(&db, &outbox, &period, false, at).await.unwrap(), 0);
+        db.close().await.unwrap();
+        app.settled().await;
+        assert_eq!(app.mail.sent().len(), 2);
     })
     .await;
 }
 
 #[tokio::test]
 async fn with_include_empty_everyone_gets_a_digest() {
-    let sink = SmtpSink::start().await;
-    each_backend_with(digests(&sink, Duration::from_secs(24 * 3600), true), async |app| {
-        sink.clear();
+    each_backend_with(digests(DAY, true), async |app| {
         team(app).await;
-        assert_eq!(enqueue(app, "everyone", true).await, 4);
-        sink.wait_for(4, Duration::from_secs(20)).await;
-        let dave = only(sink.to("dave@example.com"));
-        assert!(dave.header("Subject").unwrap().contains("0 issues"));
-        assert!(dave.part("text/plain").contains("No issues are assigned to you"));
+        app.advance(DAY);
+        app.exactly_emails(4).await;
+        let dave = only(app.mail.to("dave@example.com"));
+        assert!(dave.subject.contains("0 issues"), "{}", dave.subject);
+        assert!(dave.text.contains("No issues are assigned to you"));
     })
     .await;
 }
 
 #[tokio::test]
 async fn the_digest_goes_out_every_period_once_even_with_two_servers() {
-    let sink = SmtpSink::start().await;
-    let every = Duration::from_secs(2);
-    each_backend_with(digests(&sink, every, false), async |app| {
-        sink.clear();
+    let every = Duration::from_secs(3600);
+    each_backend_with(digests(every, false), async |app| {
         app.start_replica().await;
         let [_, bob, ..] = team(app).await;
-        // Three periods of two seconds, seen by both servers; then both stop, finishing
-        // the sends in flight.
-        tokio::time::sleep(Duration::from_secs(7)).await;
-        app.stop_replicas().await;
-        app.stop_server().await;
-
-        let to_bob = sink.to("bob@example.com");
-        assert!(to_bob.len() >= 3, "a digest every period: {}", to_bob.len());
-        let mut ids: Vec<String> = to_bob.iter().map(|m| m.header("Message-ID").unwrap()).collect();
-        ids.sort();
+        // Three periods, seen by both servers.
+        for period in 1..=3 {
+            app.advance(every);
+            app.exactly_emails(2 * period).await;
+        }
+        let to_bob = app.mail.to("bob@example.com");
+        assert_eq!(to_bob.len(), 3, "a digest every period");
+        let mut ids: Vec<&str> = to_bob.iter().map(|m| m.message_id.as_str()).collect();
+        ids.sort_unstable();
         ids.dedup();
-        assert_eq!(ids.len(), to_bob.len(), "no digest was sent twice");
-
-        let db = connect(&app.config.database, None).await.unwrap();
-        let backend = db.get_database_backend();
-        let sql = format!(
-            "SELECT COUNT(*) AS periods, COUNT(DISTINCT dedupe_key) AS distinct_periods FROM notices \
-             WHERE kind = 'digest' AND state = 'sent' AND recipient_id = {}",
-            bob.id.parse::<i64>().unwrap()
-        );
-        let row = db.query_one_raw(Statement::from_string(backend, sql)).await.unwrap().unwrap();
-        let periods: i64 = row.try_get("", "periods").unwrap();
-        let distinct: i64 = row.try_get("", "distinct_periods").unwrap();
-        assert_eq!(periods, distinct, "one digest per period");
-        assert_eq!(to_bob.len() as i64, periods, "each digest sent arrived once");
-        db.close().await.unwrap();
+        assert_eq!(ids.len(), 3, "no digest was sent twice");
+        assert_eq!(digest_rows(app, &bob).await, (3, 3), "one digest per period, each sent once");
     })
     .await;
 }
 
 #[tokio::test]
 async fn a_cron_line_schedules_the_digest_instead() {
+    let hourly = |config: &mut Config| {
+        digests(DAY, false)(config);
+        config.digest_cron = Some("0 0 * * * *".to_owned());
+    };
+    each_backend_with(hourly, async |app| {
+        let [_, bob, ..] = team(app).await;
+        // However far into its hour the clock started, an hour on holds one tick.
+        app.advance(Duration::from_secs(3600));
+        app.exactly_emails(2).await;
+        app.advance(Duration::from_secs(3600));
+        app.exactly_emails(4).await;
+        assert_eq!(digest_rows(app, &bob).await, (2, 2));
+    })
+    .await;
+}
+
+/// The end-to-end path: the real scheduler on the system clock, every second, and
+/// a real SMTP server on loopback.
+#[tokio::test]
+async fn the_scheduler_sends_digests_over_smtp_in_real_time() {
     let sink = SmtpSink::start().await;
     let url = sink.url();
     let configure = move |config: &mut Config| {
+        digests(DAY, false)(config);
         config.smtp_url = Some(Secret::new(url.clone()));
-        config.assignment_delay = Duration::from_secs(3600);
-        config.digest_cron = Some("*/2 * * * * *".to_owned());
+        config.digest_cron = Some("* * * * * *".to_owned());
     };
-    each_backend_with(configure, async |app| {
+    each_backend_timed(Timing::Real, configure, async |app| {
         sink.clear();
         team(app).await;
-        let messages = sink.wait_for(2, Duration::from_secs(10)).await;
-        assert!(messages.iter().all(|m| m.header("Subject").unwrap().contains("digest")), "{messages:#?}");
+        // Bob's and carol's of one second go out together; wait for one of bob's.
+        let mut count = 1;
+        while sink.to("bob@example.com").is_empty() {
+            sink.wait_for(count, PATIENCE).await;
+            count += 1;
+        }
+        for message in sink.messages() {
+            let subject = message.header("Subject").unwrap();
+            assert!(subject.contains("digest"), "{subject}");
+            assert!(
+                ["bob@example.com", "carol@example.com"].contains(&message.to[0].as_str()),
+                "{message:?}"
+            );
+        }
+        let bob = sink.to("bob@example.com").into_iter().next().unwrap();
+        assert!(bob.part("text/plain").contains("Bob in progress"));
     })
     .await;
 }

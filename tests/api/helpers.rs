@@ -3,11 +3,16 @@ use std::{net::SocketAddr, panic::AssertUnwindSafe, path::PathBuf, time::Duratio
 use futures_util::FutureExt as _;
 use sea_orm::{ConnectionTrait as _, Database};
 use serde_json::{Value, json};
-use tokio::{sync::oneshot, task::JoinHandle};
+use tokio::{
+    sync::{oneshot, watch},
+    task::JoinHandle,
+};
 use triage::{
     auth::TokenKeys,
+    clock::{Clock, ManualClock},
     config::{Config, DatabaseConfig, Secret},
-    startup::Application,
+    mail::{MemoryMail, SentEmail},
+    startup::{Application, Overrides},
 };
 
 /// The admin URL of a PostgreSQL server to test against, if any.
@@ -19,20 +24,43 @@ pub enum Backend {
     Postgres,
 }
 
+/// How long a test waits for something it expects (an email, the jobs settling)
+/// before it fails.
+pub const PATIENCE: Duration = Duration::from_secs(20);
+
+/// Which time the server's jobs run on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Timing {
+    /// A [`ManualClock`] the test moves ([`TestApp::advance`]).
+    Manual,
+    /// The system clock, and the real scheduler.
+    Real,
+}
+
 /// Runs `test` against a fresh server on every configured backend in turn.
 pub async fn each_backend(test: impl AsyncFn(&TestApp)) {
     each_backend_with(|_| {}, async |app: &mut TestApp| test(app).await).await;
 }
 
 /// Like [`each_backend`], with the server's configuration adjusted by `configure`
-/// and the app handed over mutably (to restart it).
+/// and the app handed over mutably (to restart it). The jobs run on a manual clock,
+/// and emails go to [`TestApp::mail`] unless `configure` sets an SMTP server.
 pub async fn each_backend_with(configure: impl Fn(&mut Config), test: impl AsyncFn(&mut TestApp)) {
+    each_backend_timed(Timing::Manual, configure, test).await;
+}
+
+/// Like [`each_backend_with`], with the jobs on `timing`.
+pub async fn each_backend_timed(
+    timing: Timing,
+    configure: impl Fn(&mut Config),
+    test: impl AsyncFn(&mut TestApp),
+) {
     let mut backends = vec![Backend::Sqlite];
     if std::env::var(POSTGRES_ENV).is_ok_and(|url| !url.is_empty()) {
         backends.push(Backend::Postgres);
     }
     for backend in backends {
-        let mut app = TestApp::spawn(backend, &configure).await;
+        let mut app = TestApp::spawn(backend, timing, &configure).await;
         let outcome = AssertUnwindSafe(test(&mut app)).catch_unwind().await;
         app.stop().await;
         if let Err(panic) = outcome {
@@ -50,6 +78,12 @@ pub struct TestApp {
     pub token_key: String,
     /// The configuration the server runs with; replicas and restarts reuse it.
     pub config: Config,
+    /// The jobs' clock, shared by the server and its replicas (with [`Timing::Manual`]).
+    pub clock: ManualClock,
+    /// Where emails go unless the configuration names an SMTP server; shared by the
+    /// server and its replicas.
+    pub mail: MemoryMail,
+    overrides: Overrides,
     /// `None` while stopped by [`TestApp::stop_server`].
     server: Option<Server>,
     replicas: Vec<Server>,
@@ -59,19 +93,22 @@ pub struct TestApp {
 /// One running `triage` process (in this test's runtime).
 pub struct Server {
     pub address: SocketAddr,
+    /// How many subscriptions are live on this server.
+    pub live_subscriptions: watch::Receiver<usize>,
     shutdown: oneshot::Sender<()>,
     handle: JoinHandle<anyhow::Result<()>>,
 }
 
 impl Server {
-    pub async fn start(config: Config) -> Self {
-        let app = Application::build(config).await.expect("the application builds");
+    pub async fn start(config: Config, overrides: Overrides) -> Self {
+        let app = Application::build_with(config, overrides).await.expect("the application builds");
         let address = app.local_addr().expect("a bound address");
+        let live_subscriptions = app.live_subscriptions();
         let (shutdown, stopped) = oneshot::channel();
         let handle = tokio::spawn(app.run_until(async {
             let _ = stopped.await;
         }));
-        Self { address, shutdown, handle }
+        Self { address, live_subscriptions, shutdown, handle }
     }
 
     /// Stops gracefully: stops accepting, drains, stops the jobs.
@@ -102,7 +139,7 @@ pub struct Session {
 }
 
 impl TestApp {
-    pub async fn spawn(backend: Backend, configure: impl Fn(&mut Config)) -> Self {
+    pub async fn spawn(backend: Backend, timing: Timing, configure: impl Fn(&mut Config)) -> Self {
         let (database, url) = match backend {
             Backend::Sqlite => {
                 let dir = tempfile::tempdir().expect("a temporary directory");
@@ -117,16 +154,72 @@ impl TestApp {
             config.mail_dir = dir.path().join("mail");
         }
         configure(&mut config);
-        let server = Server::start(config.clone()).await;
+        let clock = ManualClock::starting_now();
+        let jobs_clock = match timing {
+            Timing::Manual => Clock::from(clock.clone()),
+            Timing::Real => Clock::system(),
+        };
+        let mail = MemoryMail::new(jobs_clock.clone());
+        let overrides =
+            Overrides { clock: jobs_clock, mail: config.smtp_url.is_none().then(|| mail.clone()) };
+        let server = Server::start(config.clone(), overrides.clone()).await;
         Self {
             address: server.address,
             client: reqwest::Client::new(),
             token_key,
             config,
+            clock,
+            mail,
+            overrides,
             server: Some(server),
             replicas: Vec::new(),
             database,
         }
+    }
+
+    /// Moves the jobs' clock on by `by`.
+    pub fn advance(&self, by: Duration) {
+        self.clock.advance(by);
+    }
+
+    /// Waits until the jobs of every server have done what the clock and the
+    /// changes so far set off, and sleep again (see `ManualClock::settled`).
+    pub async fn settled(&self) {
+        if tokio::time::timeout(PATIENCE, self.clock.settled()).await.is_err() {
+            panic!("the jobs did not settle within {PATIENCE:?}");
+        }
+    }
+
+    /// Waits until at least `count` emails went to [`Self::mail`]; returns them all.
+    pub async fn emails(&self, count: usize) -> Vec<SentEmail> {
+        match tokio::time::timeout(PATIENCE, self.mail.wait_for(count)).await {
+            Ok(sent) => sent,
+            Err(_) => panic!("expected {count} emails within {PATIENCE:?}, got {:#?}", self.mail.sent()),
+        }
+    }
+
+    /// Waits until at least `count` sends were tried, failed ones included.
+    pub async fn attempts(&self, count: usize) {
+        if tokio::time::timeout(PATIENCE, self.mail.wait_for_attempts(count)).await.is_err() {
+            panic!("expected {count} send attempts within {PATIENCE:?}, got {}", self.mail.attempts());
+        }
+    }
+
+    /// Waits until `count` emails went out and the jobs settled; fails if more did.
+    pub async fn exactly_emails(&self, count: usize) -> Vec<SentEmail> {
+        self.emails(count).await;
+        self.settled().await;
+        let sent = self.mail.sent();
+        assert_eq!(sent.len(), count, "{sent:#?}");
+        sent
+    }
+
+    /// Waits until the server (not its replicas) has `count` live subscriptions:
+    /// from then on each gets every change that commits.
+    pub async fn subscribed(&self, count: usize) {
+        let mut live = self.server.as_ref().expect("a running server").live_subscriptions.clone();
+        let waited = tokio::time::timeout(PATIENCE, live.wait_for(|live| *live >= count)).await;
+        assert!(matches!(waited, Ok(Ok(_))), "{count} subscriptions did not start within {PATIENCE:?}");
     }
 
     /// Stops the server, leaving the database; [`Self::start_server`] brings it back.
@@ -137,21 +230,14 @@ impl TestApp {
     }
 
     pub async fn start_server(&mut self) {
-        let server = Server::start(self.config.clone()).await;
+        let server = Server::start(self.config.clone(), self.overrides.clone()).await;
         self.address = server.address;
         self.server = Some(server);
     }
 
-    /// Stops every replica started by [`Self::start_replica`].
-    pub async fn stop_replicas(&mut self) {
-        for replica in self.replicas.drain(..) {
-            replica.stop().await;
-        }
-    }
-
     /// Starts a second server on the same database and settings; returns its address.
     pub async fn start_replica(&mut self) -> SocketAddr {
-        let replica = Server::start(self.config.clone()).await;
+        let replica = Server::start(self.config.clone(), self.overrides.clone()).await;
         let address = replica.address;
         self.replicas.push(replica);
         address

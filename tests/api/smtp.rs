@@ -7,7 +7,6 @@ use std::{
     time::Duration,
 };
 
-use chrono::{DateTime, Utc};
 use tokio::{
     io::{AsyncBufReadExt as _, AsyncWriteExt as _, BufReader},
     net::{TcpListener, TcpStream},
@@ -18,7 +17,6 @@ use tokio::{
 /// One accepted message.
 #[derive(Debug, Clone)]
 pub struct Received {
-    pub at: DateTime<Utc>,
     pub to: Vec<String>,
     pub data: String,
 }
@@ -163,12 +161,6 @@ impl Drop for SmtpSink {
     }
 }
 
-/// A reserved loopback address with nothing listening on it (yet).
-pub fn unused_address() -> SocketAddr {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap()
-}
-
 #[derive(Clone)]
 struct Shared {
     store: Arc<Mutex<Vec<Received>>>,
@@ -225,7 +217,7 @@ async fn session(stream: TcpStream, shared: Shared) {
                 }
                 data.push_str(line.strip_prefix('.').filter(|_| line.starts_with("..")).unwrap_or(&line));
             }
-            store.lock().unwrap().push(Received { at: Utc::now(), to: recipients.clone(), data });
+            store.lock().unwrap().push(Received { to: recipients.clone(), data });
             arrived.notify_waiters();
             b"250 OK queued\r\n"
         } else if command == "QUIT" {

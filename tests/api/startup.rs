@@ -1,7 +1,10 @@
 use std::process::Command;
 
 use serde_json::{Value, json};
-use triage::{config::Secret, startup::Application};
+use triage::{
+    config::Secret,
+    startup::{Application, Overrides},
+};
 
 use crate::helpers::{Server, test_config};
 
@@ -24,7 +27,7 @@ async fn without_a_key_sqlite_generates_one_beside_the_database_and_keeps_it() {
     let mut config = test_config(format!("sqlite://{}?mode=rwc", db_path.display()), String::new());
     config.token_key = None;
 
-    let server = Server::start(config.clone()).await;
+    let server = Server::start(config.clone(), Overrides::default()).await;
     let register = post(
         &server,
         None,
@@ -47,7 +50,7 @@ async fn without_a_key_sqlite_generates_one_beside_the_database_and_keeps_it() {
     }
 
     // After a restart the same key is used, so the token from before still works.
-    let server = Server::start(config).await;
+    let server = Server::start(config, Overrides::default()).await;
     let me = post(&server, Some(&token), "{ me { username } }", json!({})).await;
     assert_eq!(me, json!({ "data": { "me": { "username": "keeper" } } }));
     server.stop().await;

@@ -59,8 +59,7 @@ async fn the_assignee_sees_an_issue_s_life_in_order() {
         let (ada, bob) = (app.register("ada").await, app.register("bob").await);
         let mut bobs = WsClient::connect(app.address, &bob.access_token).await;
         bobs.subscribe("1", EVENTS, json!({ "filter": { "assignedToMe": true } })).await;
-        // The subscription is live once a mutation after it shows up; give it a moment.
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        app.subscribed(1).await;
 
         let id = life_of_an_issue(app, app.address, &ada, &bob).await;
         let events = kinds_of(&mut bobs, 5).await;
@@ -85,7 +84,7 @@ async fn one_update_yields_its_kinds_in_the_documented_order() {
             (app.register("ada").await, app.register("bob").await, app.register("cyd").await);
         let mut adas = WsClient::connect(app.address, &ada.access_token).await;
         adas.subscribe("all", EVENTS, json!({})).await;
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        app.subscribed(1).await;
         // Opened after subscribing: on PostgreSQL an event committed just before a
         // subscription may still be on its way to the listener, and arrive after it.
         let id = app.create_issue(&ada, "Flaky test", Some(&bob.id)).await;
@@ -110,7 +109,7 @@ async fn filters_pick_the_events_a_subscriber_asked_for() {
         let mut cys = WsClient::connect(app.address, &cy.access_token).await;
         cys.subscribe("mine", EVENTS, json!({ "filter": { "createdByMe": true } })).await;
         cys.subscribe("watched", EVENTS, json!({ "filter": { "issueId": watched } })).await;
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        app.subscribed(2).await;
 
         // Neither of Cy's subscriptions wants this one...
         app.create_issue(&ada, "Not Cy's", Some(&bob.id)).await;
@@ -203,7 +202,7 @@ async fn a_rolled_back_change_publishes_nothing() {
         }
         let mut client = WsClient::connect(app.address, &ada.access_token).await;
         client.subscribe("1", EVENTS, json!({})).await;
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        app.subscribed(1).await;
 
         let create = "mutation($input: CreateIssueInput!) { createIssue(input: $input) { issue { id } } }";
         let failed = app.graphql(Some(&ada.access_token), create, json!({ "input": { "title": "Doomed" } })).await;
@@ -228,7 +227,7 @@ async fn a_slow_subscriber_is_told_and_closed_without_holding_anyone_up() {
         slow.subscribe("slow", big, json!({})).await;
         let mut quick = WsClient::connect(app.address, &ada.access_token).await;
         quick.subscribe("quick", "subscription { issueEvents { kind } }", json!({})).await;
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        app.subscribed(2).await;
         let id = app.create_issue(&ada, "Big", None).await;
         assert_eq!(quick.next_event().await["kind"], "CREATED");
 
@@ -270,7 +269,7 @@ async fn events_cross_replicas() {
             let (ada, bob) = (app.register("ada").await, app.register("bob").await);
             let mut bobs = WsClient::connect(app.address, &bob.access_token).await;
             bobs.subscribe("1", EVENTS, json!({ "filter": { "assignedToMe": true } })).await;
-            tokio::time::sleep(Duration::from_millis(200)).await;
+            app.subscribed(1).await;
 
             life_of_an_issue(app, replica, &ada, &bob).await;
             let kinds: Vec<String> = kinds_of(&mut bobs, 5).await.into_iter().map(|(kind, _)| kind).collect();
