@@ -113,7 +113,7 @@ pub async fn refresh(
         .exec(&txn)
         .await?;
     if spent.rows_affected == 0 {
-        tracing::warn!(user_id = %stored.user_id, "refresh token reused: revoking its family");
+        tracing::warn!(user_id = stored.user_id.0, "refresh token reused: revoking its family");
         revoke_family(&txn, &stored.family).await?;
         txn.commit().await?;
         return Err(REJECTED);

@@ -174,13 +174,13 @@ impl Dispatcher {
             // Cancelled meanwhile, or the lease ran out and the notice is another
             // claim's now: that claim's outcome stands.
             Ok(false) => tracing::warn!(
-                notice_id = %notice.id,
+                notice_id = notice.id.0,
                 outcome = outcome.name(),
                 "a notice's outcome was not recorded: it is no longer this claim's"
             ),
             // The lease runs out and the notice is tried again.
             Err(err) => {
-                tracing::error!(notice_id = %notice.id, error = %err, "recording a notice's outcome failed")
+                tracing::error!(notice_id = notice.id.0, error = %err, "recording a notice's outcome failed")
             }
         }
     }
@@ -226,16 +226,16 @@ impl Dispatcher {
         };
         match result {
             Ok(()) => {
-                tracing::debug!(notice_id = %notice.id, kind = ?notice.kind, attempt = notice.attempts, "notice sent");
+                tracing::debug!(notice_id = notice.id.0, kind = ?notice.kind, attempt = notice.attempts, "notice sent");
                 Outcome::Sent
             }
             Err(SendError::Transient(error)) if (notice.attempts as u32) < self.config.max_attempts => {
                 let retry_in = backoff(self.config.retry_base, notice.attempts as u32);
-                tracing::warn!(notice_id = %notice.id, attempt = notice.attempts, %error, ?retry_in, "sending failed; will retry");
+                tracing::warn!(notice_id = notice.id.0, attempt = notice.attempts, %error, ?retry_in, "sending failed; will retry");
                 Outcome::Retry { error, at: self.clock.now() + retry_in }
             }
             Err(err) => {
-                tracing::error!(notice_id = %notice.id, attempt = notice.attempts, error = %err, "notice failed for good");
+                tracing::error!(notice_id = notice.id.0, attempt = notice.attempts, error = %err, "notice failed for good");
                 Outcome::Failed(err.to_string())
             }
         }

@@ -222,6 +222,17 @@ impl TestApp {
         assert!(matches!(waited, Ok(Ok(_))), "{count} subscriptions did not start within {PATIENCE:?}");
     }
 
+    /// Waits until the server has exactly `count` live subscriptions (one that
+    /// ended is no longer counted).
+    pub async fn subscribed_exactly(&self, count: usize) {
+        let mut live = self.server.as_ref().expect("a running server").live_subscriptions.clone();
+        let waited = tokio::time::timeout(PATIENCE, live.wait_for(|live| *live == count)).await;
+        assert!(
+            matches!(waited, Ok(Ok(_))),
+            "the server did not reach {count} subscriptions within {PATIENCE:?}"
+        );
+    }
+
     /// Stops the server, leaving the database; [`Self::start_server`] brings it back.
     pub async fn stop_server(&mut self) {
         if let Some(server) = self.server.take() {

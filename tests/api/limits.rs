@@ -407,7 +407,9 @@ mod sockets {
                 assert_eq!(refused["payload"]["errors"][0]["extensions"]["code"], "TOO_MANY_SUBSCRIPTIONS");
                 // Stopping one makes room.
                 socket.send(json!({ "id": "1", "type": "complete" })).await;
+                app.subscribed_exactly(1).await;
                 socket.subscribe("4", EVENTS, json!({})).await;
+                app.subscribed(2).await;
                 app.create_issue(&ada, "seen by 2 and 4", None).await;
                 let mut seen = Vec::new();
                 while seen.len() < 2 {

@@ -80,7 +80,7 @@ impl AuthMutation {
         };
         let state = ctx.state()?;
         let user = domain::users::register(&state.db, &state.hasher, new).await?;
-        tracing::info!(user_id = %user.id, "user registered");
+        tracing::info!(user_id = user.id.0, "user registered");
         let session =
             domain::sessions::start(&state.db, &state.tokens, state.refresh_token_ttl, user).await?;
         Ok(session.into())
