@@ -10,7 +10,10 @@
 //! [`Gate`]: admission (price, depth, root fields) and the caller's rate budget, for
 //! the whole batch before any of it runs; a batch is one request. Every response
 //! carries `X-RateLimit-*` headers and `Cache-Control: no-store`; one over budget is
-//! a 429 with `Retry-After`.
+//! a 429 with `Retry-After`. Every request has an id, echoed as `X-Request-Id` and
+//! on every line it logs (see `request_id.rs`).
+//!
+//! A browser's `GET /graphql` gets the GraphiQL page of `graphiql.rs`.
 //!
 //! Bounds: a header-read timeout (`TRIAGE_HEADER_TIMEOUT`, set in `app.rs`), a
 //! request timeout covering the body and the operation (`TRIAGE_REQUEST_TIMEOUT`: the

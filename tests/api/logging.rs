@@ -190,7 +190,7 @@ impl Subprocess {
         while let Ok(line) = self.lines.recv_timeout(Duration::from_secs(5)) {
             self.log.push(line);
         }
-        self.log
+        std::mem::take(&mut self.log)
     }
 
     async fn register(&self, id: &str, username: &str) -> Value {
@@ -211,6 +211,14 @@ impl Subprocess {
         let body: Value = response.json().await.unwrap();
         assert!(body["data"]["register"]["accessToken"].is_string(), "{body:#}");
         body
+    }
+}
+
+/// A test that fails half way leaves no server running.
+impl Drop for Subprocess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
