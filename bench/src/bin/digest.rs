@@ -11,7 +11,7 @@ use std::{
 
 use chrono::Utc;
 use sea_orm::{ColumnTrait as _, EntityTrait as _, QueryFilter as _};
-use triage::{domain::notices::Outbox, entity::notices, jobs::run_digest};
+use triage::{clock::Clock, domain::notices::Outbox, entity::notices, jobs::run_digest};
 use triage_bench::{Arrivals, Fixture, Server, at, insert_rows, seed_users, smtp_sink};
 
 const ISSUES_EACH: usize = 20;
@@ -44,7 +44,10 @@ async fn main() -> anyhow::Result<()> {
     server.ready().await?;
 
     let started = Instant::now();
-    let enqueued = run_digest(db, &Outbox::new(Duration::ZERO), "bench", false).await?;
+    // This process's outbox wakes no dispatcher: the server's own sweep finds the digests.
+    let clock = Clock::system();
+    let outbox = Outbox::new(Duration::ZERO, clock.clone(), clock.timer().handle());
+    let enqueued = run_digest(db, &outbox, "bench", false, clock.now()).await?;
     let enqueue_time = started.elapsed();
     let ours: HashSet<i64> = notices::Entity::find()
         .filter(notices::Column::DedupeKey.like("digest:bench:%"))
