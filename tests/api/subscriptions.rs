@@ -223,7 +223,9 @@ async fn a_slow_subscriber_is_told_and_closed_without_holding_anyone_up() {
     each_backend_with(small_buffer, async |app| {
         let ada = app.register("ada").await;
         let mut slow = WsClient::connect(app.address, &ada.access_token).await;
-        let big = "subscription { issueEvents { kind issue { description } } }";
+        // Each event carries the description four times over (aliases): bytes to fill
+        // the socket buffers, in few changes (each a mutation to commit).
+        let big = "subscription { issueEvents { kind issue { a: description b: description c: description d: description } } }";
         slow.subscribe("slow", big, json!({})).await;
         let mut quick = WsClient::connect(app.address, &ada.access_token).await;
         quick.subscribe("quick", "subscription { issueEvents { kind } }", json!({})).await;
@@ -231,8 +233,9 @@ async fn a_slow_subscriber_is_told_and_closed_without_holding_anyone_up() {
         let id = app.create_issue(&ada, "Big", None).await;
         assert_eq!(quick.next_event().await["kind"], "CREATED");
 
-        // 60 KiB an event, far more than the socket buffers hold while `slow` reads nothing.
-        const CHANGES: usize = 300;
+        // 240 KiB an event, 18 MB in all: far more than the socket buffers hold while
+        // `slow` reads nothing (here it falls behind after about 4 MB).
+        const CHANGES: usize = 75;
         let description = "x".repeat(60 * 1024);
         for n in 0..CHANGES {
             let input = json!({ "id": id, "description": format!("{n} {description}") });
