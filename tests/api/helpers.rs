@@ -210,11 +210,11 @@ impl TestApp {
         sent
     }
 
-    /// Waits until the server (not its replicas) has `count` live subscriptions:
-    /// from then on each gets every change that commits.
+    /// Waits until exactly `count` subscriptions are live on the server (not its
+    /// replicas): from then on each gets every change that commits.
     pub async fn subscribed(&self, count: usize) {
         let mut live = self.server.as_ref().expect("a running server").live_subscriptions.clone();
-        let waited = tokio::time::timeout(PATIENCE, live.wait_for(|live| *live >= count)).await;
+        let waited = tokio::time::timeout(PATIENCE, live.wait_for(|live| *live == count)).await;
         assert!(matches!(waited, Ok(Ok(_))), "{count} subscriptions did not start within {PATIENCE:?}");
     }
 
