@@ -214,23 +214,12 @@ impl TestApp {
         sent
     }
 
-    /// Waits until the server (not its replicas) has `count` live subscriptions:
-    /// from then on each gets every change that commits.
+    /// Waits until exactly `count` subscriptions are live on the server (not its
+    /// replicas): from then on each gets every change that commits.
     pub async fn subscribed(&self, count: usize) {
         let mut live = self.server.as_ref().expect("a running server").live_subscriptions.clone();
-        let waited = tokio::time::timeout(PATIENCE, live.wait_for(|live| *live >= count)).await;
-        assert!(matches!(waited, Ok(Ok(_))), "{count} subscriptions did not start within {PATIENCE:?}");
-    }
-
-    /// Waits until the server has exactly `count` live subscriptions (one that
-    /// ended is no longer counted).
-    pub async fn subscribed_exactly(&self, count: usize) {
-        let mut live = self.server.as_ref().expect("a running server").live_subscriptions.clone();
         let waited = tokio::time::timeout(PATIENCE, live.wait_for(|live| *live == count)).await;
-        assert!(
-            matches!(waited, Ok(Ok(_))),
-            "the server did not reach {count} subscriptions within {PATIENCE:?}"
-        );
+        assert!(matches!(waited, Ok(Ok(_))), "{count} subscriptions did not start within {PATIENCE:?}");
     }
 
     /// Stops the server, leaving the database; [`Self::start_server`] brings it back.
