@@ -16,7 +16,7 @@ use tokio::net::TcpListener;
 use crate::{
     app::AppState,
     auth::{PasswordHasher, TokenKeys},
-    clock::Clock,
+    clock::{Clock, Timer},
     config::Switch,
     config::{Config, DatabaseConfig},
     domain::{logins::LoginLimits, notices::Outbox},
@@ -252,11 +252,11 @@ async fn start_jobs(
     config: &Config,
     db: DatabaseConnection,
     outbox: Outbox,
-    timer: crate::clock::Timer,
+    timer: Timer,
     memory_mail: Option<MemoryMail>,
 ) -> anyhow::Result<Jobs> {
     let mailer = match memory_mail {
-        Some(outbox) => Mailer::in_memory(outbox, &config.mail_from)?,
+        Some(memory) => Mailer::in_memory(memory, &config.mail_from)?,
         None => Mailer::new(&MailConfig {
             smtp_url: config.smtp_url.clone(),
             mail_dir: config.mail_dir.clone(),

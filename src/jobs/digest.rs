@@ -132,8 +132,10 @@ pub(super) fn job(
     }
 }
 
-/// The digest driven by a (manual) clock: runs at the start of every period until
-/// `stop` turns true.
+/// The digest driven by a (manual) clock, until `stop` turns true: each time the
+/// clock reaches the start of a period, a run for the period it is in then (so a
+/// jump over several periods runs once, for the last, as a replica that was down
+/// for them would).
 pub(super) async fn on_clock(
     db: DatabaseConnection,
     outbox: Outbox,
