@@ -1,12 +1,13 @@
 use std::{net::SocketAddr, panic::AssertUnwindSafe, path::PathBuf, time::Duration};
 
+use crate::postgres::{self, PostgresDatabase};
 use futures_util::FutureExt as _;
-use sea_orm::{ConnectionTrait as _, Database};
 use serde_json::{Value, json};
 use tokio::{
     sync::{oneshot, watch},
     task::JoinHandle,
 };
+
 use triage::{
     auth::TokenKeys,
     clock::{Clock, ManualClock},
@@ -14,9 +15,6 @@ use triage::{
     mail::{MemoryMail, SentEmail},
     startup::{Application, Overrides},
 };
-
-/// The admin URL of a PostgreSQL server to test against, if any.
-const POSTGRES_ENV: &str = "TRIAGE_TEST_DATABASE_URL";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -56,7 +54,7 @@ pub async fn each_backend_timed(
     test: impl AsyncFn(&mut TestApp),
 ) {
     let mut backends = vec![Backend::Sqlite];
-    if std::env::var(POSTGRES_ENV).is_ok_and(|url| !url.is_empty()) {
+    if std::env::var(postgres::ADMIN_URL_ENV).is_ok_and(|url| !url.is_empty()) {
         backends.push(Backend::Postgres);
     }
     for backend in backends {
@@ -124,10 +122,8 @@ impl Server {
 enum TestDatabase {
     /// Deleted with the directory when dropped.
     Sqlite(tempfile::TempDir),
-    Postgres {
-        admin_url: String,
-        name: String,
-    },
+    /// Emptied and handed to the next test when released.
+    Postgres(PostgresDatabase),
 }
 
 /// A user registered through the API, with their session.
@@ -146,7 +142,11 @@ impl TestApp {
                 let path: PathBuf = dir.path().join("triage.db");
                 (TestDatabase::Sqlite(dir), format!("sqlite://{}?mode=rwc", path.display()))
             }
-            Backend::Postgres => create_postgres_database().await,
+            Backend::Postgres => {
+                let database = PostgresDatabase::take().await;
+                let url = database.url();
+                (TestDatabase::Postgres(database), url)
+            }
         };
         let token_key = TokenKeys::generate_paserk().expect("a token key");
         let mut config = test_config(url, token_key.clone());
@@ -250,12 +250,8 @@ impl TestApp {
         if let Some(server) = self.server {
             server.stop().await;
         }
-        if let TestDatabase::Postgres { admin_url, name } = self.database {
-            let admin = Database::connect(&admin_url).await.expect("connecting as admin");
-            admin
-                .execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
-                .await
-                .expect("dropping the test database");
+        if let TestDatabase::Postgres(database) = self.database {
+            database.release().await;
         }
     }
 
@@ -389,20 +385,4 @@ pub fn test_config(database_url: String, token_key: String) -> Config {
     // Each test has a budget of its own: tests of the limits set one.
     config.rate_limit = triage::config::Switch::Off;
     config
-}
-
-async fn create_postgres_database() -> (TestDatabase, String) {
-    let admin_url = std::env::var(POSTGRES_ENV).expect("TRIAGE_TEST_DATABASE_URL");
-    let name =
-        format!("triage_test_{}", TokenKeys::generate_paserk().map(|k| hash_name(&k)).expect("randomness"));
-    let admin = Database::connect(&admin_url).await.expect("connecting to PostgreSQL as admin");
-    admin.execute_unprepared(&format!("CREATE DATABASE \"{name}\"")).await.expect("creating a test database");
-    let base = admin_url.rsplit_once('/').map_or(admin_url.as_str(), |(base, _)| base);
-    let url = format!("{base}/{name}");
-    (TestDatabase::Postgres { admin_url, name }, url)
-}
-
-/// A short lower-case name derived from random text.
-fn hash_name(random: &str) -> String {
-    random.bytes().rev().take(12).map(|b| char::from(b'a' + b % 26)).collect()
 }

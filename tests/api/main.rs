@@ -1,6 +1,6 @@
-//! The API, through real HTTP to a server on a random loopback port, with a fresh
-//! database per test: SQLite always, and PostgreSQL too when
-//! `TRIAGE_TEST_DATABASE_URL` names an admin connection.
+//! The API, through real HTTP to a server on a random loopback port, with an empty
+//! database per test: a fresh SQLite file always, and a PostgreSQL database too when
+//! `TRIAGE_TEST_DATABASE_URL` names an admin connection (see `postgres.rs`).
 
 #![expect(clippy::unwrap_used, clippy::expect_used, reason = "tests fail loudly by design")]
 
@@ -14,6 +14,7 @@ mod limits;
 mod logging;
 mod notices;
 mod paging;
+mod postgres;
 mod schema;
 mod sign_in;
 mod smtp;
