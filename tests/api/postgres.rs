@@ -3,15 +3,15 @@
 //! Creating a database costs PostgreSQL a copy of its template and an fsync, and the
 //! server copies one database at a time: with a database per test that was half the
 //! suite's time. So a test takes an *empty* database rather than a new one:
-//! - The first test of a run migrates a template once, named after the test binary's
-//!   build (a rebuilt binary, with new migrations say, makes its own); databases
-//!   are copied from it when none is spare.
+//! - The first test of a run migrates a template; databases are copied from it when
+//!   none is spare.
 //! - A finished test's database is emptied (`TRUNCATE ... RESTART IDENTITY`, so ids
 //!   start at 1 again) and kept for the next test of the run, unless the test
 //!   changed its schema (a trigger, say): then it is dropped.
-//! - The first test of a run drops the databases of earlier runs that nobody is
-//!   connected to. Two runs of the suite at once on one PostgreSQL server may each
-//!   drop a spare of the other's: run one at a time.
+//! - Every database a run makes is named after its process, and the first test of a
+//!   run drops those of processes that have ended (a run that was killed, or simply
+//!   finished: nothing drops a run's databases when it exits). Runs at the same time,
+//!   of the same build or not, leave each other's alone.
 
 use std::sync::Mutex;
 
@@ -21,8 +21,14 @@ use triage::auth::TokenKeys;
 /// The admin URL of a PostgreSQL server to test against, if any.
 pub const ADMIN_URL_ENV: &str = "TRIAGE_TEST_DATABASE_URL";
 
-/// Every database the suite makes starts with this.
-const PREFIX: &str = "triage_test_";
+/// Every database the suite makes starts with this, then the number of the process
+/// that made it and `_`.
+const PREFIX: &str = "triage_test_p";
+
+/// The start of the names of this process's databases.
+fn own_prefix() -> String {
+    format!("{PREFIX}{}_", std::process::id())
+}
 
 /// One test's database.
 #[derive(Debug)]
@@ -53,7 +59,7 @@ impl PostgresDatabase {
         let name = match spare {
             Some(name) => name,
             None => {
-                let name = format!("{PREFIX}{}", random_name());
+                let name = format!("{}{}", own_prefix(), random_name());
                 let admin = connect(&admin_url).await;
                 execute(&admin, &format!("CREATE DATABASE \"{name}\" TEMPLATE \"{}\"", template.name)).await;
                 admin.close().await.expect("closing the admin connection");
@@ -93,33 +99,21 @@ async fn template(admin_url: &str) -> &'static Template {
     TEMPLATE
         .get_or_init(async || {
             let admin = connect(admin_url).await;
-            let name = format!("{PREFIX}template_{}", build_name());
             let existing = query_strings(
                 &admin,
                 &format!("SELECT datname::text FROM pg_database WHERE datname LIKE '{PREFIX}%'"),
             )
             .await;
-            // Earlier runs' databases; one in use refuses to go, and stays.
-            for stale in existing.iter().filter(|existing| **existing != name) {
-                let _ = admin.execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{stale}\"")).await;
+            for stale in existing.iter().filter(|name| made_by_an_ended_process(name)) {
+                execute(&admin, &format!("DROP DATABASE IF EXISTS \"{stale}\" WITH (FORCE)")).await;
             }
-            if !existing.contains(&name) {
-                // Built under a name of its own and renamed when whole, so that a
-                // concurrent run of the same build never copies a half-made template.
-                let building = format!("{PREFIX}building_{}", random_name());
-                execute(&admin, &format!("CREATE DATABASE \"{building}\"")).await;
-                let db = connect(&database_url(admin_url, &building)).await;
-                <migration::Migrator as migration::MigratorTrait>::up(&db, None)
-                    .await
-                    .expect("migrating the template");
-                db.close().await.expect("closing the template");
-                let renamed = admin
-                    .execute_unprepared(&format!("ALTER DATABASE \"{building}\" RENAME TO \"{name}\""))
-                    .await;
-                if renamed.is_err() {
-                    execute(&admin, &format!("DROP DATABASE \"{building}\"")).await;
-                }
-            }
+            let name = format!("{}template", own_prefix());
+            execute(&admin, &format!("CREATE DATABASE \"{name}\"")).await;
+            let db = connect(&database_url(admin_url, &name)).await;
+            <migration::Migrator as migration::MigratorTrait>::up(&db, None)
+                .await
+                .expect("migrating the template");
+            db.close().await.expect("closing the template");
             admin.close().await.expect("closing the admin connection");
             let db = connect(&database_url(admin_url, &name)).await;
             let schema = schema_of(&db).await;
@@ -183,14 +177,14 @@ async fn query_strings(db: &DatabaseConnection, sql: &str) -> Vec<String> {
     rows.iter().map(|row| row.try_get_by_index(0).expect("a text column")).collect()
 }
 
-/// A name for this test binary's build: its path and modification time.
-fn build_name() -> String {
-    use std::hash::{Hash as _, Hasher as _};
-    let exe = std::env::current_exe().expect("the test binary's path");
-    let modified = std::fs::metadata(&exe).and_then(|meta| meta.modified()).expect("the test binary's mtime");
-    let mut hasher = std::hash::DefaultHasher::new();
-    (exe, modified).hash(&mut hasher);
-    format!("{:016x}", hasher.finish())
+/// Whether the database `name` was made by a process of this machine that has
+/// ended.
+fn made_by_an_ended_process(name: &str) -> bool {
+    let process = name.strip_prefix(PREFIX).and_then(|rest| rest.split_once('_')).map(|(process, _)| process);
+    match process.and_then(|process| process.parse::<u32>().ok()) {
+        Some(process) => !std::path::Path::new(&format!("/proc/{process}")).exists(),
+        None => false,
+    }
 }
 
 /// `admin_url` with its database replaced by `name` (its parameters kept).
