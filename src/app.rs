@@ -10,6 +10,7 @@ use sea_orm::DatabaseConnection;
 use crate::{
     auth::{PasswordHasher, TokenKeys},
     domain::{change::Announce, events::IssueEvent, logins::LoginLimits, notices::Outbox},
+    entity::ids::ProjectId,
     events::EventBus,
 };
 
@@ -32,6 +33,11 @@ pub struct AppState {
     pub events: EventBus<IssueEvent>,
     /// Login throttling's limits (`TRIAGE_LOGIN_*`).
     pub logins: LoginLimits,
+    /// The project issues go to when `createIssue` names none, and new accounts join
+    /// (`TRIAGE_DEFAULT_PROJECT`).
+    pub default_project: ProjectId,
+    /// How long a deleted issue can be restored (`TRIAGE_TRASH_RETENTION`).
+    pub trash_retention: Duration,
 }
 
 impl AppState {

@@ -237,6 +237,16 @@ pub struct Config {
     #[arg(long, env = "TRIAGE_ASSIGNMENT_DELAY", default_value = "12m", value_parser = humantime::parse_duration)]
     pub assignment_delay: Duration,
 
+    /// The key of the project `createIssue` files into when it names none, and which
+    /// new accounts join as MEMBER under open registration; made (PUBLIC, "General")
+    /// at start-up if it does not exist.
+    #[arg(long, env = "TRIAGE_DEFAULT_PROJECT", default_value = "TRIAGE")]
+    pub default_project: String,
+
+    /// How long a deleted issue stays in the trash, restorable, before it is purged.
+    #[arg(long, env = "TRIAGE_TRASH_RETENTION", default_value = "30d", value_parser = humantime::parse_duration)]
+    pub trash_retention: Duration,
+
     /// How often every user gets a digest of their assigned issues (`24h`, `10h`, `10s`).
     #[arg(long, env = "TRIAGE_DIGEST_EVERY", default_value = "24h", value_parser = humantime::parse_duration)]
     pub digest_every: Duration,
@@ -313,6 +323,7 @@ impl Config {
             ("TRIAGE_REQUEST_TIMEOUT", self.request_timeout, Duration::from_millis(100)),
             ("TRIAGE_WS_INIT_TIMEOUT", self.ws_init_timeout, Duration::from_millis(100)),
             ("TRIAGE_LOGIN_WINDOW", self.login_window, Duration::from_secs(1)),
+            ("TRIAGE_TRASH_RETENTION", self.trash_retention, Duration::from_secs(1)),
         ];
         for (name, value, least) in spans {
             anyhow::ensure!(

@@ -97,7 +97,7 @@ async fn create_user(args: UserCreateArgs) -> anyhow::Result<()> {
         role: if args.member { Role::Member } else { Role::Admin },
     };
     let hasher = PasswordHasher::new(1)?;
-    let user = domain::users::register(&db, &hasher, new).await?;
+    let user = domain::users::register(&db, &hasher, new, None).await?;
     println!("created user {} (id {})", user.username, user.id);
     Ok(())
 }

@@ -19,7 +19,7 @@ use crate::{
     clock::{Clock, Timer},
     config::Switch,
     config::{Config, DatabaseConfig},
-    domain::{logins::LoginLimits, notices::Outbox},
+    domain::{self, logins::LoginLimits, notices::Outbox, values::ProjectKey},
     events::EventBus,
     graphql::{Admission, AdmissionLimits, Budgets, Documents, Gate, build_schemas, sdl},
     http::{HttpState, Metrics, TrustedProxies, router},
@@ -67,6 +67,11 @@ impl Application {
         let metrics = Arc::new(Metrics::default());
         let db = connect(&config.database, Some(metrics.clone())).await?;
         Migrator::up(&db, None).await.context("applying database migrations")?;
+        let default_key = ProjectKey::parse(config.default_project.clone(), "TRIAGE_DEFAULT_PROJECT")
+            .map_err(|err| anyhow::anyhow!("TRIAGE_DEFAULT_PROJECT: {err}"))?;
+        let default_project = domain::projects::ensure_default(&db, &default_key)
+            .await
+            .map_err(|err| anyhow::anyhow!("making the default project: {err:?}"))?;
         let hasher = PasswordHasher::new(config.concurrent_hashes())?;
         // The dispatcher sleeps on this timer, and every commit that schedules a notice
         // wakes it through the outbox.
@@ -99,6 +104,8 @@ impl Application {
                 per_account: config.login_max_account_failures,
                 window: config.login_window,
             },
+            default_project: default_project.id,
+            trash_retention: config.trash_retention,
         });
         let (schema, ws_schema) = build_schemas(services.clone(), config.introspection);
         let limits = AdmissionLimits {
@@ -291,6 +298,7 @@ async fn start_jobs(
         digest,
         digest_include_empty: config.digest_include_empty,
         login_window: config.login_window,
+        trash_retention: config.trash_retention,
     };
     Jobs::start(db, outbox, dispatcher, jobs_config).await
 }

@@ -11,6 +11,7 @@ mod m20261125_000003_create_refresh_tokens;
 mod m20261125_000004_create_notices;
 mod m20261201_000005_create_login_attempts;
 mod m20261201_000006_add_notice_claims;
+mod m20261204_000007_create_projects;
 
 /// Every migration, oldest first.
 #[derive(Debug)]
@@ -26,6 +27,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000004_create_notices::Migration),
             Box::new(m20261201_000005_create_login_attempts::Migration),
             Box::new(m20261201_000006_add_notice_claims::Migration),
+            Box::new(m20261204_000007_create_projects::Migration),
         ]
     }
 }

@@ -37,13 +37,16 @@ pub fn period_of_tick(tick: DateTime<Utc>) -> String {
 
 /// The issues assigned to each of `user_ids`, grouped by status in [`STATUS_ORDER`],
 /// newest first within a group; groups with no issue are left out, and so are users
-/// with nothing assigned.
+/// with nothing assigned. Only issues out of the trash that the assignee may read
+/// are listed.
 pub async fn assigned_by_status(
     db: &impl ConnectionTrait,
     user_ids: &[UserId],
 ) -> Result<HashMap<UserId, Vec<(Status, Vec<issues::Model>)>>> {
     let assigned = issues::Entity::find()
         .filter(issues::Column::AssignedTo.is_in(user_ids.iter().copied()))
+        .filter(issues::Column::DeletedAt.is_null())
+        .filter(super::policy::readable_by_assignee())
         .order_by_desc(issues::Column::CreatedAt)
         .order_by_desc(issues::Column::Id)
         .all(db)

@@ -3,7 +3,7 @@
 //!
 //! One mutation can yield several events. They come in a fixed order:
 //! `CREATED`, `UPDATED`, `ASSIGNED` or `UNASSIGNED`, then `CLOSED` or `REOPENED`;
-//! `DELETED` comes alone. So an update that reassigns and closes yields `ASSIGNED`
+//! `DELETED` and `RESTORED` come alone. So an update that reassigns and closes yields `ASSIGNED`
 //! then `CLOSED`.
 
 use chrono::{DateTime, Utc};
@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use super::IdMatch;
 use crate::entity::{
-    ids::{IssueId, UserId},
+    ids::{IssueId, ProjectId, UserId},
     issues::{Model as Issue, Status},
 };
 
@@ -25,6 +25,7 @@ pub enum EventKind {
     Closed,
     Reopened,
     Deleted,
+    Restored,
 }
 
 /// One thing that happened to an issue, as committed.
@@ -32,6 +33,8 @@ pub enum EventKind {
 pub struct IssueEvent {
     pub kind: EventKind,
     pub issue_id: IssueId,
+    /// The issue's project: who may see the event is who may read the project.
+    pub project_id: ProjectId,
     /// Who made the change.
     pub actor_id: UserId,
     pub at: DateTime<Utc>,
@@ -63,6 +66,7 @@ impl IssueEvent {
         Some(Self {
             kind,
             issue_id: any.id,
+            project_id: any.project_id,
             actor_id,
             at: after.map_or_else(super::now, |issue| issue.updated_at),
             created_by: any.created_by,
@@ -88,7 +92,7 @@ pub fn updated(actor_id: UserId, before: &Issue, after: &Issue) -> Vec<IssueEven
     let was_closed = before.status == Status::Closed;
     let is_closed = after.status == Status::Closed;
     let mut kinds = Vec::new();
-    let edited = before.title != after.title || before.description != after.description;
+    let edited = before.title != after.title || before.description != after.description || before.kind != after.kind;
     if edited || (before.status != after.status && was_closed == is_closed) {
         kinds.push(EventKind::Updated);
     }
@@ -108,6 +112,11 @@ pub fn deleted(actor_id: UserId, issue: &Issue) -> Vec<IssueEvent> {
     events(actor_id, Some(issue), None, vec![EventKind::Deleted])
 }
 
+/// The event of bringing `issue` back from the trash.
+pub fn restored(actor_id: UserId, issue: &Issue) -> Vec<IssueEvent> {
+    events(actor_id, None, Some(issue), vec![EventKind::Restored])
+}
+
 fn events(
     actor_id: UserId,
     before: Option<&Issue>,
@@ -118,8 +127,8 @@ fn events(
 }
 
 /// Which events a subscriber wants; every criterion given must match, and none
-/// given means every event. Every signed-in user may read every issue, so every
-/// event is visible to every subscriber.
+/// given means every event (of the projects the subscriber may read: the
+/// subscription checks that).
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct EventFilter {
     pub issue_id: Option<IdMatch<IssueId>>,
@@ -147,6 +156,9 @@ mod tests {
         let at = super::super::now();
         Issue {
             id: IssueId(7),
+            project_id: ProjectId(1),
+            number: 7,
+            kind: crate::entity::issues::Kind::Task,
             title: "Crash on save".to_owned(),
             description: String::new(),
             status,
@@ -155,6 +167,7 @@ mod tests {
             created_at: at,
             updated_at: at,
             closed_at: None,
+            deleted_at: None,
         }
     }
 

@@ -1,11 +1,12 @@
 //! Issues: who may change them, what a change does, and how they are listed.
 
+use chrono::{DateTime, Utc};
 use sea_orm::{
     ActiveModelTrait,
     ActiveValue::Set,
     ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, FromQueryResult, IdenStatic as _,
-    Iterable as _, JoinType, QueryFilter, QueryResult, QuerySelect, QueryTrait, Select,
-    sea_query::{Alias, Condition, Expr, ExprTrait as _, Func, IntoIden as _},
+    Iterable, JoinType, QueryFilter, QueryResult, QuerySelect, QueryTrait, Select,
+    sea_query::{Alias, Condition, Expr, ExprTrait as _, Func, IntoIden as _, Query},
 };
 
 use super::{
@@ -14,17 +15,18 @@ use super::{
     events::{self, IssueEvent},
     notices, now,
     page::{self, Keyset, Page, PageArgs, Position},
-    policy,
+    policy::{self, Standing},
+    projects::{self, Project, ProjectRef},
     users::{User, contains_pattern},
     values::{IssueDescription, IssueTitle, SearchText},
 };
-use crate::entity::ids::{IssueId, UserId};
+use crate::entity::ids::{IssueId, ProjectId, UserId};
 use crate::{
     Error, Result,
     auth::Actor,
     entity::{
-        issues::{self, Status},
-        users,
+        issues::{self, Kind, Status},
+        projects as project_table, users,
     },
 };
 
@@ -33,6 +35,9 @@ pub use issues::Model as Issue;
 /// A new issue, parsed.
 #[derive(Debug)]
 pub struct NewIssue {
+    /// The default project when `None`.
+    pub project: Option<ProjectId>,
+    pub kind: Kind,
     pub title: IssueTitle,
     pub description: IssueDescription,
     pub status: Status,
@@ -42,6 +47,7 @@ pub struct NewIssue {
 /// An edit; `None` leaves a field as it is. `assigned_to: Some(None)` unassigns.
 #[derive(Debug, Default)]
 pub struct IssueChanges {
+    pub kind: Option<Kind>,
     pub title: Option<IssueTitle>,
     pub description: Option<IssueDescription>,
     pub status: Option<Status>,
@@ -51,6 +57,10 @@ pub struct IssueChanges {
 /// Which issues a list holds; every given criterion must match.
 #[derive(Debug, Default, Clone)]
 pub struct IssueFilter {
+    pub project: Option<IdMatch<ProjectId>>,
+    pub kind: Option<Vec<Kind>>,
+    /// `true`: the issues in the trash the caller may restore, instead of the others.
+    pub trashed: bool,
     pub status: Option<Vec<Status>>,
     pub assigned_to: Option<IdMatch<UserId>>,
     pub created_by: Option<IdMatch<UserId>>,
@@ -78,19 +88,30 @@ impl Default for IssueOrder {
     }
 }
 
-/// Opens an issue created by `actor`; an assignee gets a notice after the delay.
+/// Opens an issue created by `actor` in its project (the default one, `default`,
+/// unless it names one); an assignee gets a notice after the delay.
 pub async fn create(
     db: &DatabaseConnection,
     announce: Announce<'_>,
     actor: Actor,
+    default: ProjectId,
     new: NewIssue,
 ) -> Result<Issue> {
     let mut change = Change::begin(db, announce).await?;
+    let project = new.project.unwrap_or(default);
+    let standing = projects::readable(change.txn(), actor, &ProjectRef::Id(project))
+        .await?
+        .ok_or_else(|| Error::bad_input("projectId", "projectId does not name an existing project"))?;
+    policy::may_create_issue(&standing)?;
     if let Some(assignee) = new.assigned_to {
-        ensure_user_exists(change.txn(), assignee).await?;
+        projects::ensure_assignable(change.txn(), project, assignee).await?;
     }
+    let number = take_number(change.txn(), project).await?;
     let at = now();
     let issue = issues::ActiveModel {
+        project_id: Set(project),
+        number: Set(number),
+        kind: Set(new.kind),
         title: Set(new.title.into_inner()),
         description: Set(new.description.into_inner()),
         status: Set(new.status),
@@ -99,6 +120,7 @@ pub async fn create(
         created_at: Set(at),
         updated_at: Set(at),
         closed_at: Set((new.status == Status::Closed).then_some(at)),
+        deleted_at: Set(None),
         ..Default::default()
     }
     .insert(change.txn())
@@ -107,6 +129,24 @@ pub async fn create(
     change.publish(events::created(actor.user_id, &issue));
     change.commit().await?;
     Ok(issue)
+}
+
+/// The next number of `project`'s issues, taken: the counter moves on in the
+/// issue's transaction, so a number is never given twice, nor again after its
+/// issue is gone.
+async fn take_number(db: &impl ConnectionTrait, project: ProjectId) -> Result<i64> {
+    let statement = Query::update()
+        .table(project_table::Entity)
+        .value(project_table::Column::NextNumber, Expr::col(project_table::Column::NextNumber).add(1))
+        .and_where(project_table::Column::Id.eq(project))
+        .returning(Query::returning().column(project_table::Column::NextNumber))
+        .to_owned();
+    let row = db
+        .query_one(&statement)
+        .await?
+        .ok_or_else(|| Error::internal("the issue's project vanished"))?;
+    // The counter as it was before this issue took its number.
+    Ok(row.try_get::<i64>("", "next_number")? - 1)
 }
 
 /// Applies `changes` to issue `id` (see [`policy::may_edit_issue`]). A new assignee
@@ -119,12 +159,15 @@ pub async fn update(
     changes: IssueChanges,
 ) -> Result<Issue> {
     let mut change = Change::begin(db, announce).await?;
-    let issue = get_editable(change.txn(), actor, id).await?;
+    let (issue, _) = get_editable(change.txn(), actor, id, Trash::Excluded).await?;
     if let Some(Some(assignee)) = changes.assigned_to {
-        ensure_user_exists(change.txn(), assignee).await?;
+        projects::ensure_assignable(change.txn(), issue.project_id, assignee).await?;
     }
     let at = now();
     let mut model: issues::ActiveModel = issue.clone().into();
+    if let Some(kind) = changes.kind {
+        model.kind = Set(kind);
+    }
     if let Some(title) = changes.title {
         model.title = Set(title.into_inner());
     }
@@ -159,40 +202,154 @@ pub async fn update(
     Ok(issue)
 }
 
-/// Deletes issue `id` (see [`policy::may_edit_issue`]), cancelling its pending notice.
+/// Deletes issue `id` (see [`policy::may_edit_issue`]): to the trash, or for good
+/// (`permanently`, which also empties it from the trash). Its pending notice is
+/// cancelled; `DELETED` is published when it leaves the lists.
 pub async fn delete(
     db: &DatabaseConnection,
     announce: Announce<'_>,
     actor: Actor,
     id: IssueId,
+    permanently: bool,
 ) -> Result<Issue> {
     let mut change = Change::begin(db, announce).await?;
-    let issue = get_editable(change.txn(), actor, id).await?;
+    let trash = if permanently { Trash::Included } else { Trash::Excluded };
+    let (issue, _) = get_editable(change.txn(), actor, id, trash).await?;
     notices::cancel_for_issue(&mut change, issue.id).await?;
-    issues::Entity::delete_by_id(issue.id).exec(change.txn()).await?;
-    change.publish(events::deleted(actor.user_id, &issue));
+    if permanently {
+        issues::Entity::delete_by_id(issue.id).exec(change.txn()).await?;
+    } else {
+        let mut model: issues::ActiveModel = issue.clone().into();
+        model.deleted_at = Set(Some(now()));
+        model.update(change.txn()).await?;
+    }
+    if issue.deleted_at.is_none() {
+        change.publish(events::deleted(actor.user_id, &issue));
+    }
     change.commit().await?;
     Ok(issue)
 }
 
-/// The issue `id`, locked for the change, if the actor may edit it: `NOT_FOUND` or
-/// `FORBIDDEN` otherwise.
-async fn get_editable(db: &impl ConnectionTrait, actor: Actor, id: IssueId) -> Result<Issue> {
+/// Brings issue `id` back from the trash (see [`policy::may_restore_issue`]), if it
+/// went there less than `retention` ago; `RESTORED` is published. It comes back as
+/// it was, without the assignment notice its deletion cancelled.
+pub async fn restore(
+    db: &DatabaseConnection,
+    announce: Announce<'_>,
+    actor: Actor,
+    id: IssueId,
+    retention: std::time::Duration,
+) -> Result<Issue> {
+    let mut change = Change::begin(db, announce).await?;
+    let (issue, standing) = get_readable(change.txn(), actor, id).await?;
+    let Some(deleted_at) = issue.deleted_at else {
+        return Err(Error::conflict("id", "The issue is not in the trash"));
+    };
+    if in_trash_until(deleted_at, retention) <= now() {
+        return Err(Error::NotFound("Issue"));
+    }
+    policy::may_restore_issue(actor, &standing, &issue)?;
+    let mut model: issues::ActiveModel = issue.into();
+    model.deleted_at = Set(None);
+    let issue = model.update(change.txn()).await?;
+    change.publish(events::restored(actor.user_id, &issue));
+    change.commit().await?;
+    Ok(issue)
+}
+
+/// When an issue deleted at `deleted_at` leaves the trash for good.
+fn in_trash_until(deleted_at: DateTime<Utc>, retention: std::time::Duration) -> DateTime<Utc> {
+    deleted_at + chrono::Duration::from_std(retention).unwrap_or(chrono::Duration::MAX)
+}
+
+/// Deletes for good the issues that went to the trash `retention` or longer before
+/// `at`; returns how many.
+pub async fn purge_trash(db: &DatabaseConnection, at: DateTime<Utc>, retention: std::time::Duration) -> Result<u64> {
+    let Some(cutoff) = chrono::Duration::from_std(retention).ok().and_then(|retention| at.checked_sub_signed(retention))
+    else {
+        return Ok(0);
+    };
+    let _turn = super::write_turn(db).await;
+    let purged = issues::Entity::delete_many()
+        .filter(issues::Column::DeletedAt.lte(cutoff))
+        .exec(db)
+        .await?;
+    Ok(purged.rows_affected)
+}
+
+/// Whether [`get_editable`] finds issues in the trash.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Trash {
+    Excluded,
+    Included,
+}
+
+/// The issue `id`, locked for the change, with the caller's standing in its
+/// project, if they may read it: `NOT_FOUND` otherwise.
+async fn get_readable(db: &impl ConnectionTrait, actor: Actor, id: IssueId) -> Result<(Issue, Standing)> {
     // FOR UPDATE on PostgreSQL (SQLite's write lock is already held): two edits of one
     // issue apply one after the other, each to what the other left.
     let issue = super::unique(db, issues::Entity::find_by_id(id).lock_exclusive())
         .await?
-        .filter(|issue| policy::may_read_issue(actor, issue))
         .ok_or(Error::NotFound("Issue"))?;
-    policy::may_edit_issue(actor, &issue)?;
-    Ok(issue)
+    let standing = standing_in_project_of(db, actor, &issue).await?;
+    if !policy::may_read_project(&standing) {
+        return Err(Error::NotFound("Issue"));
+    }
+    Ok((issue, standing))
 }
 
-async fn ensure_user_exists(db: &impl ConnectionTrait, id: UserId) -> Result<()> {
-    match super::users::find(db, id).await? {
-        Some(_) => Ok(()),
-        None => Err(Error::bad_input("assignedTo", "assignedTo does not name an existing user")),
+/// Like [`get_readable`], if the actor may also edit it (`FORBIDDEN` otherwise); an
+/// issue in the trash is `NOT_FOUND` unless `trash` includes it.
+async fn get_editable(db: &impl ConnectionTrait, actor: Actor, id: IssueId, trash: Trash) -> Result<(Issue, Standing)> {
+    let (issue, standing) = get_readable(db, actor, id).await?;
+    if issue.deleted_at.is_some() && trash == Trash::Excluded {
+        return Err(Error::NotFound("Issue"));
     }
+    policy::may_edit_issue(actor, &standing, &issue)?;
+    Ok((issue, standing))
+}
+
+async fn standing_in_project_of(db: &impl ConnectionTrait, actor: Actor, issue: &Issue) -> Result<Standing> {
+    let project = projects::find(db, issue.project_id)
+        .await?
+        .ok_or_else(|| Error::internal("an issue's project is missing"))?;
+    projects::standing(db, actor, project).await
+}
+
+/// An issue named by id or by key (`WEB-42`).
+#[derive(Debug, Clone)]
+pub enum IssueRef {
+    Id(IssueId),
+    Key(String),
+}
+
+/// The issue `reference` names, if the caller may read it and it is not in the
+/// trash (`issues(filter: { trashed: true })` lists those, for whoever may restore
+/// them): a deleted issue is gone, as it always was, for a client that knows
+/// nothing of the trash.
+pub async fn readable(db: &impl ConnectionTrait, actor: Actor, reference: &IssueRef) -> Result<Option<Issue>> {
+    let issue = match reference {
+        IssueRef::Id(id) => find(db, *id).await?,
+        IssueRef::Key(key) => find_by_key(db, key).await?,
+    };
+    let Some(issue) = issue.filter(|issue| issue.deleted_at.is_none()) else { return Ok(None) };
+    let standing = standing_in_project_of(db, actor, &issue).await?;
+    Ok(policy::may_read_project(&standing).then_some(issue))
+}
+
+/// The issue with `key` (`WEB-42`), if any.
+async fn find_by_key(db: &impl ConnectionTrait, key: &str) -> Result<Option<Issue>> {
+    let Some((project, number)) = key.rsplit_once('-') else { return Ok(None) };
+    let Some(number) = number.parse::<i64>().ok().filter(|number| *number > 0) else { return Ok(None) };
+    let Some(project) = projects::find_by_key(db, project).await? else { return Ok(None) };
+    super::unique(
+        db,
+        issues::Entity::find()
+            .filter(issues::Column::ProjectId.eq(project.id))
+            .filter(issues::Column::Number.eq(number)),
+    )
+    .await
 }
 
 /// The issue with `id`, if any.
@@ -220,10 +377,12 @@ pub async fn fill_in(db: &impl ConnectionTrait, events: &mut [IssueEvent]) -> Re
     Ok(())
 }
 
-/// An issue of a list, with the people it names, read in the same statement.
+/// An issue of a list, with its project and the people it names, read in the same
+/// statement.
 #[derive(Debug, Clone)]
 pub struct ListedIssue {
     pub issue: Issue,
+    pub project: Option<Project>,
     pub creator: Option<User>,
     pub assignee: Option<User>,
 }
@@ -231,6 +390,10 @@ pub struct ListedIssue {
 /// The table aliases of the people joined to a listed issue, and the column naming each.
 const PEOPLE: [(&str, issues::Column); 2] =
     [("creator", issues::Column::CreatedBy), ("assignee", issues::Column::AssignedTo)];
+
+/// The table alias of a listed issue's project (not `project`: its `id` column
+/// would read as the issue's `project_id`).
+const PROJECT: &str = "proj";
 
 impl FromQueryResult for ListedIssue {
     fn from_query_result(res: &QueryResult, pre: &str) -> Result<Self, DbErr> {
@@ -242,28 +405,49 @@ impl FromQueryResult for ListedIssue {
             }
         };
         let [(creator, _), (assignee, _)] = PEOPLE;
+        let project_prefix = format!("{pre}{PROJECT}_");
+        let project = match res.try_get::<Option<i64>>(&project_prefix, "id")? {
+            Some(_) => Some(Project::from_query_result(res, &project_prefix)?),
+            None => None,
+        };
         Ok(Self {
             issue: Issue::from_query_result(res, pre)?,
+            project,
             creator: person(creator)?,
             assignee: person(assignee)?,
         })
     }
 }
 
-/// Joins each issue's creator and assignee, their columns named `<alias>_<column>`.
+/// Joins `table` as `alias` where its `id` is the issue's `on`, its columns named
+/// `<alias>_<column>`.
+fn join_by_id<E: EntityTrait>(
+    mut select: Select<issues::Entity>,
+    table: E,
+    alias: &str,
+    on: issues::Column,
+) -> Select<issues::Entity>
+where
+    E::Column: Iterable,
+{
+    let iden = Alias::new(alias).into_iden();
+    QueryTrait::query(&mut select).join_as(
+        JoinType::LeftJoin,
+        table,
+        iden.clone(),
+        Expr::col((iden.clone(), Alias::new("id"))).equals((issues::Entity, on)),
+    );
+    for column in E::Column::iter() {
+        select = select.column_as(Expr::col((iden.clone(), column)), format!("{alias}_{}", column.as_str()));
+    }
+    select
+}
+
+/// Joins each issue's project, creator and assignee.
 fn with_people(mut select: Select<issues::Entity>) -> Select<issues::Entity> {
+    select = join_by_id(select, project_table::Entity, PROJECT, issues::Column::ProjectId);
     for (alias, on) in PEOPLE {
-        let table = Alias::new(alias).into_iden();
-        QueryTrait::query(&mut select).join_as(
-            JoinType::LeftJoin,
-            users::Entity,
-            table.clone(),
-            Expr::col((table.clone(), users::Column::Id)).equals((issues::Entity, on)),
-        );
-        for column in users::Column::iter() {
-            select =
-                select.column_as(Expr::col((table.clone(), column)), format!("{alias}_{}", column.as_str()));
-        }
+        select = join_by_id(select, users::Entity, alias, on);
     }
     select
 }
@@ -271,6 +455,7 @@ fn with_people(mut select: Select<issues::Entity>) -> Select<issues::Entity> {
 /// A page of the issues matching `filter`, in `order`, each with its people.
 pub async fn list(
     db: &impl ConnectionTrait,
+    viewer: Actor,
     filter: &IssueFilter,
     order: IssueOrder,
     args: PageArgs,
@@ -288,13 +473,27 @@ pub async fn list(
         }),
         id: listed.issue.id.0,
     };
-    let select = issues::Entity::find().filter(filter.condition());
+    let select = issues::Entity::find().filter(filter.condition(viewer.user_id));
     page::fetch(db, select, keyset, args, with_total, with_people, position).await
 }
 
 impl IssueFilter {
-    fn condition(&self) -> Condition {
-        let mut all = Condition::all();
+    /// The filter as SQL, within what `viewer` may read.
+    fn condition(&self, viewer: UserId) -> Condition {
+        let mut all = Condition::all().add(policy::readable_issues(viewer));
+        all = if self.trashed {
+            all.add(issues::Column::DeletedAt.is_not_null()).add(policy::restorable_issues(viewer))
+        } else {
+            all.add(issues::Column::DeletedAt.is_null())
+        };
+        match self.project {
+            Some(IdMatch::Id(project)) => all = all.add(issues::Column::ProjectId.eq(project)),
+            Some(IdMatch::Nothing) => all = all.add(Expr::value(false)),
+            None => {}
+        }
+        if let Some(kinds) = &self.kind {
+            all = all.add(issues::Column::Kind.is_in(kinds.iter().copied()));
+        }
         if let Some(statuses) = &self.status {
             all = all.add(issues::Column::Status.is_in(statuses.iter().copied()));
         }
@@ -315,8 +514,8 @@ impl IssueFilter {
         if let Some(pattern) = self.search.as_ref().map(|search| contains_pattern(search.as_str())) {
             all = all.add(
                 Condition::any()
-                    .add(Expr::expr(Func::lower(Expr::col(issues::Column::Title))).like(pattern.clone()))
-                    .add(Expr::expr(Func::lower(Expr::col(issues::Column::Description))).like(pattern)),
+                    .add(Expr::expr(Func::lower(Expr::col((issues::Entity, issues::Column::Title)))).like(pattern.clone()))
+                    .add(Expr::expr(Func::lower(Expr::col((issues::Entity, issues::Column::Description)))).like(pattern)),
             );
         }
         all

@@ -10,6 +10,7 @@ pub mod logins;
 pub mod notices;
 pub mod page;
 pub mod policy;
+pub mod projects;
 pub mod sessions;
 pub mod users;
 pub mod values;

@@ -27,11 +27,14 @@ use sea_orm::{
 
 use super::change::Change;
 pub use super::change::Outbox;
-use crate::entity::ids::{IssueId, UserId};
+use crate::entity::ids::{IssueId, ProjectId, UserId};
 use crate::{
     Result,
     auth::token::random_token_string,
-    entity::notices::{self, Kind, State},
+    entity::{
+        issues,
+        notices::{self, Kind, State},
+    },
 };
 
 pub use notices::Model as Notice;
@@ -86,6 +89,27 @@ pub async fn cancel_for_issue(change: &mut Change<'_>, issue_id: IssueId) -> Res
     if cancelled.rows_affected > 0 {
         change.outbox_changed();
     }
+    Ok(())
+}
+
+/// Cancels the pending assignment notices to `recipient` about issues of `project`
+/// (they left it). Cancelling only makes the dispatcher's next wake-up early, so
+/// nobody needs waking.
+pub async fn cancel_for_member(db: &impl ConnectionTrait, project: ProjectId, recipient: UserId) -> Result<()> {
+    let issues_of_project = Query::select()
+        .column(issues::Column::Id)
+        .from(issues::Entity)
+        .and_where(issues::Column::ProjectId.eq(project))
+        .to_owned();
+    notices::Entity::update_many()
+        .col_expr(notices::Column::State, Expr::value(State::Cancelled))
+        .col_expr(notices::Column::LastError, Expr::value("cancelled: the recipient left the project"))
+        .filter(notices::Column::RecipientId.eq(recipient))
+        .filter(notices::Column::Kind.eq(Kind::Assignment))
+        .filter(notices::Column::State.eq(State::Pending))
+        .filter(notices::Column::IssueId.in_subquery(issues_of_project))
+        .exec(db)
+        .await?;
     Ok(())
 }
 

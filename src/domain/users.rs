@@ -15,11 +15,14 @@ use super::{
     page::{self, Keyset, Page, PageArgs, Position},
     values::{Email, LoginName, Password, PasswordAttempt, PersonName, SearchText, Username},
 };
-use crate::entity::ids::UserId;
+use crate::entity::ids::{ProjectId, UserId};
 use crate::{
     Error, Result,
     auth::{Actor, PasswordHasher},
-    entity::users::{self, Role},
+    entity::{
+        project_members::{self, ProjectRole},
+        users::{self, Role},
+    },
 };
 
 pub use users::Model as User;
@@ -55,13 +58,19 @@ pub struct ProfileChanges {
     pub current_password: Option<PasswordAttempt>,
 }
 
-/// Creates an account.
-pub async fn register(db: &DatabaseConnection, hasher: &PasswordHasher, new: NewUser) -> Result<User> {
+/// Creates an account; it joins the project `joins` as MEMBER, if given (the
+/// default project, under open registration).
+pub async fn register(
+    db: &DatabaseConnection,
+    hasher: &PasswordHasher,
+    new: NewUser,
+    joins: Option<ProjectId>,
+) -> Result<User> {
     let password_hash = hasher.hash(new.password.expose()).await?;
     // The hash is computed first: nobody waits for it.
-    let _turn = super::write_turn(db).await;
+    let (txn, _turn) = super::begin_write(db).await?;
     let at = now();
-    users::ActiveModel {
+    let user = users::ActiveModel {
         username: Set(new.username.into_inner()),
         email: Set(new.email.into_inner()),
         first_name: Set(new.first_name.into_inner()),
@@ -72,9 +81,21 @@ pub async fn register(db: &DatabaseConnection, hasher: &PasswordHasher, new: New
         updated_at: Set(at),
         ..Default::default()
     }
-    .insert(db)
+    .insert(&txn)
     .await
-    .map_err(|err| Error::on_unique_violation(err, UNIQUE_INDEXES))
+    .map_err(|err| Error::on_unique_violation(err, UNIQUE_INDEXES))?;
+    if let Some(project) = joins {
+        project_members::ActiveModel {
+            project_id: Set(project),
+            user_id: Set(user.id),
+            role: Set(ProjectRole::Member),
+            added_at: Set(at),
+        }
+        .insert(&txn)
+        .await?;
+    }
+    txn.commit().await?;
+    Ok(user)
 }
 
 /// The user a login names, by username (any case) or email, if the password matches.

@@ -243,6 +243,74 @@ impl IssueDescription {
     }
 }
 
+/// A project key: 2 to 10 upper-case letters and digits, starting with a letter
+/// (`WEB`, `IOS2`). It prefixes the project's issue keys (`WEB-42`), so it is fixed
+/// once the project exists.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProjectKey(String);
+
+impl ProjectKey {
+    pub fn parse(value: String, field: &'static str) -> Result<Self> {
+        let shape = (2..=10).contains(&value.len())
+            && value.starts_with(|c: char| c.is_ascii_uppercase())
+            && value.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit());
+        if !shape {
+            return Err(Error::bad_input(
+                field,
+                "Key must be 2 to 10 upper-case letters and digits, starting with a letter",
+            ));
+        }
+        Ok(Self(value))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A project name: 1 to 128 characters on one line, not blank, surrounding spaces
+/// dropped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProjectName(String);
+
+impl ProjectName {
+    pub fn parse(value: String) -> Result<Self> {
+        let value = value.trim();
+        if value.is_empty() {
+            return Err(Error::bad_input("name", "Name must not be blank"));
+        }
+        if value.chars().count() > 128 {
+            return Err(Error::bad_input("name", "Name must be at most 128 characters"));
+        }
+        display_line(value, "name", "Name")?;
+        Ok(Self(value.to_owned()))
+    }
+
+    pub fn into_inner(self) -> String {
+        self.0
+    }
+}
+
+/// A project description: at most 4 KiB of text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProjectDescription(String);
+
+impl ProjectDescription {
+    pub const MAX_BYTES: usize = 4 * 1024;
+
+    pub fn parse(value: String) -> Result<Self> {
+        if value.len() > Self::MAX_BYTES {
+            return Err(Error::bad_input("description", "Description must be at most 4 KiB"));
+        }
+        no_nul(&value, "description")?;
+        Ok(Self(value))
+    }
+
+    pub fn into_inner(self) -> String {
+        self.0
+    }
+}
+
 /// A search text: at most 256 characters, surrounding spaces dropped; `None` when
 /// nothing is left.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -351,6 +419,16 @@ impl std::fmt::Debug for RefreshToken {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_project_key_is_upper_case_letters_and_digits_starting_with_a_letter() {
+        for good in ["WEB", "IO", "IOS2", "ABCDEFGHIJ"] {
+            assert!(ProjectKey::parse(good.to_owned(), "key").is_ok(), "{good}");
+        }
+        for bad in ["", "W", "web", "2WEB", "WEB-1", "ABCDEFGHIJK", "WÉB", "WEB "] {
+            assert!(ProjectKey::parse(bad.to_owned(), "key").is_err(), "{bad:?}");
+        }
+    }
 
     fn field_of<T: std::fmt::Debug>(result: Result<T>) -> &'static str {
         match result {

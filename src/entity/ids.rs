@@ -44,6 +44,8 @@ row_id! {
     IssueId,
     /// A `notices` row.
     NoticeId,
+    /// A `projects` row.
+    ProjectId,
 }
 
 /// The row id of `id` when it is spelled the one canonical way.

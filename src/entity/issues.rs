@@ -1,13 +1,17 @@
 use sea_orm::entity::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::ids::{IssueId, UserId};
+use super::ids::{IssueId, ProjectId, UserId};
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, Serialize, Deserialize)]
 #[sea_orm(table_name = "issues")]
 pub struct Model {
     #[sea_orm(primary_key)]
     pub id: IssueId,
+    pub project_id: ProjectId,
+    /// Its number in the project, from 1, never given twice.
+    pub number: i64,
+    pub kind: Kind,
     pub title: String,
     #[sea_orm(column_type = "Text")]
     pub description: String,
@@ -17,6 +21,22 @@ pub struct Model {
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
     pub closed_at: Option<DateTimeUtc>,
+    /// When it went to the trash; `None` while it is not there.
+    pub deleted_at: Option<DateTimeUtc>,
+}
+
+/// What sort of work an issue is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, EnumIter, DeriveActiveEnum, Serialize, Deserialize)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(16))")]
+pub enum Kind {
+    #[sea_orm(string_value = "BUG")]
+    Bug,
+    #[sea_orm(string_value = "FEATURE")]
+    Feature,
+    #[sea_orm(string_value = "ENHANCEMENT")]
+    Enhancement,
+    #[sea_orm(string_value = "TASK")]
+    Task,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, EnumIter, DeriveActiveEnum, Serialize, Deserialize)]

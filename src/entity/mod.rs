@@ -5,5 +5,7 @@ pub mod ids;
 pub mod issues;
 pub mod login_attempts;
 pub mod notices;
+pub mod project_members;
+pub mod projects;
 pub mod refresh_tokens;
 pub mod users;

@@ -11,7 +11,7 @@ use sea_orm::DatabaseConnection;
 
 use super::{
     budget::BudgetStatus,
-    loader::{PendingNoticeLoader, UserLoader},
+    loader::{PendingNoticeLoader, ProjectLoader, UserLoader},
 };
 use crate::{
     Error, Result,
@@ -36,6 +36,8 @@ pub struct RequestContext {
     pub users: Arc<DataLoader<UserLoader, HashMapCache>>,
     /// Pending assignment notices by issue id.
     pub pending_notices: Arc<DataLoader<PendingNoticeLoader>>,
+    /// Projects by id, cached for the request.
+    pub projects: Arc<DataLoader<ProjectLoader, HashMapCache>>,
 }
 
 impl RequestContext {
@@ -43,6 +45,8 @@ impl RequestContext {
         let loader =
             DataLoader::with_cache(UserLoader::new(state.db.clone()), tokio::spawn, HashMapCache::default());
         let pending_notices = DataLoader::new(PendingNoticeLoader::new(state.db.clone()), tokio::spawn);
+        let projects =
+            DataLoader::with_cache(ProjectLoader::new(state.db.clone()), tokio::spawn, HashMapCache::default());
         Self {
             caller,
             client_address,
@@ -50,6 +54,7 @@ impl RequestContext {
             session_ends: None,
             users: Arc::new(loader),
             pending_notices: Arc::new(pending_notices),
+            projects: Arc::new(projects),
         }
     }
 
@@ -63,6 +68,7 @@ impl RequestContext {
     ) -> Self {
         let context = Self { session_ends: Some(session_ends), ..Self::new(caller, client_address, state) };
         context.users.enable_all_cache(false);
+        context.projects.enable_all_cache(false);
         context
     }
 }

@@ -1,5 +1,6 @@
-//! DataLoaders: the users behind `createdBy` and `assignedTo` of a whole page, and
-//! its issues' pending notices, are fetched in one query each, not one per issue.
+//! DataLoaders: the users behind `createdBy` and `assignedTo` of a whole page, its
+//! issues' pending notices and projects, are fetched in one query each, not one per
+//! issue.
 
 use std::{collections::HashMap, sync::Arc};
 
@@ -8,9 +9,10 @@ use sea_orm::DatabaseConnection;
 
 use crate::domain::{
     notices::{self, Notice},
+    projects::{self, Project},
     users::{self, User},
 };
-use crate::entity::ids::{IssueId, UserId};
+use crate::entity::ids::{IssueId, ProjectId, UserId};
 
 #[derive(Debug, Clone)]
 pub struct UserLoader {
@@ -52,5 +54,27 @@ impl Loader<IssueId> for PendingNoticeLoader {
     async fn load(&self, keys: &[IssueId]) -> Result<HashMap<IssueId, Notice>, Self::Error> {
         let found = notices::pending_for_issues(&self.db, keys).await.map_err(Arc::new)?;
         Ok(found.into_iter().filter_map(|notice| Some((notice.issue_id?, notice))).collect())
+    }
+}
+
+/// The projects of a page's issues, in one query.
+#[derive(Debug, Clone)]
+pub struct ProjectLoader {
+    db: DatabaseConnection,
+}
+
+impl ProjectLoader {
+    pub fn new(db: DatabaseConnection) -> Self {
+        Self { db }
+    }
+}
+
+impl Loader<ProjectId> for ProjectLoader {
+    type Value = Project;
+    type Error = Arc<crate::Error>;
+
+    async fn load(&self, keys: &[ProjectId]) -> Result<HashMap<ProjectId, Project>, Self::Error> {
+        let found = projects::find_many(&self.db, keys).await.map_err(Arc::new)?;
+        Ok(found.into_iter().map(|project| (project.id, project)).collect())
     }
 }

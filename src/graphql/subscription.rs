@@ -1,8 +1,8 @@
 //! The subscription root, served over WebSocket at `/graphql/ws`.
 //!
 //! A subscription reads the event bus, which carries every committed issue event,
-//! and shows its subscriber those its filter wants, until the connection's access
-//! token expires.
+//! and shows its subscriber those its filter wants, of the projects they may read,
+//! until the connection's access token expires.
 
 use std::{collections::VecDeque, pin::Pin, sync::Arc};
 
@@ -23,6 +23,7 @@ use crate::{
         self,
         events::{self as domain_events, EventFilter},
     },
+    entity::ids::ProjectId,
     events::Receiver,
 };
 
@@ -80,6 +81,14 @@ struct Feed {
 }
 
 impl Feed {
+    /// Whether the subscriber may read `project` now: an event of a project they
+    /// may not read never reaches them. Asked per event, so a change of membership
+    /// or visibility applies from the next event on.
+    async fn may_read(&self, project: ProjectId) -> Result<bool> {
+        let reference = domain::projects::ProjectRef::Id(project);
+        Ok(domain::projects::readable(&self.state.db, self.viewer, &reference).await?.is_some())
+    }
+
     /// The next wanted event; `None` when the bus is gone.
     async fn next(&mut self) -> Result<Option<domain_events::IssueEvent>> {
         loop {
@@ -102,11 +111,12 @@ impl Feed {
                     Err(RecvError::Closed) => return Ok(None),
                 },
             };
-            let mut wanted: Vec<_> = batch
-                .iter()
-                .filter(|event| self.filter.matches(event, self.viewer.user_id))
-                .cloned()
-                .collect();
+            let mut wanted = Vec::new();
+            for event in batch.iter().filter(|event| self.filter.matches(event, self.viewer.user_id)) {
+                if self.may_read(event.project_id).await? {
+                    wanted.push(event.clone());
+                }
+            }
             if wanted.iter().any(domain_events::IssueEvent::lacks_issue) {
                 domain::issues::fill_in(&self.state.db, &mut wanted).await?;
             }

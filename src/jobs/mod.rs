@@ -1,5 +1,5 @@
-//! Background work: the notice dispatcher and the scheduled jobs (digest and
-//! login-counter purge), each a thin call into `domain` and `mail`.
+//! Background work: the notice dispatcher and the scheduled jobs (digest,
+//! login-counter purge, trash purge), each a thin call into `domain` and `mail`.
 //!
 //! Timing. tokio-cron-scheduler runs the repeating jobs. Assignment notices are not
 //! one scheduler job each: its loop scans every live job each tick (about 500 ms) and
@@ -8,8 +8,6 @@
 //! dispatcher keeps one timer, for the earliest pending notice in the database (the
 //! truth), and is woken early when a change commits a nearer one; it never sleeps
 //! longer than `TRIAGE_NOTICE_SWEEP`, so it picks up notices other replicas wrote.
-//! truth), and is woken early when a change commits a nearer one; the sweep job
-//! wakes it periodically to pick up notices other replicas wrote.
 //!
 //! Clock. The dispatcher and the digest read the time from the outbox's clock
 //! ([`crate::clock::Clock`]) and wait on timers of it. On a manual clock (tests) the
@@ -19,6 +17,7 @@
 mod digest;
 mod dispatch;
 mod logins;
+mod trash;
 
 use std::{sync::Arc, time::Duration};
 
@@ -30,6 +29,7 @@ use tokio_cron_scheduler::JobScheduler;
 pub use digest::run_digest;
 pub use dispatch::{Dispatcher, DispatcherConfig};
 pub use logins::run_login_purge;
+pub use trash::run_trash_purge;
 
 use crate::domain::notices::Outbox;
 
@@ -46,6 +46,8 @@ pub struct JobsConfig {
     pub digest_include_empty: bool,
     /// The login throttling window: counters older than this are purged.
     pub login_window: Duration,
+    /// How long deleted issues stay in the trash.
+    pub trash_retention: Duration,
 }
 
 /// The running background work.
@@ -56,6 +58,7 @@ pub struct Jobs {
     dispatcher: JoinHandle<()>,
     /// The digest's task when the clock, not the scheduler, runs it.
     digest: Option<JoinHandle<()>>,
+    trash: JoinHandle<()>,
 }
 
 impl std::fmt::Debug for Jobs {
@@ -79,6 +82,7 @@ impl Jobs {
         let scheduler = JobScheduler::new().await.context("starting the job scheduler")?;
         scheduler.add(logins::job(db.clone(), config.login_window)?).await?;
         let clock = outbox.clock().clone();
+        let trash = tokio::spawn(trash::on_clock(db.clone(), config.trash_retention, clock.clone(), stopped.clone()));
         let digest = if clock.is_manual() {
             let include_empty = config.digest_include_empty;
             Some(tokio::spawn(digest::on_clock(db, outbox, periods, include_empty, clock, stopped)))
@@ -87,7 +91,7 @@ impl Jobs {
             None
         };
         scheduler.start().await.context("starting the job scheduler")?;
-        Ok(Self { db: pool, scheduler, stop, dispatcher, digest })
+        Ok(Self { db: pool, scheduler, stop, dispatcher, digest, trash })
     }
 
     /// Stops the scheduler and lets the dispatcher finish the sends in flight.
@@ -100,6 +104,9 @@ impl Jobs {
             && let Err(err) = digest.await
         {
             tracing::error!(error = %err, "the digest task panicked");
+        }
+        if let Err(err) = (&mut self.trash).await {
+            tracing::error!(error = %err, "the trash purge panicked");
         }
         if let Err(err) = self.dispatcher.await {
             tracing::error!(error = %err, "the notice dispatcher panicked");

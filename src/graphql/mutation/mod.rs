@@ -3,8 +3,14 @@
 
 mod auth;
 mod issues;
+mod projects;
 mod users;
 
 #[derive(Debug, Default, async_graphql::MergedObject)]
 #[graphql(name = "Mutation")]
-pub struct MutationRoot(auth::AuthMutation, users::UserMutation, issues::IssueMutation);
+pub struct MutationRoot(
+    auth::AuthMutation,
+    users::UserMutation,
+    projects::ProjectMutation,
+    issues::IssueMutation,
+);

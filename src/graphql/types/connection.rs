@@ -1,6 +1,6 @@
 use async_graphql::{Context, Object, SimpleObject};
 
-use super::{Issue, User};
+use super::{Issue, Project, ProjectMember, User};
 use crate::domain::page::{Page, PageArgs};
 
 /// Relay paging information.
@@ -74,6 +74,8 @@ macro_rules! connection {
 
 connection!(IssueConnection, IssueEdge, Issue, "A page of issues.");
 connection!(UserConnection, UserEdge, User, "A page of users.");
+connection!(ProjectConnection, ProjectEdge, Project, "A page of projects.");
+connection!(ProjectMemberConnection, ProjectMemberEdge, ProjectMember, "A page of a project's members.");
 
 /// Whether the selection asks for `totalCount`, which costs a COUNT query.
 pub fn wants_total_count(ctx: &Context<'_>) -> bool {

@@ -1,10 +1,11 @@
 use async_graphql::{Context, Enum, ID, InputObject, Object};
 use chrono::{DateTime, Utc};
 
-use super::{Issue, User, filter_id, issue::load_user, to_id};
+use super::{Issue, Project, User, filter_id, issue::load_user, to_id};
 use crate::{
     Error, Result,
     domain::events::{self, EventFilter, EventKind},
+    graphql::context::ContextExt as _,
 };
 
 /// What happened to an issue.
@@ -22,13 +23,15 @@ pub enum IssueEventKind {
     Unassigned,
     Closed,
     Reopened,
-    /// It was deleted; `issue` is null.
+    /// It went to the trash, or was deleted for good; `issue` is null.
     Deleted,
+    /// It came back from the trash.
+    Restored,
 }
 
 /// A change to an issue, as committed. One mutation can yield several, in this
 /// order: `CREATED`, `UPDATED`, `ASSIGNED` or `UNASSIGNED`, then `CLOSED` or
-/// `REOPENED`; `DELETED` comes alone.
+/// `REOPENED`; `DELETED` and `RESTORED` come alone.
 #[derive(Debug, Clone)]
 pub struct IssueEvent(pub events::IssueEvent);
 
@@ -45,6 +48,17 @@ impl IssueEvent {
 
     async fn issue_id(&self) -> ID {
         to_id(self.0.issue_id)
+    }
+
+    /// The issue's project.
+    async fn project(&self, ctx: &Context<'_>) -> Result<Project> {
+        ctx.request()?
+            .projects
+            .load_one(self.0.project_id)
+            .await
+            .map_err(Error::from)?
+            .map(Project)
+            .ok_or_else(|| Error::internal("an event's project is missing"))
     }
 
     /// Who made the change.

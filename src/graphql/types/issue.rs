@@ -1,8 +1,8 @@
 use async_graphql::{Context, Enum, ID, InputObject, Object};
 use chrono::{DateTime, Utc};
 
-use super::{IssueConnection, User, filter_id, to_id, wants_total_count};
-use crate::entity::ids::UserId;
+use super::{IssueConnection, Project, User, filter_id, to_id, wants_total_count};
+use crate::entity::ids::{ProjectId, UserId};
 use crate::{
     Error, Result,
     domain::{
@@ -12,7 +12,7 @@ use crate::{
         policy,
         values::{self, SearchText},
     },
-    entity::issues::Status,
+    entity::issues::{Kind, Status},
     graphql::context::ContextExt as _,
 };
 
@@ -25,9 +25,22 @@ pub enum IssueStatus {
     Closed,
 }
 
+/// What sort of work an issue is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[graphql(remote = "Kind")]
+pub enum IssueKind {
+    Bug,
+    Feature,
+    Enhancement,
+    Task,
+}
+
 #[derive(Debug, Clone)]
 pub struct Issue {
     issue: domain::issues::Issue,
+    /// Its project, when read with it (a list's page); otherwise looked up through
+    /// the request's project loader.
+    project: Option<domain::projects::Project>,
     /// Its creator and assignee, when they were read with it (a list's page);
     /// otherwise they are looked up through the request's user loader.
     creator: Option<domain::users::User>,
@@ -36,13 +49,13 @@ pub struct Issue {
 
 impl From<domain::issues::Issue> for Issue {
     fn from(issue: domain::issues::Issue) -> Self {
-        Self { issue, creator: None, assignee: None }
+        Self { issue, project: None, creator: None, assignee: None }
     }
 }
 
 impl From<ListedIssue> for Issue {
     fn from(listed: ListedIssue) -> Self {
-        Self { issue: listed.issue, creator: listed.creator, assignee: listed.assignee }
+        Self { issue: listed.issue, project: listed.project, creator: listed.creator, assignee: listed.assignee }
     }
 }
 
@@ -51,6 +64,25 @@ impl From<ListedIssue> for Issue {
 impl Issue {
     async fn id(&self) -> ID {
         to_id(self.issue.id)
+    }
+
+    /// The project it belongs to.
+    async fn project(&self, ctx: &Context<'_>) -> Result<Project> {
+        Ok(Project(self.project_row(ctx).await?))
+    }
+
+    /// Its number in the project, from 1; never given to another issue.
+    async fn number(&self) -> i64 {
+        self.issue.number
+    }
+
+    /// The project's key and the issue's number: `WEB-42`.
+    async fn key(&self, ctx: &Context<'_>) -> Result<String> {
+        Ok(format!("{}-{}", self.project_row(ctx).await?.key, self.issue.number))
+    }
+
+    async fn kind(&self) -> IssueKind {
+        self.issue.kind.into()
     }
 
     async fn title(&self) -> &str {
@@ -97,6 +129,12 @@ impl Issue {
         self.issue.closed_at
     }
 
+    /// When it went to the trash; null unless it is there (`restoreIssue` brings it
+    /// back within the trash's retention).
+    async fn deleted_at(&self) -> Option<DateTime<Utc>> {
+        self.issue.deleted_at
+    }
+
     /// The assignment email waiting to go out, if any. Only the issue's creator and
     /// assignee see it; for anyone else it is null.
     async fn pending_notice(&self, ctx: &Context<'_>) -> Result<Option<PendingNotice>> {
@@ -105,6 +143,20 @@ impl Issue {
         }
         let notice = ctx.request()?.pending_notices.load_one(self.issue.id).await.map_err(Error::from)?;
         Ok(notice.map(|notice| PendingNotice { due_at: notice.due_at, recipient_id: notice.recipient_id }))
+    }
+}
+
+impl Issue {
+    async fn project_row(&self, ctx: &Context<'_>) -> Result<domain::projects::Project> {
+        if let Some(project) = &self.project {
+            return Ok(project.clone());
+        }
+        ctx.request()?
+            .projects
+            .load_one(self.issue.project_id)
+            .await
+            .map_err(Error::from)?
+            .ok_or_else(|| Error::internal("an issue's project is missing"))
     }
 }
 
@@ -136,6 +188,13 @@ pub(super) async fn load_user(ctx: &Context<'_>, id: UserId) -> Result<Option<Us
 /// Narrows `issues(...)`; every criterion given must match.
 #[derive(Debug, Default, InputObject)]
 pub struct IssueFilter {
+    /// In this project.
+    pub project_id: Option<ID>,
+    /// Any of these kinds (at most 10 entries).
+    pub kind: Option<Vec<IssueKind>>,
+    /// `true`: the issues in the trash the caller may restore, instead of the
+    /// others.
+    pub trashed: Option<bool>,
     /// Any of these statuses (at most 10 entries).
     pub status: Option<Vec<IssueStatus>>,
     /// Assigned to this user.
@@ -154,6 +213,12 @@ impl TryFrom<IssueFilter> for DomainFilter {
     fn try_from(filter: IssueFilter) -> Result<Self> {
         let user = |id: Option<ID>| id.as_ref().map(filter_id);
         Ok(Self {
+            project: filter.project_id.as_ref().map(filter_id::<ProjectId>),
+            kind: filter
+                .kind
+                .map(|kind| Ok::<_, Error>(values::bounded_list(kind, "kind")?.into_iter().map(Into::into).collect()))
+                .transpose()?,
+            trashed: filter.trashed.unwrap_or(false),
             status: statuses(filter.status)?,
             assigned_to: user(filter.assigned_to),
             created_by: user(filter.created_by),
@@ -208,6 +273,7 @@ pub async fn list_issues(
     order: DomainOrder,
     args: PageArgs,
 ) -> Result<IssueConnection> {
-    let page = domain::issues::list(ctx.db()?, &filter, order, args, wants_total_count(ctx)).await?;
+    let page =
+        domain::issues::list(ctx.db()?, ctx.actor()?, &filter, order, args, wants_total_count(ctx)).await?;
     Ok(IssueConnection::from_page(page, Issue::from))
 }

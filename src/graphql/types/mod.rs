@@ -5,12 +5,14 @@ mod connection;
 mod event;
 mod issue;
 mod payload;
+mod project;
 mod user;
 
 pub use connection::*;
 pub use event::*;
 pub use issue::*;
 pub use payload::*;
+pub use project::*;
 pub use user::*;
 
 use async_graphql::ID;

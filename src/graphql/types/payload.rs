@@ -1,7 +1,7 @@
 use async_graphql::{ID, SimpleObject};
 use chrono::{DateTime, Utc};
 
-use super::{Issue, User};
+use super::{Issue, Project, ProjectMember, User};
 use crate::domain::sessions::Session;
 
 /// A new session: a short-lived access token and a refresh token to renew it.
@@ -55,3 +55,28 @@ pub struct UpdateIssuePayload {
 pub struct DeleteIssuePayload {
     pub deleted_issue_id: ID,
 }
+
+#[derive(Debug, SimpleObject)]
+pub struct RestoreIssuePayload {
+    pub issue: Issue,
+}
+
+/// Declares payload types that each carry one `field`.
+macro_rules! payloads {
+    ($doc:literal, $field:ident: $type:ty => $($name:ident),+ $(,)?) => {$(
+        #[doc = $doc]
+        #[derive(Debug, SimpleObject)]
+        pub struct $name {
+            pub $field: $type,
+        }
+    )+};
+}
+
+payloads!(
+    "The project as the mutation left it.",
+    project: Project => CreateProjectPayload, UpdateProjectPayload, ArchiveProjectPayload, RestoreProjectPayload,
+);
+payloads!(
+    "The membership as the mutation left it (as it was, for a removal).",
+    member: ProjectMember => AddProjectMemberPayload, UpdateProjectMemberPayload, RemoveProjectMemberPayload,
+);

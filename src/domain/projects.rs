@@ -1,0 +1,418 @@
+//! Projects: where issues live, who belongs to them and in what role.
+
+use sea_orm::{
+    ActiveModelTrait,
+    ActiveValue::Set,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, FromQueryResult, JoinType, PaginatorTrait as _,
+    QueryFilter, QuerySelect, QueryTrait, Statement,
+    sea_query::{Condition, Expr, ExprTrait as _, Func},
+};
+
+use super::{
+    begin_write, now,
+    page::{self, Keyset, Page, PageArgs, Position},
+    policy::{self, Standing},
+    users::contains_pattern,
+    values::{ProjectDescription, ProjectKey, ProjectName, SearchText},
+};
+use crate::{
+    Error, Result,
+    auth::Actor,
+    entity::{
+        ids::{ProjectId, UserId},
+        project_members::{self, ProjectRole},
+        projects::{self, Visibility},
+        users,
+    },
+};
+
+pub use project_members::Model as Member;
+pub use projects::Model as Project;
+
+/// How the databases name a clash on the project key.
+const UNIQUE_KEY: &[(&str, &'static str, &str)] = &[
+    ("projects_key_unique", "key", "That key is taken"),
+    ("projects.key", "key", "That key is taken"),
+];
+
+/// A new project, parsed.
+#[derive(Debug)]
+pub struct NewProject {
+    pub key: ProjectKey,
+    pub name: ProjectName,
+    pub description: ProjectDescription,
+    pub visibility: Visibility,
+}
+
+/// An edit; `None` leaves a field as it is. The key never changes.
+#[derive(Debug, Default)]
+pub struct ProjectChanges {
+    pub name: Option<ProjectName>,
+    pub description: Option<ProjectDescription>,
+    pub visibility: Option<Visibility>,
+}
+
+/// A project named by id or by key.
+#[derive(Debug, Clone)]
+pub enum ProjectRef {
+    Id(ProjectId),
+    Key(String),
+}
+
+/// Which projects a list holds; every given criterion must match.
+#[derive(Debug, Default, Clone)]
+pub struct ProjectFilter {
+    pub search: Option<SearchText>,
+    pub viewer_is_member: Option<bool>,
+    pub include_archived: bool,
+}
+
+/// Creates a project; its creator is its first ADMIN.
+pub async fn create(db: &DatabaseConnection, actor: Actor, new: NewProject) -> Result<Project> {
+    policy::account_of(db, actor).await?;
+    let (txn, _turn) = begin_write(db).await?;
+    let at = now();
+    let project = projects::ActiveModel {
+        key: Set(new.key.as_str().to_owned()),
+        name: Set(new.name.into_inner()),
+        description: Set(new.description.into_inner()),
+        visibility: Set(new.visibility),
+        created_by: Set(Some(actor.user_id)),
+        next_number: Set(1),
+        created_at: Set(at),
+        updated_at: Set(at),
+        archived_at: Set(None),
+        ..Default::default()
+    }
+    .insert(&txn)
+    .await
+    .map_err(|err| Error::on_unique_violation(err, UNIQUE_KEY))?;
+    insert_member(&txn, project.id, actor.user_id, ProjectRole::Admin).await?;
+    txn.commit().await?;
+    Ok(project)
+}
+
+/// The default project, with `key`: made PUBLIC and named "General" if it does not
+/// exist yet (on a new database, or when `TRIAGE_DEFAULT_PROJECT` names a new key).
+pub async fn ensure_default(db: &DatabaseConnection, key: &ProjectKey) -> Result<Project> {
+    if let Some(project) = find_by_key(db, key.as_str()).await? {
+        return Ok(project);
+    }
+    let (txn, _turn) = begin_write(db).await?;
+    let at = now();
+    let inserted = projects::ActiveModel {
+        key: Set(key.as_str().to_owned()),
+        name: Set("General".to_owned()),
+        description: Set(String::new()),
+        visibility: Set(Visibility::Public),
+        created_by: Set(None),
+        next_number: Set(1),
+        created_at: Set(at),
+        updated_at: Set(at),
+        archived_at: Set(None),
+        ..Default::default()
+    }
+    .insert(&txn)
+    .await;
+    match inserted {
+        Ok(project) => {
+            txn.commit().await?;
+            Ok(project)
+        }
+        Err(err) => match Error::on_unique_violation(err, UNIQUE_KEY) {
+            // Another replica made it first.
+            Error::Conflict { .. } => {
+                drop(txn);
+                find_by_key(db, key.as_str()).await?.ok_or_else(|| Error::internal("the default project vanished"))
+            }
+            other => Err(other),
+        },
+    }
+}
+
+/// The project with `key`, whoever may read it.
+pub async fn find_by_key(db: &impl ConnectionTrait, key: &str) -> Result<Option<Project>> {
+    super::unique(db, projects::Entity::find().filter(projects::Column::Key.eq(key))).await
+}
+
+/// The project with `id`, whoever may read it.
+pub async fn find(db: &impl ConnectionTrait, id: ProjectId) -> Result<Option<Project>> {
+    super::unique(db, projects::Entity::find_by_id(id)).await
+}
+
+/// The projects with these ids (any that exist), in no particular order.
+pub async fn find_many(db: &impl ConnectionTrait, ids: &[ProjectId]) -> Result<Vec<Project>> {
+    Ok(projects::Entity::find().filter(projects::Column::Id.is_in(ids.iter().copied())).all(db).await?)
+}
+
+/// The caller's standing in `project`: their role in it, as [`policy::role_of`] has it.
+pub async fn standing(db: &impl ConnectionTrait, actor: Actor, project: Project) -> Result<Standing> {
+    let roles = roles_in(db, actor.user_id, project.id).await?.ok_or(Error::Unauthenticated(
+        "The account no longer exists",
+    ))?;
+    Ok(Standing { role: policy::role_of(roles.instance, roles.member), project })
+}
+
+/// The project `reference` names, with the caller's standing, if the caller may
+/// read it: what they may not read does not exist for them.
+pub async fn readable(db: &impl ConnectionTrait, actor: Actor, reference: &ProjectRef) -> Result<Option<Standing>> {
+    let project = match reference {
+        ProjectRef::Id(id) => find(db, *id).await?,
+        ProjectRef::Key(key) => find_by_key(db, key).await?,
+    };
+    let Some(project) = project else { return Ok(None) };
+    let standing = standing(db, actor, project).await?;
+    Ok(policy::may_read_project(&standing).then_some(standing))
+}
+
+/// Like [`readable`], for the project a mutation acts on: `NOT_FOUND` when the
+/// caller may not read it.
+pub async fn target(db: &impl ConnectionTrait, actor: Actor, id: ProjectId) -> Result<Standing> {
+    readable(db, actor, &ProjectRef::Id(id)).await?.ok_or(Error::NotFound("Project"))
+}
+
+/// The account's role and its membership role in one project, read together;
+/// `None` when the account no longer exists.
+#[derive(Debug, FromQueryResult)]
+struct Roles {
+    instance: users::Role,
+    member: Option<ProjectRole>,
+}
+
+async fn roles_in(db: &impl ConnectionTrait, user: UserId, project: ProjectId) -> Result<Option<Roles>> {
+    let mut select = users::Entity::find_by_id(user).select_only().column_as(users::Column::Role, "instance");
+    QueryTrait::query(&mut select).join(
+        JoinType::LeftJoin,
+        project_members::Entity,
+        Condition::all()
+            .add(Expr::col((project_members::Entity, project_members::Column::UserId)).equals((users::Entity, users::Column::Id)))
+            .add(Expr::col((project_members::Entity, project_members::Column::ProjectId)).eq(project)),
+    );
+    let select = select.column_as(Expr::col((project_members::Entity, project_members::Column::Role)), "member");
+    Ok(select.into_model::<Roles>().all(db).await?.pop())
+}
+
+/// Changes a project (ADMIN).
+pub async fn update(db: &DatabaseConnection, actor: Actor, id: ProjectId, changes: ProjectChanges) -> Result<Project> {
+    let (txn, _turn) = begin_write(db).await?;
+    let standing = target(&txn, actor, id).await?;
+    policy::may_manage_project(&standing)?;
+    let mut model: projects::ActiveModel = standing.project.into();
+    if let Some(name) = changes.name {
+        model.name = Set(name.into_inner());
+    }
+    if let Some(description) = changes.description {
+        model.description = Set(description.into_inner());
+    }
+    if let Some(visibility) = changes.visibility {
+        model.visibility = Set(visibility);
+    }
+    model.updated_at = Set(now());
+    let project = model.update(&txn).await?;
+    txn.commit().await?;
+    Ok(project)
+}
+
+/// Archives (`archived: true`) or restores a project (ADMIN). An archived project is
+/// read-only; archiving one that is archived changes nothing.
+pub async fn set_archived(db: &DatabaseConnection, actor: Actor, id: ProjectId, archived: bool) -> Result<Project> {
+    let (txn, _turn) = begin_write(db).await?;
+    let standing = target(&txn, actor, id).await?;
+    policy::may_archive_project(&standing)?;
+    if standing.project.archived_at.is_some() == archived {
+        return Ok(standing.project);
+    }
+    let at = now();
+    let mut model: projects::ActiveModel = standing.project.into();
+    model.archived_at = Set(archived.then_some(at));
+    model.updated_at = Set(at);
+    let project = model.update(&txn).await?;
+    txn.commit().await?;
+    Ok(project)
+}
+
+/// A page of the projects the caller may read, oldest first.
+pub async fn list(
+    db: &impl ConnectionTrait,
+    actor: Actor,
+    filter: &ProjectFilter,
+    args: PageArgs,
+    with_total: bool,
+) -> Result<Page<Project>> {
+    let mut select = projects::Entity::find().filter(policy::readable_projects(actor.user_id));
+    if !filter.include_archived {
+        select = select.filter(projects::Column::ArchivedAt.is_null());
+    }
+    if let Some(member) = filter.viewer_is_member {
+        let membership = projects::Column::Id.in_subquery(
+            sea_orm::sea_query::Query::select()
+                .column(project_members::Column::ProjectId)
+                .from(project_members::Entity)
+                .and_where(project_members::Column::UserId.eq(actor.user_id))
+                .to_owned(),
+        );
+        select = select.filter(if member { membership } else { membership.not() });
+    }
+    if let Some(pattern) = filter.search.as_ref().map(|search| contains_pattern(search.as_str())) {
+        select = select.filter(
+            Condition::any()
+                .add(Expr::expr(Func::lower(Expr::col(projects::Column::Key))).like(pattern.clone()))
+                .add(Expr::expr(Func::lower(Expr::col(projects::Column::Name))).like(pattern)),
+        );
+    }
+    let keyset = Keyset { tag: "p", key: None, id: projects::Column::Id, descending: false };
+    page::fetch(db, select, keyset, args, with_total, |select| select, |project: &Project| Position {
+        key: None,
+        id: project.id.0,
+    })
+    .await
+}
+
+/// A page of a project's members, longest-standing first.
+pub async fn members(
+    db: &impl ConnectionTrait,
+    project: ProjectId,
+    args: PageArgs,
+    with_total: bool,
+) -> Result<Page<Member>> {
+    let select = project_members::Entity::find().filter(project_members::Column::ProjectId.eq(project));
+    let keyset = Keyset {
+        tag: "m",
+        key: Some(project_members::Column::AddedAt),
+        id: project_members::Column::UserId,
+        descending: false,
+    };
+    page::fetch(db, select, keyset, args, with_total, |select| select, |member: &Member| Position {
+        key: Some(member.added_at),
+        id: member.user_id.0,
+    })
+    .await
+}
+
+/// Adds `user` to a project in `role` (ADMIN). `CONFLICT` if they are a member.
+pub async fn add_member(
+    db: &DatabaseConnection,
+    actor: Actor,
+    project: ProjectId,
+    user: UserId,
+    role: ProjectRole,
+) -> Result<Member> {
+    let (txn, _turn) = begin_write(db).await?;
+    let standing = target(&txn, actor, project).await?;
+    policy::may_manage_members(&standing)?;
+    if super::users::find(&txn, user).await?.is_none() {
+        return Err(Error::bad_input("userId", "userId does not name an existing user"));
+    }
+    if membership(&txn, project, user).await?.is_some() {
+        return Err(Error::conflict("userId", "That user is already a member; change their role instead"));
+    }
+    let member = insert_member(&txn, project, user, role).await?;
+    txn.commit().await?;
+    Ok(member)
+}
+
+/// Changes a member's role (ADMIN). A project keeps at least one ADMIN.
+pub async fn update_member(
+    db: &DatabaseConnection,
+    actor: Actor,
+    project: ProjectId,
+    user: UserId,
+    role: ProjectRole,
+) -> Result<Member> {
+    let (txn, _turn) = begin_write(db).await?;
+    let standing = target(&txn, actor, project).await?;
+    policy::may_manage_members(&standing)?;
+    let member = membership(&txn, project, user).await?.ok_or(Error::NotFound("Member"))?;
+    if member.role == ProjectRole::Admin && role != ProjectRole::Admin {
+        keep_an_admin(&txn, project, "role").await?;
+    }
+    let mut model: project_members::ActiveModel = member.into();
+    model.role = Set(role);
+    let member = model.update(&txn).await?;
+    txn.commit().await?;
+    Ok(member)
+}
+
+/// Removes a member (ADMIN, or the member themself: anyone may leave). A project
+/// keeps at least one ADMIN. Their pending notices for the project's issues are
+/// cancelled.
+pub async fn remove_member(
+    db: &DatabaseConnection,
+    actor: Actor,
+    project: ProjectId,
+    user: UserId,
+) -> Result<Member> {
+    let (txn, _turn) = begin_write(db).await?;
+    let standing = target(&txn, actor, project).await?;
+    policy::may_remove_member(actor, &standing, user)?;
+    let member = membership(&txn, project, user).await?.ok_or(Error::NotFound("Member"))?;
+    if member.role == ProjectRole::Admin {
+        keep_an_admin(&txn, project, "userId").await?;
+    }
+    project_members::Entity::delete_by_id((project, user)).exec(&txn).await?;
+    super::notices::cancel_for_member(&txn, project, user).await?;
+    txn.commit().await?;
+    Ok(member)
+}
+
+async fn membership(db: &impl ConnectionTrait, project: ProjectId, user: UserId) -> Result<Option<Member>> {
+    super::unique(db, project_members::Entity::find_by_id((project, user))).await
+}
+
+async fn insert_member(db: &impl ConnectionTrait, project: ProjectId, user: UserId, role: ProjectRole) -> Result<Member> {
+    Ok(project_members::ActiveModel {
+        project_id: Set(project),
+        user_id: Set(user),
+        role: Set(role),
+        added_at: Set(now()),
+    }
+    .insert(db)
+    .await?)
+}
+
+/// `CONFLICT` on `field` when the project has one ADMIN only: the change at hand
+/// would leave it with none.
+async fn keep_an_admin(db: &impl ConnectionTrait, project: ProjectId, field: &'static str) -> Result<()> {
+    let admins = project_members::Entity::find()
+        .filter(project_members::Column::ProjectId.eq(project))
+        .filter(project_members::Column::Role.eq(ProjectRole::Admin))
+        .count(db)
+        .await?;
+    if admins <= 1 {
+        return Err(Error::conflict(field, "A project must keep at least one ADMIN"));
+    }
+    Ok(())
+}
+
+/// `BAD_USER_INPUT` on `assignedTo` unless `user` exists and may be assigned issues
+/// of `project` ([`policy::may_be_assigned`]).
+pub async fn ensure_assignable(db: &impl ConnectionTrait, project: ProjectId, user: UserId) -> Result<()> {
+    let roles = roles_in(db, user, project)
+        .await?
+        .ok_or_else(|| Error::bad_input("assignedTo", "assignedTo does not name an existing user"))?;
+    if !policy::may_be_assigned(policy::role_of(roles.instance, roles.member)) {
+        return Err(Error::bad_input("assignedTo", "The assignee must be a MEMBER or ADMIN of the issue's project"));
+    }
+    Ok(())
+}
+
+/// Makes `user` a MEMBER of the project with `key` if they are not in it (a new
+/// account joining the default project).
+pub async fn join_default(db: &impl ConnectionTrait, key: &str, user: UserId) -> Result<()> {
+    let statement = Statement::from_sql_and_values(
+        db.get_database_backend(),
+        match db.get_database_backend() {
+            sea_orm::DbBackend::Postgres => {
+                "INSERT INTO project_members (project_id, user_id, role, added_at) \
+                 SELECT id, $1, 'MEMBER', $2 FROM projects WHERE key = $3 ON CONFLICT DO NOTHING"
+            }
+            _ => {
+                "INSERT INTO project_members (project_id, user_id, role, added_at) \
+                 SELECT id, ?, 'MEMBER', ? FROM projects WHERE key = ? ON CONFLICT DO NOTHING"
+            }
+        },
+        [user.0.into(), now().into(), key.into()],
+    );
+    db.execute_raw(statement).await?;
+    Ok(())
+}
