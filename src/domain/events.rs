@@ -92,7 +92,8 @@ pub fn updated(actor_id: UserId, before: &Issue, after: &Issue) -> Vec<IssueEven
     let was_closed = before.status == Status::Closed;
     let is_closed = after.status == Status::Closed;
     let mut kinds = Vec::new();
-    let edited = before.title != after.title || before.description != after.description || before.kind != after.kind;
+    let edited =
+        before.title != after.title || before.description != after.description || before.kind != after.kind;
     if edited || (before.status != after.status && was_closed == is_closed) {
         kinds.push(EventKind::Updated);
     }

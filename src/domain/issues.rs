@@ -141,10 +141,8 @@ async fn take_number(db: &impl ConnectionTrait, project: ProjectId) -> Result<i6
         .and_where(project_table::Column::Id.eq(project))
         .returning(Query::returning().column(project_table::Column::NextNumber))
         .to_owned();
-    let row = db
-        .query_one(&statement)
-        .await?
-        .ok_or_else(|| Error::internal("the issue's project vanished"))?;
+    let row =
+        db.query_one(&statement).await?.ok_or_else(|| Error::internal("the issue's project vanished"))?;
     // The counter as it was before this issue took its number.
     Ok(row.try_get::<i64>("", "next_number")? - 1)
 }
@@ -264,16 +262,18 @@ fn in_trash_until(deleted_at: DateTime<Utc>, retention: std::time::Duration) -> 
 
 /// Deletes for good the issues that went to the trash `retention` or longer before
 /// `at`; returns how many.
-pub async fn purge_trash(db: &DatabaseConnection, at: DateTime<Utc>, retention: std::time::Duration) -> Result<u64> {
-    let Some(cutoff) = chrono::Duration::from_std(retention).ok().and_then(|retention| at.checked_sub_signed(retention))
+pub async fn purge_trash(
+    db: &DatabaseConnection,
+    at: DateTime<Utc>,
+    retention: std::time::Duration,
+) -> Result<u64> {
+    let Some(cutoff) =
+        chrono::Duration::from_std(retention).ok().and_then(|retention| at.checked_sub_signed(retention))
     else {
         return Ok(0);
     };
     let _turn = super::write_turn(db).await;
-    let purged = issues::Entity::delete_many()
-        .filter(issues::Column::DeletedAt.lte(cutoff))
-        .exec(db)
-        .await?;
+    let purged = issues::Entity::delete_many().filter(issues::Column::DeletedAt.lte(cutoff)).exec(db).await?;
     Ok(purged.rows_affected)
 }
 
@@ -301,7 +301,12 @@ async fn get_readable(db: &impl ConnectionTrait, actor: Actor, id: IssueId) -> R
 
 /// Like [`get_readable`], if the actor may also edit it (`FORBIDDEN` otherwise); an
 /// issue in the trash is `NOT_FOUND` unless `trash` includes it.
-async fn get_editable(db: &impl ConnectionTrait, actor: Actor, id: IssueId, trash: Trash) -> Result<(Issue, Standing)> {
+async fn get_editable(
+    db: &impl ConnectionTrait,
+    actor: Actor,
+    id: IssueId,
+    trash: Trash,
+) -> Result<(Issue, Standing)> {
     let (issue, standing) = get_readable(db, actor, id).await?;
     if issue.deleted_at.is_some() && trash == Trash::Excluded {
         return Err(Error::NotFound("Issue"));
@@ -328,7 +333,11 @@ pub enum IssueRef {
 /// trash (`issues(filter: { trashed: true })` lists those, for whoever may restore
 /// them): a deleted issue is gone, as it always was, for a client that knows
 /// nothing of the trash.
-pub async fn readable(db: &impl ConnectionTrait, actor: Actor, reference: &IssueRef) -> Result<Option<Issue>> {
+pub async fn readable(
+    db: &impl ConnectionTrait,
+    actor: Actor,
+    reference: &IssueRef,
+) -> Result<Option<Issue>> {
     let issue = match reference {
         IssueRef::Id(id) => find(db, *id).await?,
         IssueRef::Key(key) => find_by_key(db, key).await?,
@@ -514,8 +523,14 @@ impl IssueFilter {
         if let Some(pattern) = self.search.as_ref().map(|search| contains_pattern(search.as_str())) {
             all = all.add(
                 Condition::any()
-                    .add(Expr::expr(Func::lower(Expr::col((issues::Entity, issues::Column::Title)))).like(pattern.clone()))
-                    .add(Expr::expr(Func::lower(Expr::col((issues::Entity, issues::Column::Description)))).like(pattern)),
+                    .add(
+                        Expr::expr(Func::lower(Expr::col((issues::Entity, issues::Column::Title))))
+                            .like(pattern.clone()),
+                    )
+                    .add(
+                        Expr::expr(Func::lower(Expr::col((issues::Entity, issues::Column::Description))))
+                            .like(pattern),
+                    ),
             );
         }
         all

@@ -95,7 +95,11 @@ pub async fn cancel_for_issue(change: &mut Change<'_>, issue_id: IssueId) -> Res
 /// Cancels the pending assignment notices to `recipient` about issues of `project`
 /// (they left it). Cancelling only makes the dispatcher's next wake-up early, so
 /// nobody needs waking.
-pub async fn cancel_for_member(db: &impl ConnectionTrait, project: ProjectId, recipient: UserId) -> Result<()> {
+pub async fn cancel_for_member(
+    db: &impl ConnectionTrait,
+    project: ProjectId,
+    recipient: UserId,
+) -> Result<()> {
     let issues_of_project = Query::select()
         .column(issues::Column::Id)
         .from(issues::Entity)

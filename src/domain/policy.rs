@@ -216,7 +216,10 @@ pub fn readable_by_assignee() -> Condition {
     let admin = Query::select()
         .expr(Expr::val(1))
         .from(users::Entity)
-        .and_where(Expr::col((users::Entity, users::Column::Id)).equals((issues::Entity, issues::Column::AssignedTo)))
+        .and_where(
+            Expr::col((users::Entity, users::Column::Id))
+                .equals((issues::Entity, issues::Column::AssignedTo)),
+        )
         .and_where(users::Column::Role.eq(Role::Admin))
         .to_owned();
     Condition::any()
@@ -233,12 +236,9 @@ pub fn restorable_issues(viewer: UserId) -> Condition {
         .from(projects::Entity)
         .and_where(projects::Column::ArchivedAt.is_null())
         .to_owned();
-    let as_creator = Condition::all()
-        .add(issues::Column::CreatedBy.eq(viewer))
-        .add(
-            issues::Column::ProjectId
-                .in_subquery(member_of(viewer, &[ProjectRole::Member, ProjectRole::Admin])),
-        );
+    let as_creator = Condition::all().add(issues::Column::CreatedBy.eq(viewer)).add(
+        issues::Column::ProjectId.in_subquery(member_of(viewer, &[ProjectRole::Member, ProjectRole::Admin])),
+    );
     let as_admin = Condition::any()
         .add(issues::Column::ProjectId.in_subquery(member_of(viewer, &[ProjectRole::Admin])))
         .add(is_instance_admin(viewer));

@@ -3,8 +3,8 @@
 use sea_orm::{
     ActiveModelTrait,
     ActiveValue::Set,
-    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, FromQueryResult, JoinType, PaginatorTrait as _,
-    QueryFilter, QuerySelect, QueryTrait, Statement,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, FromQueryResult, JoinType,
+    PaginatorTrait as _, QueryFilter, QuerySelect, QueryTrait, Statement,
     sea_query::{Condition, Expr, ExprTrait as _, Func},
 };
 
@@ -30,10 +30,8 @@ pub use project_members::Model as Member;
 pub use projects::Model as Project;
 
 /// How the databases name a clash on the project key.
-const UNIQUE_KEY: &[(&str, &'static str, &str)] = &[
-    ("projects_key_unique", "key", "That key is taken"),
-    ("projects.key", "key", "That key is taken"),
-];
+const UNIQUE_KEY: &[(&str, &str, &str)] =
+    &[("projects_key_unique", "key", "That key is taken"), ("projects.key", "key", "That key is taken")];
 
 /// A new project, parsed.
 #[derive(Debug)]
@@ -123,7 +121,9 @@ pub async fn ensure_default(db: &DatabaseConnection, key: &ProjectKey) -> Result
             // Another replica made it first.
             Error::Conflict { .. } => {
                 drop(txn);
-                find_by_key(db, key.as_str()).await?.ok_or_else(|| Error::internal("the default project vanished"))
+                find_by_key(db, key.as_str())
+                    .await?
+                    .ok_or_else(|| Error::internal("the default project vanished"))
             }
             other => Err(other),
         },
@@ -147,15 +147,19 @@ pub async fn find_many(db: &impl ConnectionTrait, ids: &[ProjectId]) -> Result<V
 
 /// The caller's standing in `project`: their role in it, as [`policy::role_of`] has it.
 pub async fn standing(db: &impl ConnectionTrait, actor: Actor, project: Project) -> Result<Standing> {
-    let roles = roles_in(db, actor.user_id, project.id).await?.ok_or(Error::Unauthenticated(
-        "The account no longer exists",
-    ))?;
+    let roles = roles_in(db, actor.user_id, project.id)
+        .await?
+        .ok_or(Error::Unauthenticated("The account no longer exists"))?;
     Ok(Standing { role: policy::role_of(roles.instance, roles.member), project })
 }
 
 /// The project `reference` names, with the caller's standing, if the caller may
 /// read it: what they may not read does not exist for them.
-pub async fn readable(db: &impl ConnectionTrait, actor: Actor, reference: &ProjectRef) -> Result<Option<Standing>> {
+pub async fn readable(
+    db: &impl ConnectionTrait,
+    actor: Actor,
+    reference: &ProjectRef,
+) -> Result<Option<Standing>> {
     let project = match reference {
         ProjectRef::Id(id) => find(db, *id).await?,
         ProjectRef::Key(key) => find_by_key(db, key).await?,
@@ -185,15 +189,24 @@ async fn roles_in(db: &impl ConnectionTrait, user: UserId, project: ProjectId) -
         JoinType::LeftJoin,
         project_members::Entity,
         Condition::all()
-            .add(Expr::col((project_members::Entity, project_members::Column::UserId)).equals((users::Entity, users::Column::Id)))
+            .add(
+                Expr::col((project_members::Entity, project_members::Column::UserId))
+                    .equals((users::Entity, users::Column::Id)),
+            )
             .add(Expr::col((project_members::Entity, project_members::Column::ProjectId)).eq(project)),
     );
-    let select = select.column_as(Expr::col((project_members::Entity, project_members::Column::Role)), "member");
+    let select =
+        select.column_as(Expr::col((project_members::Entity, project_members::Column::Role)), "member");
     Ok(select.into_model::<Roles>().all(db).await?.pop())
 }
 
 /// Changes a project (ADMIN).
-pub async fn update(db: &DatabaseConnection, actor: Actor, id: ProjectId, changes: ProjectChanges) -> Result<Project> {
+pub async fn update(
+    db: &DatabaseConnection,
+    actor: Actor,
+    id: ProjectId,
+    changes: ProjectChanges,
+) -> Result<Project> {
     let (txn, _turn) = begin_write(db).await?;
     let standing = target(&txn, actor, id).await?;
     policy::may_manage_project(&standing)?;
@@ -215,7 +228,12 @@ pub async fn update(db: &DatabaseConnection, actor: Actor, id: ProjectId, change
 
 /// Archives (`archived: true`) or restores a project (ADMIN). An archived project is
 /// read-only; archiving one that is archived changes nothing.
-pub async fn set_archived(db: &DatabaseConnection, actor: Actor, id: ProjectId, archived: bool) -> Result<Project> {
+pub async fn set_archived(
+    db: &DatabaseConnection,
+    actor: Actor,
+    id: ProjectId,
+    archived: bool,
+) -> Result<Project> {
     let (txn, _turn) = begin_write(db).await?;
     let standing = target(&txn, actor, id).await?;
     policy::may_archive_project(&standing)?;
@@ -261,10 +279,15 @@ pub async fn list(
         );
     }
     let keyset = Keyset { tag: "p", key: None, id: projects::Column::Id, descending: false };
-    page::fetch(db, select, keyset, args, with_total, |select| select, |project: &Project| Position {
-        key: None,
-        id: project.id.0,
-    })
+    page::fetch(
+        db,
+        select,
+        keyset,
+        args,
+        with_total,
+        |select| select,
+        |project: &Project| Position { key: None, id: project.id.0 },
+    )
     .await
 }
 
@@ -282,10 +305,15 @@ pub async fn members(
         id: project_members::Column::UserId,
         descending: false,
     };
-    page::fetch(db, select, keyset, args, with_total, |select| select, |member: &Member| Position {
-        key: Some(member.added_at),
-        id: member.user_id.0,
-    })
+    page::fetch(
+        db,
+        select,
+        keyset,
+        args,
+        with_total,
+        |select| select,
+        |member: &Member| Position { key: Some(member.added_at), id: member.user_id.0 },
+    )
     .await
 }
 
@@ -359,7 +387,12 @@ async fn membership(db: &impl ConnectionTrait, project: ProjectId, user: UserId)
     super::unique(db, project_members::Entity::find_by_id((project, user))).await
 }
 
-async fn insert_member(db: &impl ConnectionTrait, project: ProjectId, user: UserId, role: ProjectRole) -> Result<Member> {
+async fn insert_member(
+    db: &impl ConnectionTrait,
+    project: ProjectId,
+    user: UserId,
+    role: ProjectRole,
+) -> Result<Member> {
     Ok(project_members::ActiveModel {
         project_id: Set(project),
         user_id: Set(user),
@@ -391,7 +424,10 @@ pub async fn ensure_assignable(db: &impl ConnectionTrait, project: ProjectId, us
         .await?
         .ok_or_else(|| Error::bad_input("assignedTo", "assignedTo does not name an existing user"))?;
     if !policy::may_be_assigned(policy::role_of(roles.instance, roles.member)) {
-        return Err(Error::bad_input("assignedTo", "The assignee must be a MEMBER or ADMIN of the issue's project"));
+        return Err(Error::bad_input(
+            "assignedTo",
+            "The assignee must be a MEMBER or ADMIN of the issue's project",
+        ));
     }
     Ok(())
 }

@@ -45,8 +45,11 @@ impl RequestContext {
         let loader =
             DataLoader::with_cache(UserLoader::new(state.db.clone()), tokio::spawn, HashMapCache::default());
         let pending_notices = DataLoader::new(PendingNoticeLoader::new(state.db.clone()), tokio::spawn);
-        let projects =
-            DataLoader::with_cache(ProjectLoader::new(state.db.clone()), tokio::spawn, HashMapCache::default());
+        let projects = DataLoader::with_cache(
+            ProjectLoader::new(state.db.clone()),
+            tokio::spawn,
+            HashMapCache::default(),
+        );
         Self {
             caller,
             client_address,

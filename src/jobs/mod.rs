@@ -82,7 +82,8 @@ impl Jobs {
         let scheduler = JobScheduler::new().await.context("starting the job scheduler")?;
         scheduler.add(logins::job(db.clone(), config.login_window)?).await?;
         let clock = outbox.clock().clone();
-        let trash = tokio::spawn(trash::on_clock(db.clone(), config.trash_retention, clock.clone(), stopped.clone()));
+        let trash =
+            tokio::spawn(trash::on_clock(db.clone(), config.trash_retention, clock.clone(), stopped.clone()));
         let digest = if clock.is_manual() {
             let include_empty = config.digest_include_empty;
             Some(tokio::spawn(digest::on_clock(db, outbox, periods, include_empty, clock, stopped)))

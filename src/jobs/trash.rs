@@ -16,7 +16,11 @@ const EVERY: Duration = Duration::from_secs(24 * 3600);
 
 /// Deletes the issues that went to the trash `retention` or longer before `at`;
 /// returns how many went.
-pub async fn run_trash_purge(db: &DatabaseConnection, retention: Duration, at: DateTime<Utc>) -> crate::Result<u64> {
+pub async fn run_trash_purge(
+    db: &DatabaseConnection,
+    retention: Duration,
+    at: DateTime<Utc>,
+) -> crate::Result<u64> {
     let purged = domain::issues::purge_trash(db, at, retention).await?;
     if purged > 0 {
         tracing::info!(purged, "issues purged from the trash");

@@ -79,7 +79,8 @@ impl AuthMutation {
             role: Role::Member,
         };
         let state = ctx.state()?;
-        let user = domain::users::register(&state.db, &state.hasher, new, Some(state.default_project)).await?;
+        let user =
+            domain::users::register(&state.db, &state.hasher, new, Some(state.default_project)).await?;
         tracing::info!(user_id = user.id.0, "user registered");
         let session =
             domain::sessions::start(&state.db, &state.tokens, state.refresh_token_ttl, user).await?;

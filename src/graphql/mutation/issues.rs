@@ -12,8 +12,8 @@ use crate::{
     graphql::{
         context::ContextExt as _,
         types::{
-            CreateIssuePayload, DeleteIssuePayload, IssueKind, IssueStatus, RestoreIssuePayload, UpdateIssuePayload,
-            reference, target, to_id,
+            CreateIssuePayload, DeleteIssuePayload, IssueKind, IssueStatus, RestoreIssuePayload,
+            UpdateIssuePayload, reference, target, to_id,
         },
     },
 };
@@ -73,7 +73,11 @@ impl IssueMutation {
     async fn create_issue(&self, ctx: &Context<'_>, input: CreateIssueInput) -> Result<CreateIssuePayload> {
         let actor = ctx.actor()?;
         let new = NewIssue {
-            project: input.project_id.as_ref().map(|id| reference::<ProjectId>(id, "projectId", "project")).transpose()?,
+            project: input
+                .project_id
+                .as_ref()
+                .map(|id| reference::<ProjectId>(id, "projectId", "project"))
+                .transpose()?,
             kind: input.kind.unwrap_or(IssueKind::Task).into(),
             title: IssueTitle::parse(input.title)?,
             description: IssueDescription::parse(input.description.unwrap_or_default())?,
@@ -81,7 +85,8 @@ impl IssueMutation {
             assigned_to: input.assigned_to.as_ref().map(assignee).transpose()?,
         };
         let state = ctx.state()?;
-        let issue = domain::issues::create(&state.db, state.announce(), actor, state.default_project, new).await?;
+        let issue =
+            domain::issues::create(&state.db, state.announce(), actor, state.default_project, new).await?;
         Ok(CreateIssuePayload { issue: issue.into() })
     }
 
@@ -118,11 +123,16 @@ impl IssueMutation {
 
     /// Brings an issue back from the trash, within `TRIAGE_TRASH_RETENTION` of its
     /// deletion; its creator or a project ADMIN may.
-    async fn restore_issue(&self, ctx: &Context<'_>, input: RestoreIssueInput) -> Result<RestoreIssuePayload> {
+    async fn restore_issue(
+        &self,
+        ctx: &Context<'_>,
+        input: RestoreIssueInput,
+    ) -> Result<RestoreIssuePayload> {
         let actor = ctx.actor()?;
         let state = ctx.state()?;
         let id = target(&input.id, "Issue")?;
-        let issue = domain::issues::restore(&state.db, state.announce(), actor, id, state.trash_retention).await?;
+        let issue =
+            domain::issues::restore(&state.db, state.announce(), actor, id, state.trash_retention).await?;
         Ok(RestoreIssuePayload { issue: issue.into() })
     }
 }

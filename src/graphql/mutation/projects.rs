@@ -81,7 +81,11 @@ fn membership(project: &ID, user: &ID) -> Result<(ProjectId, UserId)> {
 #[Object]
 impl ProjectMutation {
     /// Creates a project; the caller is its first ADMIN.
-    async fn create_project(&self, ctx: &Context<'_>, input: CreateProjectInput) -> Result<CreateProjectPayload> {
+    async fn create_project(
+        &self,
+        ctx: &Context<'_>,
+        input: CreateProjectInput,
+    ) -> Result<CreateProjectPayload> {
         let actor = ctx.actor()?;
         let new = NewProject {
             key: ProjectKey::parse(input.key, "key")?,
@@ -94,7 +98,11 @@ impl ProjectMutation {
     }
 
     /// Changes a project's name, description or visibility (ADMIN).
-    async fn update_project(&self, ctx: &Context<'_>, input: UpdateProjectInput) -> Result<UpdateProjectPayload> {
+    async fn update_project(
+        &self,
+        ctx: &Context<'_>,
+        input: UpdateProjectInput,
+    ) -> Result<UpdateProjectPayload> {
         let actor = ctx.actor()?;
         let id = target(&input.id, "Project")?;
         let changes = ProjectChanges {
@@ -107,16 +115,26 @@ impl ProjectMutation {
     }
 
     /// Archives a project (ADMIN): it becomes read-only.
-    async fn archive_project(&self, ctx: &Context<'_>, input: ArchiveProjectInput) -> Result<ArchiveProjectPayload> {
+    async fn archive_project(
+        &self,
+        ctx: &Context<'_>,
+        input: ArchiveProjectInput,
+    ) -> Result<ArchiveProjectPayload> {
         let actor = ctx.actor()?;
-        let project = domain::projects::set_archived(ctx.db()?, actor, target(&input.id, "Project")?, true).await?;
+        let project =
+            domain::projects::set_archived(ctx.db()?, actor, target(&input.id, "Project")?, true).await?;
         Ok(ArchiveProjectPayload { project: Project(project) })
     }
 
     /// Brings an archived project back (ADMIN).
-    async fn restore_project(&self, ctx: &Context<'_>, input: RestoreProjectInput) -> Result<RestoreProjectPayload> {
+    async fn restore_project(
+        &self,
+        ctx: &Context<'_>,
+        input: RestoreProjectInput,
+    ) -> Result<RestoreProjectPayload> {
         let actor = ctx.actor()?;
-        let project = domain::projects::set_archived(ctx.db()?, actor, target(&input.id, "Project")?, false).await?;
+        let project =
+            domain::projects::set_archived(ctx.db()?, actor, target(&input.id, "Project")?, false).await?;
         Ok(RestoreProjectPayload { project: Project(project) })
     }
 
@@ -140,7 +158,8 @@ impl ProjectMutation {
     ) -> Result<UpdateProjectMemberPayload> {
         let actor = ctx.actor()?;
         let (project, user) = membership(&input.project_id, &input.user_id)?;
-        let member = domain::projects::update_member(ctx.db()?, actor, project, user, input.role.into()).await?;
+        let member =
+            domain::projects::update_member(ctx.db()?, actor, project, user, input.role.into()).await?;
         Ok(UpdateProjectMemberPayload { member: ProjectMember(member) })
     }
 

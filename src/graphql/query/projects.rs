@@ -32,7 +32,12 @@ pub struct ProjectQuery;
 impl ProjectQuery {
     /// The project with this id, or this key: pass one of the two. Null when there is
     /// none the caller may read.
-    async fn project(&self, ctx: &Context<'_>, id: Option<ID>, key: Option<String>) -> Result<Option<Project>> {
+    async fn project(
+        &self,
+        ctx: &Context<'_>,
+        id: Option<ID>,
+        key: Option<String>,
+    ) -> Result<Option<Project>> {
         let reference = match (id, key) {
             (Some(id), None) => match lookup(&id) {
                 Some(id) => ProjectRef::Id(id),

@@ -55,7 +55,12 @@ impl From<domain::issues::Issue> for Issue {
 
 impl From<ListedIssue> for Issue {
     fn from(listed: ListedIssue) -> Self {
-        Self { issue: listed.issue, project: listed.project, creator: listed.creator, assignee: listed.assignee }
+        Self {
+            issue: listed.issue,
+            project: listed.project,
+            creator: listed.creator,
+            assignee: listed.assignee,
+        }
     }
 }
 
@@ -216,7 +221,9 @@ impl TryFrom<IssueFilter> for DomainFilter {
             project: filter.project_id.as_ref().map(filter_id::<ProjectId>),
             kind: filter
                 .kind
-                .map(|kind| Ok::<_, Error>(values::bounded_list(kind, "kind")?.into_iter().map(Into::into).collect()))
+                .map(|kind| {
+                    Ok::<_, Error>(values::bounded_list(kind, "kind")?.into_iter().map(Into::into).collect())
+                })
                 .transpose()?,
             trashed: filter.trashed.unwrap_or(false),
             status: statuses(filter.status)?,

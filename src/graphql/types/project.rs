@@ -7,11 +7,7 @@ use super::{
 };
 use crate::{
     Error, Result,
-    domain::{
-        self, IdMatch,
-        issues::IssueFilter as DomainFilter,
-        policy::Standing,
-    },
+    domain::{self, IdMatch, issues::IssueFilter as DomainFilter, policy::Standing},
     entity::{project_members::ProjectRole as Role, projects::Visibility as DomainVisibility},
     graphql::context::ContextExt as _,
 };
@@ -120,7 +116,6 @@ impl Project {
 
     /// The project's issues matching `filter`, newest first unless `orderBy` says
     /// otherwise.
-    #[expect(clippy::too_many_arguments, reason = "a connection's arguments")]
     async fn issues(
         &self,
         ctx: &Context<'_>,
