@@ -15,6 +15,7 @@ mod logging;
 mod notices;
 mod paging;
 mod postgres;
+mod projects;
 mod schema;
 mod sign_in;
 mod smtp;

@@ -1,0 +1,324 @@
+//! Projects, roles and the trash, through the API.
+
+use std::time::Duration;
+
+use sea_orm::ConnectionTrait as _;
+use serde_json::{Value, json};
+
+use crate::helpers::{Session, TestApp, each_backend, error_code, error_field};
+
+const CREATE_PROJECT: &str = "mutation($input: CreateProjectInput!) {
+    createProject(input: $input) { project { id key name visibility viewerRole archivedAt } } }";
+const CREATE_ISSUE: &str = "mutation($input: CreateIssueInput!) {
+    createIssue(input: $input) { issue { id number key kind project { key } } } }";
+const ADD_MEMBER: &str = "mutation($input: AddProjectMemberInput!) {
+    addProjectMember(input: $input) { member { role user { username } } } }";
+const DELETE: &str = "mutation($input: DeleteIssueInput!) { deleteIssue(input: $input) { deletedIssueId } }";
+const RESTORE: &str =
+    "mutation($input: RestoreIssueInput!) { restoreIssue(input: $input) { issue { id deletedAt } } }";
+
+/// Creates a project as `admin`; returns its id.
+async fn project(app: &TestApp, admin: &Session, key: &str, visibility: &str) -> String {
+    let data = app
+        .data(
+            Some(&admin.access_token),
+            CREATE_PROJECT,
+            json!({ "input": { "key": key, "name": format!("{key} project"), "visibility": visibility } }),
+        )
+        .await;
+    data["createProject"]["project"]["id"].as_str().unwrap().to_owned()
+}
+
+async fn add_member(app: &TestApp, admin: &Session, project: &str, user: &Session, role: &str) {
+    app.data(
+        Some(&admin.access_token),
+        ADD_MEMBER,
+        json!({ "input": { "projectId": project, "userId": user.id, "role": role } }),
+    )
+    .await;
+}
+
+/// Files an issue in `project` as `session`; returns the whole response.
+async fn file(app: &TestApp, session: &Session, project: &str, title: &str) -> Value {
+    app.graphql(
+        Some(&session.access_token),
+        CREATE_ISSUE,
+        json!({ "input": { "projectId": project, "title": title, "kind": "BUG" } }),
+    )
+    .await
+}
+
+async fn issue_titles(app: &TestApp, session: &Session, filter: Value) -> (Vec<String>, u64) {
+    let data = app
+        .data(
+            Some(&session.access_token),
+            "query($filter: IssueFilter) { issues(filter: $filter) { totalCount nodes { title } } }",
+            json!({ "filter": filter }),
+        )
+        .await;
+    let titles = data["issues"]["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|node| node["title"].as_str().unwrap().to_owned())
+        .collect();
+    (titles, data["issues"]["totalCount"].as_u64().unwrap())
+}
+
+/// Makes `session` an instance admin, as `triage user create --admin` would.
+async fn make_instance_admin(app: &TestApp, session: &Session) {
+    let db = sea_orm::Database::connect(app.config.database.database_url.expose()).await.unwrap();
+    db.execute_unprepared(&format!("UPDATE users SET role = 'admin' WHERE id = {}", session.id))
+        .await
+        .unwrap();
+    db.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_client_that_names_no_project_files_into_the_default_one_numbered_from_one() {
+    each_backend(async |app| {
+        let ada = app.register("ada").await;
+        let token = Some(ada.access_token.as_str());
+        let data = app.data(token, CREATE_ISSUE, json!({ "input": { "title": "First" } })).await;
+        let issue = &data["createIssue"]["issue"];
+        assert_eq!(issue["key"], "TRIAGE-1");
+        assert_eq!(issue["number"], 1);
+        assert_eq!(issue["kind"], "TASK");
+        assert_eq!(issue["project"]["key"], "TRIAGE");
+        let second = app.data(token, CREATE_ISSUE, json!({ "input": { "title": "Second" } })).await;
+        assert_eq!(second["createIssue"]["issue"]["key"], "TRIAGE-2");
+        let by_key = app.data(token, "{ issue(key: \"TRIAGE-2\") { title } }", json!({})).await;
+        assert_eq!(by_key["issue"]["title"], "Second");
+        let default =
+            app.data(token, "{ project(key: \"TRIAGE\") { name visibility viewerRole } }", json!({})).await;
+        assert_eq!(
+            default["project"],
+            json!({ "name": "General", "visibility": "PUBLIC", "viewerRole": "MEMBER" })
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn each_project_numbers_its_issues_and_a_number_is_never_given_twice() {
+    each_backend(async |app| {
+        let ada = app.register("ada").await;
+        let web = project(app, &ada, "WEB", "PUBLIC").await;
+        let first = file(app, &ada, &web, "One").await;
+        assert_eq!(first["data"]["createIssue"]["issue"]["key"], "WEB-1", "{first}");
+        let id = first["data"]["createIssue"]["issue"]["id"].clone();
+        let token = Some(ada.access_token.as_str());
+        app.data(token, DELETE, json!({ "input": { "id": id, "permanently": true } })).await;
+        let second = file(app, &ada, &web, "Two").await;
+        assert_eq!(second["data"]["createIssue"]["issue"]["key"], "WEB-2");
+        let taken =
+            app.graphql(token, CREATE_PROJECT, json!({ "input": { "key": "WEB", "name": "Again" } })).await;
+        assert_eq!(error_code(&taken), "CONFLICT");
+        assert_eq!(error_field(&taken), "key");
+        let bad =
+            app.graphql(token, CREATE_PROJECT, json!({ "input": { "key": "web-1", "name": "x" } })).await;
+        assert_eq!((error_code(&bad), error_field(&bad)), ("BAD_USER_INPUT", "key"));
+    })
+    .await;
+}
+
+/// Who a matrix row is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Caller {
+    Outsider,
+    Viewer,
+    Member,
+    Admin,
+    InstanceAdmin,
+}
+
+const CALLERS: [Caller; 5] =
+    [Caller::Outsider, Caller::Viewer, Caller::Member, Caller::Admin, Caller::InstanceAdmin];
+
+#[tokio::test]
+async fn the_permission_matrix_holds_for_every_role_and_kind_of_project() {
+    each_backend(async |app| {
+        let owner = app.register("owner").await;
+        let mut sessions = Vec::new();
+        for caller in CALLERS {
+            sessions.push((caller, app.register(&format!("{caller:?}").to_lowercase()).await));
+        }
+        for (key, visibility, archived) in
+            [("PUB", "PUBLIC", false), ("PRIV", "PRIVATE", false), ("ARCH", "PUBLIC", true)]
+        {
+            let id = project(app, &owner, key, visibility).await;
+            let secret = file(app, &owner, &id, &format!("{key} secret")).await;
+            let issue_id = secret["data"]["createIssue"]["issue"]["id"].clone();
+            for (caller, session) in &sessions {
+                let role = match caller {
+                    Caller::Viewer => Some("VIEWER"),
+                    Caller::Member => Some("MEMBER"),
+                    Caller::Admin => Some("ADMIN"),
+                    Caller::Outsider | Caller::InstanceAdmin => None,
+                };
+                if let Some(role) = role {
+                    add_member(app, &owner, &id, session, role).await;
+                }
+                if *caller == Caller::InstanceAdmin {
+                    make_instance_admin(app, session).await;
+                }
+            }
+            if archived {
+                app.data(
+                    Some(&owner.access_token),
+                    "mutation($input: ArchiveProjectInput!) { archiveProject(input: $input) { project { archivedAt } } }",
+                    json!({ "input": { "id": id } }),
+                )
+                .await;
+            }
+            for (caller, session) in &sessions {
+                let token = Some(session.access_token.as_str());
+                let context = format!("{caller:?} on {key}");
+                let readable = visibility == "PUBLIC" || *caller != Caller::Outsider;
+                let can_file = matches!(caller, Caller::Member | Caller::Admin | Caller::InstanceAdmin) && !archived;
+                let can_manage = matches!(caller, Caller::Admin | Caller::InstanceAdmin) && !archived;
+
+                let read = app.data(token, "query($id: ID) { project(id: $id) { key } }", json!({ "id": id })).await;
+                assert_eq!(read["project"].is_null(), !readable, "{context}: project");
+                let (titles, total) = issue_titles(app, session, json!({ "projectId": id, "search": "secret" })).await;
+                assert_eq!(total, u64::from(readable), "{context}: totalCount");
+                assert_eq!(titles.is_empty(), !readable, "{context}: issues");
+                let one = app.data(token, "query($id: ID) { issue(id: $id) { id } }", json!({ "id": issue_id })).await;
+                assert_eq!(one["issue"].is_null(), !readable, "{context}: issue");
+
+                let filed = file(app, session, &id, "Mine").await;
+                match (readable, can_file) {
+                    (_, true) => assert!(filed.get("errors").is_none(), "{context}: {filed}"),
+                    (true, false) => assert_eq!(error_code(&filed), "FORBIDDEN", "{context}"),
+                    (false, _) => {
+                        assert_eq!((error_code(&filed), error_field(&filed)), ("BAD_USER_INPUT", "projectId"), "{context}")
+                    }
+                }
+                let renamed = app
+                    .graphql(
+                        token,
+                        "mutation($input: UpdateProjectInput!) { updateProject(input: $input) { project { name } } }",
+                        json!({ "input": { "id": id, "name": format!("renamed by {caller:?}") } }),
+                    )
+                    .await;
+                match (readable, can_manage) {
+                    (_, true) => assert!(renamed.get("errors").is_none(), "{context}: {renamed}"),
+                    (true, false) => assert_eq!(error_code(&renamed), "FORBIDDEN", "{context}"),
+                    (false, _) => assert_eq!(error_code(&renamed), "NOT_FOUND", "{context}"),
+                }
+                // The owner edits their issue; nobody else may.
+                let edited = app
+                    .graphql(
+                        token,
+                        "mutation($input: UpdateIssueInput!) { updateIssue(input: $input) { issue { id } } }",
+                        json!({ "input": { "id": issue_id, "title": "hijacked" } }),
+                    )
+                    .await;
+                let expected = if readable { "FORBIDDEN" } else { "NOT_FOUND" };
+                assert_eq!(error_code(&edited), expected, "{context}: updateIssue");
+            }
+            // What was refused changed nothing.
+            let (titles, _) = issue_titles(app, &owner, json!({ "projectId": id, "search": "hijacked" })).await;
+            assert!(titles.is_empty(), "{key}: {titles:?}");
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_project_keeps_an_admin_and_anyone_may_leave() {
+    each_backend(async |app| {
+        let ada = app.register("ada").await;
+        let bob = app.register("bob").await;
+        let web = project(app, &ada, "WEB", "PRIVATE").await;
+        add_member(app, &ada, &web, &bob, "MEMBER").await;
+        let demote = "mutation($input: UpdateProjectMemberInput!) { updateProjectMember(input: $input) { member { role } } }";
+        let remove = "mutation($input: RemoveProjectMemberInput!) { removeProjectMember(input: $input) { member { role } } }";
+        let last = app
+            .graphql(
+                Some(&ada.access_token),
+                demote,
+                json!({ "input": { "projectId": web, "userId": ada.id, "role": "MEMBER" } }),
+            )
+            .await;
+        assert_eq!(error_code(&last), "CONFLICT");
+        let gone =
+            app.graphql(Some(&ada.access_token), remove, json!({ "input": { "projectId": web, "userId": ada.id } })).await;
+        assert_eq!(error_code(&gone), "CONFLICT");
+        let twice = app
+            .graphql(
+                Some(&ada.access_token),
+                ADD_MEMBER,
+                json!({ "input": { "projectId": web, "userId": bob.id, "role": "VIEWER" } }),
+            )
+            .await;
+        assert_eq!(error_code(&twice), "CONFLICT");
+        let left =
+            app.data(Some(&bob.access_token), remove, json!({ "input": { "projectId": web, "userId": bob.id } })).await;
+        assert_eq!(left["removeProjectMember"]["member"]["role"], "MEMBER");
+        let hidden = app.data(Some(&bob.access_token), "query($id: ID) { project(id: $id) { key } }", json!({ "id": web })).await;
+        assert!(hidden["project"].is_null(), "a private project is gone for who left it");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn only_members_can_be_assigned_and_a_removed_member_gets_no_email() {
+    each_backend(async |app| {
+        let ada = app.register("ada").await;
+        let bob = app.register("bob").await;
+        let web = project(app, &ada, "WEB", "PUBLIC").await;
+        let assign = |assignee: &str| {
+            json!({ "input": { "projectId": web, "title": "Assigned", "assignedTo": assignee } })
+        };
+        let refused = app.graphql(Some(&ada.access_token), CREATE_ISSUE, assign(&bob.id)).await;
+        assert_eq!((error_code(&refused), error_field(&refused)), ("BAD_USER_INPUT", "assignedTo"));
+        add_member(app, &ada, &web, &bob, "MEMBER").await;
+        app.data(Some(&ada.access_token), CREATE_ISSUE, assign(&bob.id)).await;
+        app.data(
+            Some(&ada.access_token),
+            "mutation($input: RemoveProjectMemberInput!) { removeProjectMember(input: $input) { member { role } } }",
+            json!({ "input": { "projectId": web, "userId": bob.id } }),
+        )
+        .await;
+        app.advance(Duration::from_secs(13 * 60));
+        app.settled().await;
+        assert!(app.mail.sent().is_empty(), "{:#?}", app.mail.sent());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_deleted_issue_waits_in_the_trash_until_restored_or_purged() {
+    each_backend(async |app| {
+        let ada = app.register("ada").await;
+        let token = Some(ada.access_token.as_str());
+        let keep = app.create_issue(&ada, "Keep me", None).await;
+        let lose = app.create_issue(&ada, "Lose me", None).await;
+        for id in [&keep, &lose] {
+            app.data(token, DELETE, json!({ "input": { "id": id } })).await;
+        }
+        assert_eq!(issue_titles(app, &ada, json!({})).await.1, 0, "the trash leaves every list");
+        let (trashed, _) = issue_titles(app, &ada, json!({ "trashed": true })).await;
+        assert_eq!(trashed.len(), 2);
+        let bob = app.register("bob").await;
+        assert_eq!(issue_titles(app, &bob, json!({ "trashed": true })).await.1, 0, "nobody else's trash");
+        let refused = app.graphql(Some(&bob.access_token), RESTORE, json!({ "input": { "id": keep } })).await;
+        assert_eq!(error_code(&refused), "FORBIDDEN");
+
+        let restored = app.data(token, RESTORE, json!({ "input": { "id": keep } })).await;
+        assert!(restored["restoreIssue"]["issue"]["deletedAt"].is_null());
+        assert_eq!(issue_titles(app, &ada, json!({})).await.0, ["Keep me"]);
+        let again = app.graphql(token, RESTORE, json!({ "input": { "id": keep } })).await;
+        assert_eq!(error_code(&again), "CONFLICT");
+
+        // The daily purge, a day past the 30 days of retention.
+        app.advance(Duration::from_secs(31 * 24 * 3600));
+        app.settled().await;
+        assert_eq!(issue_titles(app, &ada, json!({ "trashed": true })).await.1, 0, "purged");
+        let purged = app.graphql(token, RESTORE, json!({ "input": { "id": lose } })).await;
+        assert_eq!(error_code(&purged), "NOT_FOUND");
+        assert_eq!(issue_titles(app, &ada, json!({})).await.0, ["Keep me"]);
+    })
+    .await;
+}
