@@ -322,3 +322,73 @@ async fn a_deleted_issue_waits_in_the_trash_until_restored_or_purged() {
     })
     .await;
 }
+
+/// The projects migration on a database the previous release filled: its issues
+/// move into the default project in creation order, its users become MEMBERs, and
+/// `down` then `up` again gives the same.
+#[tokio::test]
+async fn the_projects_migration_moves_earlier_issues_into_the_default_project() {
+    use migration::{Migrator, MigratorTrait as _};
+    let dir = tempfile::tempdir().unwrap();
+    let mut databases = vec![(format!("sqlite://{}?mode=rwc", dir.path().join("old.db").display()), None)];
+    if std::env::var(crate::postgres::ADMIN_URL_ENV).is_ok_and(|url| !url.is_empty()) {
+        let database = crate::postgres::PostgresDatabase::take().await;
+        databases.push((database.url(), Some(database)));
+    }
+    for (url, postgres) in databases {
+        let db = sea_orm::Database::connect(&url).await.unwrap();
+        Migrator::up(&db, None).await.unwrap();
+        Migrator::down(&db, Some(1)).await.unwrap();
+        // What the previous release wrote: two users, and three issues created out
+        // of id order.
+        for statement in [
+            "INSERT INTO users (id, username, email, first_name, last_name, password_hash, role, created_at, updated_at) \
+             VALUES (1, 'ada', 'ada@example.com', 'A', 'L', 'x', 'member', '2026-01-01 00:00:00+00:00', '2026-01-01 00:00:00+00:00'), \
+             (2, 'bob', 'bob@example.com', 'B', 'S', 'x', 'member', '2026-01-02 00:00:00+00:00', '2026-01-02 00:00:00+00:00')",
+            "INSERT INTO issues (id, title, description, status, created_by, assigned_to, created_at, updated_at) \
+             VALUES (10, 'Third', '', 'OPEN', 1, 2, '2026-01-05 00:00:00+00:00', '2026-01-05 00:00:00+00:00'), \
+             (11, 'First', '', 'OPEN', 1, NULL, '2026-01-03 00:00:00+00:00', '2026-01-03 00:00:00+00:00'), \
+             (12, 'Second', '', 'CLOSED', 2, NULL, '2026-01-04 00:00:00+00:00', '2026-01-04 00:00:00+00:00')",
+        ] {
+            db.execute_unprepared(statement).await.unwrap();
+        }
+        for round in ["up", "down then up"] {
+            Migrator::up(&db, None).await.unwrap();
+            let rows = db
+                .query_all_raw(sea_orm::Statement::from_string(
+                    db.get_database_backend(),
+                    "SELECT i.title, i.number, i.kind, p.key, p.next_number, \
+                     (SELECT count(*) FROM project_members m WHERE m.project_id = p.id AND m.role = 'MEMBER') AS members \
+                     FROM issues i JOIN projects p ON p.id = i.project_id ORDER BY i.number",
+                ))
+                .await
+                .unwrap();
+            let seen: Vec<(String, i64, String, String, i64, i64)> = rows
+                .iter()
+                .map(|row| {
+                    (
+                        row.try_get("", "title").unwrap(),
+                        row.try_get("", "number").unwrap(),
+                        row.try_get("", "kind").unwrap(),
+                        row.try_get("", "key").unwrap(),
+                        row.try_get("", "next_number").unwrap(),
+                        row.try_get("", "members").unwrap(),
+                    )
+                })
+                .collect();
+            let expected: Vec<_> = [("First", 1), ("Second", 2), ("Third", 3)]
+                .into_iter()
+                .map(|(title, number)| {
+                    (title.to_owned(), number, "TASK".to_owned(), "TRIAGE".to_owned(), 4, 2)
+                })
+                .collect();
+            assert_eq!(seen, expected, "{url} ({round})");
+            Migrator::down(&db, Some(1)).await.unwrap();
+        }
+        Migrator::up(&db, None).await.unwrap();
+        db.close().await.unwrap();
+        if let Some(database) = postgres {
+            database.release().await;
+        }
+    }
+}
