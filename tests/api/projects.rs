@@ -392,3 +392,29 @@ async fn the_projects_migration_moves_earlier_issues_into_the_default_project() 
         }
     }
 }
+
+#[tokio::test]
+async fn a_subscriber_never_sees_events_of_a_private_project_they_are_not_in() {
+    each_backend(async |app| {
+        let ada = app.register("ada").await;
+        let bob = app.register("bob").await;
+        let secret = project(app, &ada, "SEC", "PRIVATE").await;
+        let mut bobs = crate::ws::WsClient::connect(app.address, &bob.access_token).await;
+        bobs.subscribe(
+            "1",
+            "subscription { issueEvents { kind issue { title } project { key } } }",
+            json!({}),
+        )
+        .await;
+        app.subscribed(1).await;
+        let filed = file(app, &ada, &secret, "Secret plan").await;
+        assert!(filed.get("errors").is_none(), "{filed}");
+        app.create_issue(&ada, "Public note", None).await;
+        let event = bobs.next_payload().await.expect("an event");
+        assert_eq!(
+            event["data"]["issueEvents"],
+            json!({ "kind": "CREATED", "issue": { "title": "Public note" }, "project": { "key": "TRIAGE" } })
+        );
+    })
+    .await;
+}
