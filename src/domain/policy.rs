@@ -170,6 +170,15 @@ fn member_of(viewer: UserId, roles: &[ProjectRole]) -> sea_orm::sea_query::Selec
         .to_owned()
 }
 
+/// The PUBLIC projects, as a subquery.
+fn public_projects() -> sea_orm::sea_query::SelectStatement {
+    Query::select()
+        .column(projects::Column::Id)
+        .from(projects::Entity)
+        .and_where(projects::Column::Visibility.eq(Visibility::Public))
+        .to_owned()
+}
+
 const ANY_ROLE: [ProjectRole; 3] = [ProjectRole::Viewer, ProjectRole::Member, ProjectRole::Admin];
 
 /// [`may_read_project`] as a condition on `projects`.
@@ -182,13 +191,8 @@ pub fn readable_projects(viewer: UserId) -> Condition {
 
 /// The issues whose project `viewer` may read, as a condition on `issues`.
 pub fn readable_issues(viewer: UserId) -> Condition {
-    let public = Query::select()
-        .column(projects::Column::Id)
-        .from(projects::Entity)
-        .and_where(projects::Column::Visibility.eq(Visibility::Public))
-        .to_owned();
     Condition::any()
-        .add(issues::Column::ProjectId.in_subquery(public))
+        .add(issues::Column::ProjectId.in_subquery(public_projects()))
         .add(issues::Column::ProjectId.in_subquery(member_of(viewer, &ANY_ROLE)))
         .add(is_instance_admin(viewer))
 }
@@ -196,11 +200,6 @@ pub fn readable_issues(viewer: UserId) -> Condition {
 /// The issues their own assignee may read (for the digest, which lists many
 /// people's issues in one statement), as a condition on `issues`.
 pub fn readable_by_assignee() -> Condition {
-    let public = Query::select()
-        .column(projects::Column::Id)
-        .from(projects::Entity)
-        .and_where(projects::Column::Visibility.eq(Visibility::Public))
-        .to_owned();
     let member = Query::select()
         .expr(Expr::val(1))
         .from(project_members::Entity)
@@ -223,7 +222,7 @@ pub fn readable_by_assignee() -> Condition {
         .and_where(users::Column::Role.eq(Role::Admin))
         .to_owned();
     Condition::any()
-        .add(issues::Column::ProjectId.in_subquery(public))
+        .add(issues::Column::ProjectId.in_subquery(public_projects()))
         .add(Expr::exists(member))
         .add(Expr::exists(admin))
 }

@@ -4,7 +4,7 @@ use sea_orm::{
     ActiveModelTrait,
     ActiveValue::Set,
     ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, FromQueryResult, JoinType,
-    PaginatorTrait as _, QueryFilter, QuerySelect, QueryTrait, Statement,
+    PaginatorTrait as _, QueryFilter, QuerySelect, QueryTrait,
     sea_query::{Condition, Expr, ExprTrait as _, Func},
 };
 
@@ -429,26 +429,5 @@ pub async fn ensure_assignable(db: &impl ConnectionTrait, project: ProjectId, us
             "The assignee must be a MEMBER or ADMIN of the issue's project",
         ));
     }
-    Ok(())
-}
-
-/// Makes `user` a MEMBER of the project with `key` if they are not in it (a new
-/// account joining the default project).
-pub async fn join_default(db: &impl ConnectionTrait, key: &str, user: UserId) -> Result<()> {
-    let statement = Statement::from_sql_and_values(
-        db.get_database_backend(),
-        match db.get_database_backend() {
-            sea_orm::DbBackend::Postgres => {
-                "INSERT INTO project_members (project_id, user_id, role, added_at) \
-                 SELECT id, $1, 'MEMBER', $2 FROM projects WHERE key = $3 ON CONFLICT DO NOTHING"
-            }
-            _ => {
-                "INSERT INTO project_members (project_id, user_id, role, added_at) \
-                 SELECT id, ?, 'MEMBER', ? FROM projects WHERE key = ? ON CONFLICT DO NOTHING"
-            }
-        },
-        [user.0.into(), now().into(), key.into()],
-    );
-    db.execute_raw(statement).await?;
     Ok(())
 }
