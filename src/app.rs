@@ -9,9 +9,11 @@ use sea_orm::DatabaseConnection;
 
 use crate::{
     auth::{PasswordHasher, TokenKeys},
+    config::Registration,
     domain::{change::Announce, events::IssueEvent, logins::LoginLimits, notices::Outbox},
     entity::ids::ProjectId,
     events::EventBus,
+    mail::Postman,
 };
 
 /// What requests share.
@@ -38,6 +40,10 @@ pub struct AppState {
     pub default_project: ProjectId,
     /// How long a deleted issue can be restored (`TRIAGE_TRASH_RETENTION`).
     pub trash_retention: Duration,
+    /// Who may sign up through the API (`TRIAGE_REGISTRATION`).
+    pub registration: Registration,
+    /// Sends the emails a request causes at once (invitations).
+    pub postman: Postman,
 }
 
 impl AppState {

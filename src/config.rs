@@ -243,6 +243,12 @@ pub struct Config {
     #[arg(long, env = "TRIAGE_DEFAULT_PROJECT", default_value = "TRIAGE")]
     pub default_project: String,
 
+    /// Who may create an account through the API: `open` (anyone, with `register`;
+    /// new accounts join the default project), `invite` (only with an invitation,
+    /// through `acceptInvitation`) or `closed` (nobody: only `triage user create`).
+    #[arg(long, env = "TRIAGE_REGISTRATION", default_value = "open")]
+    pub registration: Registration,
+
     /// How long a deleted issue stays in the trash, restorable, before it is purged.
     #[arg(long, env = "TRIAGE_TRASH_RETENTION", default_value = "30d", value_parser = humantime::parse_duration)]
     pub trash_retention: Duration,
@@ -388,6 +394,17 @@ impl DatabaseConfig {
 pub enum Switch {
     On,
     Off,
+}
+
+/// Who may create an account through the API (`TRIAGE_REGISTRATION`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Registration {
+    /// Anyone, with `register`.
+    Open,
+    /// Only someone invited to a project, with `acceptInvitation`.
+    Invite,
+    /// Nobody: accounts are made with `triage user create`.
+    Closed,
 }
 
 /// How log lines are written (to standard error).

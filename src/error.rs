@@ -40,6 +40,11 @@ pub enum Error {
     #[error("{message}")]
     Conflict { field: &'static str, message: String },
 
+    /// `SERVICE_UNAVAILABLE`: something the operation needs outside Triage (the mail
+    /// server) failed; nothing was changed, and trying again later may work.
+    #[error("{0}")]
+    Unavailable(&'static str),
+
     /// `INTERNAL_SERVER_ERROR`: a database failure; the detail is logged, never shown.
     #[error("database error")]
     Database(#[from] DbErr),
@@ -72,6 +77,7 @@ impl Error {
             Self::Conflict { .. } => "CONFLICT",
             Self::RateLimited { .. } => "RATE_LIMITED",
             Self::Lagged { .. } => "SUBSCRIPTION_LAGGED",
+            Self::Unavailable(_) => "SERVICE_UNAVAILABLE",
             Self::Database(_) | Self::Internal(_) => "INTERNAL_SERVER_ERROR",
         }
     }

@@ -24,7 +24,7 @@ use crate::{
     graphql::{Admission, AdmissionLimits, Budgets, Documents, Gate, build_schemas, sdl},
     http::{HttpState, Metrics, TrustedProxies, router},
     jobs::{DigestSchedule, Dispatcher, DispatcherConfig, Jobs, JobsConfig},
-    mail::{MailConfig, Mailer, MemoryMail, Templates},
+    mail::{MailConfig, Mailer, MemoryMail, Postman, Templates},
 };
 
 /// What a test puts in place of the real thing; `main` runs with the defaults. Not
@@ -91,7 +91,9 @@ impl Application {
             )
             .await?
         };
-        let jobs = start_jobs(&config, jobs_db, outbox.clone(), dispatcher_timer, overrides.mail).await?;
+        let mailer = mailer(&config, overrides.mail)?;
+        let postman = Postman { mailer: mailer.clone(), templates: templates()?, public_url: config.public_url.clone() };
+        let jobs = start_jobs(&config, jobs_db, outbox.clone(), dispatcher_timer, mailer).await?;
         let services = Arc::new(AppState {
             db,
             tokens,
@@ -106,6 +108,8 @@ impl Application {
             },
             default_project: default_project.id,
             trash_retention: config.trash_retention,
+            registration: config.registration,
+            postman,
         });
         let (schema, ws_schema) = build_schemas(services.clone(), config.introspection);
         let limits = AdmissionLimits {
@@ -254,31 +258,38 @@ async fn serve(
     }
 }
 
-/// Starts the notice dispatcher (sleeping on `timer`) and the scheduled jobs.
-async fn start_jobs(
-    config: &Config,
-    db: DatabaseConnection,
-    outbox: Outbox,
-    timer: Timer,
-    memory_mail: Option<MemoryMail>,
-) -> anyhow::Result<Jobs> {
-    let mailer = match memory_mail {
-        Some(memory) => Mailer::in_memory(memory, &config.mail_from)?,
+/// The mailer: a test's memory, or SMTP, or `.eml` files.
+fn mailer(config: &Config, memory_mail: Option<MemoryMail>) -> anyhow::Result<Mailer> {
+    match memory_mail {
+        Some(memory) => Mailer::in_memory(memory, &config.mail_from),
         None => Mailer::new(&MailConfig {
             smtp_url: config.smtp_url.clone(),
             mail_dir: config.mail_dir.clone(),
             from: config.mail_from.clone(),
             timeout: config.mail_timeout,
             pool_size: config.mail_concurrency as u32,
-        })?,
-    };
-    let templates = Templates::new().map_err(|err| anyhow::anyhow!("loading the email templates: {err}"))?;
+        }),
+    }
+}
+
+fn templates() -> anyhow::Result<Templates> {
+    Templates::new().map_err(|err| anyhow::anyhow!("loading the email templates: {err}"))
+}
+
+/// Starts the notice dispatcher (sleeping on `timer`) and the scheduled jobs.
+async fn start_jobs(
+    config: &Config,
+    db: DatabaseConnection,
+    outbox: Outbox,
+    timer: Timer,
+    mailer: Mailer,
+) -> anyhow::Result<Jobs> {
     let dispatcher = Dispatcher::new(
         db.clone(),
         &outbox,
         timer,
         mailer,
-        templates,
+        templates()?,
         DispatcherConfig {
             public_url: config.public_url.clone(),
             max_attempts: config.mail_max_attempts.max(1),

@@ -145,6 +145,14 @@ fn token_error(err: pasetors::errors::Error) -> Error {
     Error::internal(format!("minting an access token failed: {err}"))
 }
 
+/// The SHA-256 of a random token, hex: what is stored of refresh and invitation
+/// tokens, which are never stored themselves.
+pub fn digest(token: &str) -> String {
+    use sha2::{Digest as _, Sha256};
+    let hash = Sha256::digest(token.as_bytes());
+    hash.iter().map(|byte| format!("{byte:02x}")).collect()
+}
+
 /// `N` random bytes from the operating system, base64url without padding.
 pub fn random_token_string<const N: usize>() -> Result<String> {
     let mut bytes = [0u8; N];

@@ -5,10 +5,13 @@ use std::{collections::HashMap, time::Duration};
 use chrono::{DateTime, Utc};
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder};
 
-use crate::entity::ids::UserId;
+use super::projects::Project;
 use crate::{
     Result,
-    entity::issues::{self, Status},
+    entity::{
+        ids::{ProjectId, UserId},
+        issues::{self, Status},
+    },
 };
 
 /// The statuses in the order a digest lists them: open work first.
@@ -35,14 +38,22 @@ pub fn period_of_tick(tick: DateTime<Utc>) -> String {
     format!("cron:{}", tick.timestamp())
 }
 
-/// The issues assigned to each of `user_ids`, grouped by status in [`STATUS_ORDER`],
-/// newest first within a group; groups with no issue are left out, and so are users
-/// with nothing assigned. Only issues out of the trash that the assignee may read
-/// are listed.
-pub async fn assigned_by_status(
+/// One project's part of a digest: the recipient's issues there, by status.
+#[derive(Debug, Clone)]
+pub struct ProjectDigest {
+    pub project: Project,
+    /// In [`STATUS_ORDER`], newest first within a status; statuses with no issue are
+    /// left out.
+    pub groups: Vec<(Status, Vec<issues::Model>)>,
+}
+
+/// The issues assigned to each of `user_ids`, by project (in key order), then by
+/// status; users with nothing assigned are left out. Only issues out of the trash
+/// that the assignee may read are listed.
+pub async fn assigned_by_project(
     db: &impl ConnectionTrait,
     user_ids: &[UserId],
-) -> Result<HashMap<UserId, Vec<(Status, Vec<issues::Model>)>>> {
+) -> Result<HashMap<UserId, Vec<ProjectDigest>>> {
     let assigned = issues::Entity::find()
         .filter(issues::Column::AssignedTo.is_in(user_ids.iter().copied()))
         .filter(issues::Column::DeletedAt.is_null())
@@ -51,6 +62,11 @@ pub async fn assigned_by_status(
         .order_by_desc(issues::Column::Id)
         .all(db)
         .await?;
+    let mut project_ids: Vec<ProjectId> = assigned.iter().map(|issue| issue.project_id).collect();
+    project_ids.sort_unstable();
+    project_ids.dedup();
+    let mut projects = super::projects::find_many(db, &project_ids).await?;
+    projects.sort_by(|a, b| a.key.cmp(&b.key));
     let mut by_user: HashMap<UserId, Vec<issues::Model>> = HashMap::new();
     for issue in assigned {
         if let Some(user) = issue.assigned_to {
@@ -60,14 +76,25 @@ pub async fn assigned_by_status(
     Ok(by_user
         .into_iter()
         .map(|(user, issues)| {
-            let groups = STATUS_ORDER
-                .into_iter()
-                .map(|status| {
-                    (status, issues.iter().filter(|i| i.status == status).cloned().collect::<Vec<_>>())
+            let digest = projects
+                .iter()
+                .filter_map(|project| {
+                    let groups: Vec<_> = STATUS_ORDER
+                        .into_iter()
+                        .map(|status| {
+                            let group = issues
+                                .iter()
+                                .filter(|i| i.status == status && i.project_id == project.id)
+                                .cloned()
+                                .collect::<Vec<_>>();
+                            (status, group)
+                        })
+                        .filter(|(_, group)| !group.is_empty())
+                        .collect();
+                    (!groups.is_empty()).then(|| ProjectDigest { project: project.clone(), groups })
                 })
-                .filter(|(_, group)| !group.is_empty())
                 .collect();
-            (user, groups)
+            (user, digest)
         })
         .collect())
 }

@@ -5,6 +5,7 @@
 pub mod change;
 pub mod digest;
 pub mod events;
+pub mod invitations;
 pub mod issues;
 pub mod logins;
 pub mod notices;

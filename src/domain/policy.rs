@@ -17,8 +17,10 @@ use sea_orm::{
 use crate::{
     Error, Result,
     auth::Actor,
+    config::Registration,
     entity::{
         ids::UserId,
+        invitations::Model as Invitation,
         issues::{self, Model as Issue},
         project_members::{self, ProjectRole},
         projects::{self, Model as Project, Visibility},
@@ -67,7 +69,13 @@ fn may_write(standing: &Standing, needed: ProjectRole, message: &'static str) ->
 
 /// `FORBIDDEN` when the project is archived.
 fn writable(standing: &Standing) -> Result<()> {
-    match standing.project.archived_at {
+    may_join(&standing.project)
+}
+
+/// Joining `project` through an invitation: not while it is archived (nor any
+/// other change in it).
+pub fn may_join(project: &Project) -> Result<()> {
+    match project.archived_at {
         Some(_) => Err(Error::Forbidden("The project is archived, and read-only")),
         None => Ok(()),
     }
@@ -98,6 +106,40 @@ pub fn may_remove_member(actor: Actor, standing: &Standing, member: UserId) -> R
         return Ok(());
     }
     may_manage_members(standing)
+}
+
+/// Listing a project's invitations: its ADMINs (archived or not).
+pub fn may_see_invitations(standing: &Standing) -> Result<()> {
+    if standing.role < Some(ProjectRole::Admin) {
+        return Err(Error::Forbidden("Only a project ADMIN may see its invitations"));
+    }
+    Ok(())
+}
+
+/// Creating an account through the API under `mode`; `invited` when it comes with
+/// an invitation.
+pub fn may_register(mode: Registration, invited: bool) -> Result<()> {
+    match (mode, invited) {
+        (Registration::Open, _) | (Registration::Invite, true) => Ok(()),
+        (Registration::Invite, false) => {
+            Err(Error::Forbidden("Registration is by invitation only: accept an invitation to join"))
+        }
+        (Registration::Closed, _) => Err(Error::Forbidden("Registration is closed; ask an administrator")),
+    }
+}
+
+/// Accepting `invitation` as a signed-in account with `email`: it must be the
+/// address invited (the link is proof of that mailbox, not of any other).
+pub fn may_accept_invitation(invitation: &Invitation, email: &str) -> Result<()> {
+    if invitation.email != email {
+        return Err(Error::Forbidden("This invitation was sent to another email address"));
+    }
+    Ok(())
+}
+
+/// Whether a new account joins the default project: under open registration.
+pub fn joins_default_project(mode: Registration) -> bool {
+    mode == Registration::Open
 }
 
 /// Filing issues in a project: its MEMBERs and ADMINs.
@@ -186,6 +228,21 @@ pub fn readable_projects(viewer: UserId) -> Condition {
     Condition::any()
         .add(projects::Column::Visibility.eq(Visibility::Public))
         .add(projects::Column::Id.in_subquery(member_of(viewer, &ANY_ROLE)))
+        .add(is_instance_admin(viewer))
+}
+
+/// The accounts whose email `viewer` may see, as a condition on `users`: their own,
+/// every one to an instance admin, and those of the people they share a project
+/// with.
+pub fn email_visible_to(viewer: UserId) -> Condition {
+    let co_members = Query::select()
+        .column(project_members::Column::UserId)
+        .from(project_members::Entity)
+        .and_where(project_members::Column::ProjectId.in_subquery(member_of(viewer, &ANY_ROLE)))
+        .to_owned();
+    Condition::any()
+        .add(users::Column::Id.eq(viewer))
+        .add(users::Column::Id.in_subquery(co_members))
         .add(is_instance_admin(viewer))
 }
 

@@ -383,11 +383,33 @@ pub async fn remove_member(
     Ok(member)
 }
 
+/// Whether the account with `email` is a member of `project`.
+pub(super) async fn has_member_with_email(
+    db: &impl ConnectionTrait,
+    project: ProjectId,
+    email: &str,
+) -> Result<bool> {
+    let members = project_members::Entity::find()
+        .filter(project_members::Column::ProjectId.eq(project))
+        .filter(
+            project_members::Column::UserId.in_subquery(
+                sea_orm::sea_query::Query::select()
+                    .column(users::Column::Id)
+                    .from(users::Entity)
+                    .and_where(users::Column::Email.eq(email))
+                    .to_owned(),
+            ),
+        )
+        .count(db)
+        .await?;
+    Ok(members > 0)
+}
+
 async fn membership(db: &impl ConnectionTrait, project: ProjectId, user: UserId) -> Result<Option<Member>> {
     super::unique(db, project_members::Entity::find_by_id((project, user))).await
 }
 
-async fn insert_member(
+pub(super) async fn insert_member(
     db: &impl ConnectionTrait,
     project: ProjectId,
     user: UserId,

@@ -11,7 +11,6 @@ use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait,
     QueryFilter, sea_query::Expr,
 };
-use sha2::{Digest as _, Sha256};
 
 use super::{
     now,
@@ -20,7 +19,10 @@ use super::{
 use crate::entity::ids::UserId;
 use crate::{
     Error, Result,
-    auth::{TokenKeys, token::random_token_string},
+    auth::{
+        TokenKeys,
+        token::{digest, random_token_string},
+    },
     entity::{refresh_tokens, users},
 };
 
@@ -46,11 +48,6 @@ impl std::fmt::Debug for Session {
 }
 
 const REJECTED: Error = Error::Unauthenticated("The refresh token is invalid, expired or revoked");
-
-fn digest(token: &str) -> String {
-    let hash = Sha256::digest(token.as_bytes());
-    hash.iter().map(|byte| format!("{byte:02x}")).collect()
-}
 
 /// Starts a new session (a new token family) for `user`.
 pub async fn start(

@@ -5,13 +5,14 @@ use std::net::IpAddr;
 use sea_orm::{
     ActiveModelTrait,
     ActiveValue::Set,
-    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QuerySelect,
     sea_query::{Condition, Expr, ExprTrait as _, Func, LikeExpr},
 };
 
 use super::{
     logins::{self, LoginLimits, LoginSubject},
     now,
+    policy,
     page::{self, Keyset, Page, PageArgs, Position},
     values::{Email, LoginName, Password, PasswordAttempt, PersonName, SearchText, Username},
 };
@@ -20,7 +21,7 @@ use crate::{
     Error, Result,
     auth::{Actor, PasswordHasher},
     entity::{
-        project_members::{self, ProjectRole},
+        project_members::ProjectRole,
         users::{self, Role},
     },
 };
@@ -66,11 +67,21 @@ pub async fn register(
     new: NewUser,
     joins: Option<ProjectId>,
 ) -> Result<User> {
-    let password_hash = hasher.hash(new.password.expose()).await?;
     // The hash is computed first: nobody waits for it.
+    let password_hash = hasher.hash(new.password.expose()).await?;
     let (txn, _turn) = super::begin_write(db).await?;
+    let user = insert(&txn, new, password_hash).await?;
+    if let Some(project) = joins {
+        super::projects::insert_member(&txn, project, user.id, ProjectRole::Member).await?;
+    }
+    txn.commit().await?;
+    Ok(user)
+}
+
+/// Within a transaction, writes the account `new` with its password already hashed.
+pub(super) async fn insert(db: &impl ConnectionTrait, new: NewUser, password_hash: String) -> Result<User> {
     let at = now();
-    let user = users::ActiveModel {
+    users::ActiveModel {
         username: Set(new.username.into_inner()),
         email: Set(new.email.into_inner()),
         first_name: Set(new.first_name.into_inner()),
@@ -81,21 +92,9 @@ pub async fn register(
         updated_at: Set(at),
         ..Default::default()
     }
-    .insert(&txn)
+    .insert(db)
     .await
-    .map_err(|err| Error::on_unique_violation(err, UNIQUE_INDEXES))?;
-    if let Some(project) = joins {
-        project_members::ActiveModel {
-            project_id: Set(project),
-            user_id: Set(user.id),
-            role: Set(ProjectRole::Member),
-            added_at: Set(at),
-        }
-        .insert(&txn)
-        .await?;
-    }
-    txn.commit().await?;
-    Ok(user)
+    .map_err(|err| Error::on_unique_violation(err, UNIQUE_INDEXES))
 }
 
 /// The user a login names, by username (any case) or email, if the password matches.
@@ -159,7 +158,7 @@ pub async fn update_profile(
     changes: ProfileChanges,
     client: Option<IpAddr>,
 ) -> Result<User> {
-    let user = super::policy::account_of(db, actor).await?;
+    let user = policy::account_of(db, actor).await?;
     let mut model: users::ActiveModel = user.clone().into();
     if let Some(password) = &changes.password {
         let current = changes.current_password.as_ref().ok_or_else(|| {
@@ -206,10 +205,24 @@ pub async fn find_many(db: &impl ConnectionTrait, ids: &[UserId]) -> Result<Vec<
     Ok(users::Entity::find().filter(users::Column::Id.is_in(ids.iter().copied())).all(db).await?)
 }
 
+/// The accounts among `ids` whose email `viewer` may see ([`policy::email_visible_to`]).
+pub async fn emails_visible(db: &impl ConnectionTrait, viewer: UserId, ids: &[UserId]) -> Result<Vec<UserId>> {
+    Ok(users::Entity::find()
+        .select_only()
+        .column(users::Column::Id)
+        .filter(users::Column::Id.is_in(ids.iter().copied()))
+        .filter(policy::email_visible_to(viewer))
+        .into_tuple()
+        .all(db)
+        .await?)
+}
+
 /// The directory, oldest account first, optionally narrowed by `search` (a
-/// case-insensitive match on username, first or last name, or email).
+/// case-insensitive match on username, first or last name, or on the email where
+/// `viewer` may see it).
 pub async fn list(
     db: &impl ConnectionTrait,
+    viewer: Actor,
     search: Option<&SearchText>,
     args: PageArgs,
     with_total: bool,
@@ -217,12 +230,13 @@ pub async fn list(
     let mut select = users::Entity::find();
     if let Some(pattern) = search.map(|search| contains_pattern(search.as_str())) {
         let mut any = Condition::any();
-        for column in
-            [users::Column::Username, users::Column::FirstName, users::Column::LastName, users::Column::Email]
-        {
+        for column in [users::Column::Username, users::Column::FirstName, users::Column::LastName] {
             any = any.add(Expr::expr(Func::lower(Expr::col(column))).like(pattern.clone()));
         }
-        select = select.filter(any);
+        let email = Condition::all()
+            .add(Expr::expr(Func::lower(Expr::col(users::Column::Email))).like(pattern))
+            .add(policy::email_visible_to(viewer.user_id));
+        select = select.filter(any.add(email));
     }
     let keyset = Keyset { tag: "u", key: None, id: users::Column::Id, descending: false };
     page::fetch(
@@ -235,6 +249,14 @@ pub async fn list(
         |user: &User| Position { key: None, id: user.id.0 },
     )
     .await
+}
+
+/// How emails address someone: their full name, or their username when they gave
+/// none.
+pub fn display_name(user: &User) -> String {
+    let name = format!("{} {}", user.first_name, user.last_name);
+    let name = name.trim();
+    if name.is_empty() { user.username.clone() } else { name.to_owned() }
 }
 
 /// A LIKE pattern matching `needle` anywhere, lower-cased, with `%`, `_` and `\` taken

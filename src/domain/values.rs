@@ -143,6 +143,10 @@ impl Email {
         if local_ok && domain_ok { Ok(Self(value)) } else { Err(invalid()) }
     }
 
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
     pub fn into_inner(self) -> String {
         self.0
     }
@@ -389,31 +393,49 @@ impl std::fmt::Debug for PasswordAttempt {
 /// How many random bytes a refresh token holds.
 pub const REFRESH_TOKEN_BYTES: usize = 32;
 
-/// A refresh token as presented: at most as long as one we issue (its random bytes
-/// in unpadded base64url), no NUL. Never printed.
-#[derive(Clone, PartialEq, Eq)]
-pub struct RefreshToken(String);
+/// A token as presented: at most as long as one we issue of `REFRESH_TOKEN_BYTES`
+/// random bytes (unpadded base64url), no NUL.
+fn opaque_token(value: String, field: &'static str, message: &'static str) -> Result<String> {
+    if value.len() > RefreshToken::MAX_LEN {
+        return Err(Error::bad_input(field, message));
+    }
+    no_nul(&value, field)?;
+    Ok(value)
+}
+
+macro_rules! opaque_token {
+    ($($(#[$doc:meta])* $name:ident($field:literal, $message:literal)),* $(,)?) => {$(
+        $(#[$doc])*
+        #[derive(Clone, PartialEq, Eq)]
+        pub struct $name(String);
+
+        impl $name {
+            pub fn parse(value: String) -> Result<Self> {
+                opaque_token(value, $field, $message).map(Self)
+            }
+
+            pub fn expose(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl std::fmt::Debug for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(concat!(stringify!($name), "([redacted])"))
+            }
+        }
+    )*};
+}
+
+opaque_token! {
+    /// A refresh token as presented. Never printed.
+    RefreshToken("refreshToken", "Invalid refresh token"),
+    /// An invitation link's token as presented. Never printed.
+    InvitationToken("token", "The invitation is invalid, expired or used"),
+}
 
 impl RefreshToken {
     pub const MAX_LEN: usize = (REFRESH_TOKEN_BYTES * 4).div_ceil(3);
-
-    pub fn parse(value: String) -> Result<Self> {
-        if value.len() > Self::MAX_LEN {
-            return Err(Error::bad_input("refreshToken", "Invalid refresh token"));
-        }
-        no_nul(&value, "refreshToken")?;
-        Ok(Self(value))
-    }
-
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl std::fmt::Debug for RefreshToken {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("RefreshToken([redacted])")
-    }
 }
 
 #[cfg(test)]

@@ -46,6 +46,8 @@ row_id! {
     NoticeId,
     /// A `projects` row.
     ProjectId,
+    /// An `invitations` row.
+    InvitationId,
 }
 
 /// The row id of `id` when it is spelled the one canonical way.

@@ -2,6 +2,7 @@
 //! column for column and carry no rules of their own.
 
 pub mod ids;
+pub mod invitations;
 pub mod issues;
 pub mod login_attempts;
 pub mod notices;

@@ -11,7 +11,7 @@ use sea_orm::DatabaseConnection;
 
 use super::{
     budget::BudgetStatus,
-    loader::{PendingNoticeLoader, ProjectLoader, UserLoader},
+    loader::{EmailLoader, PendingNoticeLoader, ProjectLoader, UserLoader},
 };
 use crate::{
     Error, Result,
@@ -38,6 +38,8 @@ pub struct RequestContext {
     pub pending_notices: Arc<DataLoader<PendingNoticeLoader>>,
     /// Projects by id, cached for the request.
     pub projects: Arc<DataLoader<ProjectLoader, HashMapCache>>,
+    /// The users whose email the caller may see, cached for the request.
+    pub emails: Arc<DataLoader<EmailLoader, HashMapCache>>,
 }
 
 impl RequestContext {
@@ -50,6 +52,12 @@ impl RequestContext {
             tokio::spawn,
             HashMapCache::default(),
         );
+        let viewer = caller.actor().ok().map(|actor| actor.user_id);
+        let emails = DataLoader::with_cache(
+            EmailLoader::new(state.db.clone(), viewer),
+            tokio::spawn,
+            HashMapCache::default(),
+        );
         Self {
             caller,
             client_address,
@@ -58,6 +66,7 @@ impl RequestContext {
             users: Arc::new(loader),
             pending_notices: Arc::new(pending_notices),
             projects: Arc::new(projects),
+            emails: Arc::new(emails),
         }
     }
 
@@ -72,6 +81,7 @@ impl RequestContext {
         let context = Self { session_ends: Some(session_ends), ..Self::new(caller, client_address, state) };
         context.users.enable_all_cache(false);
         context.projects.enable_all_cache(false);
+        context.emails.enable_all_cache(false);
         context
     }
 }

@@ -78,3 +78,28 @@ impl Loader<ProjectId> for ProjectLoader {
         Ok(found.into_iter().map(|project| (project.id, project)).collect())
     }
 }
+
+/// Which of a response's users the caller may see the email of, in one query.
+#[derive(Debug, Clone)]
+pub struct EmailLoader {
+    db: DatabaseConnection,
+    viewer: Option<UserId>,
+}
+
+impl EmailLoader {
+    /// For `viewer`; an anonymous caller sees nobody's.
+    pub fn new(db: DatabaseConnection, viewer: Option<UserId>) -> Self {
+        Self { db, viewer }
+    }
+}
+
+impl Loader<UserId> for EmailLoader {
+    type Value = ();
+    type Error = Arc<crate::Error>;
+
+    async fn load(&self, keys: &[UserId]) -> Result<HashMap<UserId, ()>, Self::Error> {
+        let Some(viewer) = self.viewer else { return Ok(HashMap::new()) };
+        let visible = users::emails_visible(&self.db, viewer, keys).await.map_err(Arc::new)?;
+        Ok(visible.into_iter().map(|id| (id, ())).collect())
+    }
+}

@@ -19,9 +19,11 @@ use async_graphql::{
 
 use super::context::ContextExt as _;
 
-/// The root fields anyone may call: signing up, in and out, and the caller's rate
-/// budget (which an anonymous client has too).
-pub const PUBLIC_FIELDS: &[&str] = &["register", "login", "refreshToken", "logout", "rateLimit"];
+/// The root fields anyone may call: signing up, in and out, the caller's rate budget
+/// (which an anonymous client has too), and reading and accepting an invitation
+/// (whose link is the credential).
+pub const PUBLIC_FIELDS: &[&str] =
+    &["register", "login", "refreshToken", "logout", "rateLimit", "invitation", "acceptInvitation"];
 
 /// A root type whose fields pass the sign-in gate; its GraphQL name and fields are
 /// those of `T`.

@@ -20,17 +20,22 @@ use crate::{
     Result,
     clock::{Clock, Timer},
     domain::{
-        digest, issues,
+        digest::{self, ProjectDigest},
+        issues,
         notices::{self, Notice, Outbox},
         policy,
-        users::{self, User},
+        projects::{self, Project},
+        users::{self, User, display_name},
     },
     entity::{
-        ids::{IssueId, UserId},
+        ids::{IssueId, ProjectId, UserId},
         issues::Status,
         notices::Kind,
     },
-    mail::{AssignmentEmail, DigestEmail, DigestGroup, Email, IssueSummary, Mailer, SendError, Templates},
+    mail::{
+        AssignmentEmail, DigestEmail, DigestGroup, DigestProject, Email, IssueSummary, Mailer, SendError,
+        Templates,
+    },
 };
 
 #[derive(Debug, Clone)]
@@ -84,7 +89,9 @@ impl Outcome {
 struct BatchData {
     users: HashMap<UserId, User>,
     issues: HashMap<IssueId, issues::Issue>,
-    digests: HashMap<UserId, Vec<(Status, Vec<issues::Issue>)>>,
+    /// The projects of `issues`.
+    projects: HashMap<ProjectId, Project>,
+    digests: HashMap<UserId, Vec<ProjectDigest>>,
 }
 
 impl Dispatcher {
@@ -194,13 +201,19 @@ impl Dispatcher {
         let digest_users: Vec<UserId> =
             claimed.iter().filter(|n| n.kind == Kind::Digest).map(|n| n.recipient_id).collect();
         let users = users::find_many(&self.db, &user_ids).await?.into_iter().map(|u| (u.id, u)).collect();
-        let issues = issues::find_many(&self.db, &issue_ids).await?.into_iter().map(|i| (i.id, i)).collect();
+        let issues: HashMap<_, _> =
+            issues::find_many(&self.db, &issue_ids).await?.into_iter().map(|i| (i.id, i)).collect();
+        let mut project_ids: Vec<ProjectId> = issues.values().map(|issue| issue.project_id).collect();
+        project_ids.sort_unstable();
+        project_ids.dedup();
+        let projects =
+            projects::find_many(&self.db, &project_ids).await?.into_iter().map(|p| (p.id, p)).collect();
         let digests = if digest_users.is_empty() {
             HashMap::new()
         } else {
-            digest::assigned_by_status(&self.db, &digest_users).await?
+            digest::assigned_by_project(&self.db, &digest_users).await?
         };
-        Ok(BatchData { users, issues, digests })
+        Ok(BatchData { users, issues, projects, digests })
     }
 
     /// When to look again after looking at `now`, by the clock: the earliest pending
@@ -252,32 +265,28 @@ impl Dispatcher {
                 else {
                     return Ok(None);
                 };
+                let Some(project) = data.projects.get(&issue.project_id) else { return Ok(None) };
                 let actor = notice.actor_id.and_then(|id| data.users.get(&id));
                 self.templates.assignment(&AssignmentEmail {
                     recipient_name: display_name(recipient),
                     actor_name: actor.map_or_else(|| "Someone".to_owned(), display_name),
-                    issue: self.summary(issue),
+                    issue: self.summary(issue, project),
                 })?
             }
             Kind::Digest => {
-                let groups = data.digests.get(&recipient.id).map(Vec::as_slice).unwrap_or_default();
-                let total = groups.iter().map(|(_, issues)| issues.len()).sum();
+                let digest = data.digests.get(&recipient.id).map(Vec::as_slice).unwrap_or_default();
+                let groups = || digest.iter().flat_map(|part| &part.groups);
+                let total = groups().map(|(_, issues)| issues.len()).sum();
                 if !policy::digest_wanted(total, self.config.digest_include_empty) {
                     return Ok(None);
                 }
-                let open = groups.iter().filter(|(s, _)| *s != Status::Closed).map(|(_, i)| i.len()).sum();
-                let groups = groups
-                    .iter()
-                    .map(|(status, issues)| DigestGroup {
-                        status: status.to_value(),
-                        issues: issues.iter().map(|issue| self.summary(issue)).collect(),
-                    })
-                    .collect();
+                let open = groups().filter(|(s, _)| *s != Status::Closed).map(|(_, i)| i.len()).sum();
+                let projects = digest.iter().map(|part| self.digest_project(part)).collect();
                 self.templates.digest(&DigestEmail {
                     recipient_name: display_name(recipient),
                     total,
                     open,
-                    groups,
+                    projects,
                 })?
             }
         };
@@ -289,9 +298,27 @@ impl Dispatcher {
         }))
     }
 
-    fn summary(&self, issue: &issues::Issue) -> IssueSummary {
+    fn digest_project(&self, part: &ProjectDigest) -> DigestProject {
+        let groups: Vec<DigestGroup> = part
+            .groups
+            .iter()
+            .map(|(status, issues)| DigestGroup {
+                status: status.to_value(),
+                issues: issues.iter().map(|issue| self.summary(issue, &part.project)).collect(),
+            })
+            .collect();
+        DigestProject {
+            key: part.project.key.clone(),
+            name: part.project.name.clone(),
+            total: groups.iter().map(|group| group.issues.len()).sum(),
+            groups,
+        }
+    }
+
+    fn summary(&self, issue: &issues::Issue, project: &Project) -> IssueSummary {
         IssueSummary {
             id: issue.id.0,
+            key: issues::key_of(project, issue),
             title: issue.title.clone(),
             status: issue.status.to_value(),
             description: issue.description.clone(),
@@ -300,17 +327,8 @@ impl Dispatcher {
     }
 
     fn host(&self) -> &str {
-        let url = self.config.public_url.as_str();
-        let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
-        let host = rest.split(['/', ':']).next().unwrap_or_default();
-        if host.is_empty() { "triage.invalid" } else { host }
+        crate::mail::message_host(&self.config.public_url)
     }
-}
-
-fn display_name(user: &User) -> String {
-    let name = format!("{} {}", user.first_name, user.last_name);
-    let name = name.trim();
-    if name.is_empty() { user.username.clone() } else { name.to_owned() }
 }
 
 /// `base * 2^(attempt-1)`, capped at an hour, less up to a quarter at random, so a

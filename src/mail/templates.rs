@@ -10,6 +10,8 @@ use crate::{Error, Result};
 #[derive(Debug, Clone, Serialize)]
 pub struct IssueSummary {
     pub id: i64,
+    /// `WEB-42`.
+    pub key: String,
     pub title: String,
     /// As the API spells it: `OPEN`, `IN_PROGRESS`, `CLOSED`.
     pub status: String,
@@ -30,12 +32,35 @@ pub struct DigestGroup {
     pub issues: Vec<IssueSummary>,
 }
 
+/// One project's part of a digest.
+#[derive(Debug, Serialize)]
+pub struct DigestProject {
+    pub key: String,
+    pub name: String,
+    /// How many issues its groups hold.
+    pub total: usize,
+    pub groups: Vec<DigestGroup>,
+}
+
 #[derive(Debug, Serialize)]
 pub struct DigestEmail {
     pub recipient_name: String,
     pub total: usize,
     pub open: usize,
-    pub groups: Vec<DigestGroup>,
+    pub projects: Vec<DigestProject>,
+}
+
+/// An invitation to a project, with the link that accepts it.
+#[derive(Debug, Serialize)]
+pub struct InvitationEmail {
+    pub inviter_name: String,
+    pub project_key: String,
+    pub project_name: String,
+    /// As the API spells it: `VIEWER`, `MEMBER`, `ADMIN`.
+    pub role: String,
+    pub url: String,
+    /// When the link stops working, for people (`2026-12-11 09:30 UTC`).
+    pub expires_at: String,
 }
 
 /// Subject, plain text and HTML of one email.
@@ -59,6 +84,8 @@ impl Templates {
             ("assignment.html", include_str!("templates/assignment.html")),
             ("digest.txt", include_str!("templates/digest.txt")),
             ("digest.html", include_str!("templates/digest.html")),
+            ("invitation.txt", include_str!("templates/invitation.txt")),
+            ("invitation.html", include_str!("templates/invitation.html")),
         ];
         for (name, source) in files {
             env.add_template(name, source).map_err(template_error)?;
@@ -68,7 +95,7 @@ impl Templates {
 
     pub fn assignment(&self, email: &AssignmentEmail) -> Result<Rendered> {
         Ok(Rendered {
-            subject: format!("[Triage] #{} assigned to you: {}", email.issue.id, email.issue.title),
+            subject: format!("[{}] {}", email.issue.key, email.issue.title),
             text: self.render("assignment.txt", email)?,
             html: self.render("assignment.html", email)?,
         })
@@ -83,6 +110,17 @@ impl Templates {
             ),
             text: self.render("digest.txt", email)?,
             html: self.render("digest.html", email)?,
+        })
+    }
+
+    pub fn invitation(&self, email: &InvitationEmail) -> Result<Rendered> {
+        Ok(Rendered {
+            subject: format!(
+                "[Triage] {} invited you to {} ({})",
+                email.inviter_name, email.project_name, email.project_key
+            ),
+            text: self.render("invitation.txt", email)?,
+            html: self.render("invitation.html", email)?,
         })
     }
 
@@ -102,6 +140,7 @@ mod tests {
     fn issue(id: i64, title: &str, status: &'static str) -> IssueSummary {
         IssueSummary {
             id,
+            key: format!("WEB-{id}"),
             title: title.to_owned(),
             status: status.to_owned(),
             description: "Steps: <click>".to_owned(),
@@ -117,10 +156,10 @@ mod tests {
             issue: issue(7, "Crash on <save>", "OPEN"),
         };
         let rendered = Templates::new()?.assignment(&email)?;
-        assert!(rendered.subject.contains("#7") && rendered.subject.contains("Crash on <save>"));
+        assert_eq!(rendered.subject, "[WEB-7] Crash on <save>");
         // minijinja also escapes `/`, which browsers read back as it was.
         let html = rendered.html.replace("&#x2f;", "/");
-        for fact in ["Bob", "Ada", "#7", "OPEN", "https://triage.example/issues/7"] {
+        for fact in ["Bob", "Ada", "WEB-7", "OPEN", "https://triage.example/issues/7"] {
             assert!(rendered.text.contains(fact) && html.contains(fact), "{fact}");
         }
         assert!(rendered.text.contains("Crash on <save>"));
@@ -129,25 +168,36 @@ mod tests {
     }
 
     #[test]
-    fn digest_groups_by_status_with_counts() -> Result<()> {
+    fn digest_groups_by_project_then_status_with_counts() -> Result<()> {
+        let group = |status: &str, issues| DigestGroup { status: status.to_owned(), issues };
         let email = DigestEmail {
             recipient_name: "Bob".into(),
             total: 3,
             open: 2,
-            groups: vec![
-                DigestGroup {
-                    status: "OPEN".to_owned(),
-                    issues: vec![issue(1, "One", "OPEN"), issue(2, "Two", "OPEN")],
+            projects: vec![
+                DigestProject {
+                    key: "API".to_owned(),
+                    name: "Backend".to_owned(),
+                    total: 1,
+                    groups: vec![group("CLOSED", vec![issue(3, "Three", "CLOSED")])],
                 },
-                DigestGroup { status: "CLOSED".to_owned(), issues: vec![issue(3, "Three", "CLOSED")] },
+                DigestProject {
+                    key: "WEB".to_owned(),
+                    name: "Website".to_owned(),
+                    total: 2,
+                    groups: vec![group("OPEN", vec![issue(1, "One", "OPEN"), issue(2, "Two", "OPEN")])],
+                },
             ],
         };
         let rendered = Templates::new()?.digest(&email)?;
         assert!(rendered.subject.contains("3 issues") && rendered.subject.contains("2 open"));
-        let open = rendered.text.find("OPEN (2)").unwrap_or(usize::MAX);
-        let closed = rendered.text.find("CLOSED (1)").unwrap_or(0);
-        assert!(open < closed, "{}", rendered.text);
-        assert!(rendered.html.contains("OPEN (2)") && rendered.html.contains("CLOSED (1)"));
+        let at = |needle: &str| rendered.text.find(needle).unwrap_or(usize::MAX);
+        assert!(at("Backend (API)") < at("CLOSED (1)"), "{}", rendered.text);
+        assert!(at("CLOSED (1)") < at("Website (WEB)"), "{}", rendered.text);
+        assert!(at("Website (WEB)") < at("OPEN (2)") && at("OPEN (2)") < at("WEB-2 Two"), "{}", rendered.text);
+        for fact in ["Backend (API)", "Website (WEB)", "OPEN (2)", "CLOSED (1)", "WEB-1 One"] {
+            assert!(rendered.html.contains(fact), "{fact}: {}", rendered.html);
+        }
         Ok(())
     }
 }

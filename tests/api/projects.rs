@@ -323,6 +323,15 @@ async fn a_deleted_issue_waits_in_the_trash_until_restored_or_purged() {
     .await;
 }
 
+/// How many migrations the release before projects had.
+const PREVIOUS_RELEASE: u32 = 6;
+
+async fn down_to_previous_release(db: &sea_orm::DatabaseConnection) {
+    use migration::{Migrator, MigratorTrait as _};
+    let applied = Migrator::get_applied_migrations(db).await.unwrap().len() as u32;
+    Migrator::down(db, Some(applied - PREVIOUS_RELEASE)).await.unwrap();
+}
+
 /// The projects migration on a database the previous release filled: its issues
 /// move into the default project in creation order, its users become MEMBERs, and
 /// `down` then `up` again gives the same.
@@ -337,8 +346,9 @@ async fn the_projects_migration_moves_earlier_issues_into_the_default_project() 
     }
     for (url, postgres) in databases {
         let db = sea_orm::Database::connect(&url).await.unwrap();
+        // Every migration up to the one before projects.
         Migrator::up(&db, None).await.unwrap();
-        Migrator::down(&db, Some(1)).await.unwrap();
+        down_to_previous_release(&db).await;
         // What the previous release wrote: two users, and three issues created out
         // of id order.
         for statement in [
@@ -383,7 +393,7 @@ async fn the_projects_migration_moves_earlier_issues_into_the_default_project() 
                 })
                 .collect();
             assert_eq!(seen, expected, "{url} ({round})");
-            Migrator::down(&db, Some(1)).await.unwrap();
+            down_to_previous_release(&db).await;
         }
         Migrator::up(&db, None).await.unwrap();
         db.close().await.unwrap();

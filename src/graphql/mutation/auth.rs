@@ -62,6 +62,18 @@ redacted_debug!(
     LogoutInput {},
 );
 
+/// The account a registration asks for, parsed.
+pub(super) fn new_user(input: RegisterInput) -> Result<NewUser> {
+    Ok(NewUser {
+        username: Username::parse(input.username)?,
+        email: Email::parse(input.email)?,
+        first_name: PersonName::parse(input.first_name, "firstName")?,
+        last_name: PersonName::parse(input.last_name, "lastName")?,
+        password: Password::parse(input.password)?,
+        role: Role::Member,
+    })
+}
+
 #[derive(Debug, Default)]
 pub struct AuthMutation;
 
@@ -69,18 +81,14 @@ pub struct AuthMutation;
 #[Object]
 impl AuthMutation {
     /// Creates an account and logs it in.
+    /// `FORBIDDEN` unless registration is open (`TRIAGE_REGISTRATION`); under
+    /// `invite`, sign up with `acceptInvitation` instead.
     async fn register(&self, ctx: &Context<'_>, input: RegisterInput) -> Result<AuthPayload> {
-        let new = NewUser {
-            username: Username::parse(input.username)?,
-            email: Email::parse(input.email)?,
-            first_name: PersonName::parse(input.first_name, "firstName")?,
-            last_name: PersonName::parse(input.last_name, "lastName")?,
-            password: Password::parse(input.password)?,
-            role: Role::Member,
-        };
         let state = ctx.state()?;
-        let user =
-            domain::users::register(&state.db, &state.hasher, new, Some(state.default_project)).await?;
+        domain::policy::may_register(state.registration, false)?;
+        let new = new_user(input)?;
+        let joins = domain::policy::joins_default_project(state.registration).then_some(state.default_project);
+        let user = domain::users::register(&state.db, &state.hasher, new, joins).await?;
         tracing::info!(user_id = user.id.0, "user registered");
         let session =
             domain::sessions::start(&state.db, &state.tokens, state.refresh_token_ttl, user).await?;

@@ -2,6 +2,7 @@
 //! and returns a payload object.
 
 mod auth;
+mod invitations;
 mod issues;
 mod projects;
 mod users;
@@ -12,5 +13,6 @@ pub struct MutationRoot(
     auth::AuthMutation,
     users::UserMutation,
     projects::ProjectMutation,
+    invitations::InvitationMutation,
     issues::IssueMutation,
 );

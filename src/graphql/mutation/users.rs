@@ -51,6 +51,6 @@ impl UserMutation {
         let user =
             domain::users::update_profile(&state.db, &state.hasher, &state.logins, actor, changes, client)
                 .await?;
-        Ok(UpdateMePayload { user: User(user) })
+        Ok(UpdateMePayload { user: User::new(user) })
     }
 }

@@ -6,11 +6,11 @@ use crate::{
     domain::{
         self,
         projects::{ProjectFilter as DomainFilter, ProjectRef},
-        values::SearchText,
+        values::{InvitationToken, SearchText},
     },
     graphql::{
         context::ContextExt as _,
-        types::{Project, ProjectConnection, lookup, page_args, wants_total_count},
+        types::{Invitation, Project, ProjectConnection, lookup, page_args, wants_total_count},
     },
 };
 
@@ -48,6 +48,14 @@ impl ProjectQuery {
         };
         let standing = domain::projects::readable(ctx.db()?, ctx.actor()?, &reference).await?;
         Ok(standing.map(|standing| Project(standing.project)))
+    }
+
+    /// The pending invitation a link's token names: the project and who invited, for
+    /// an accept page. Null when the token is unknown, expired or used. Needs no
+    /// sign-in.
+    async fn invitation(&self, ctx: &Context<'_>, token: String) -> Result<Option<Invitation>> {
+        let token = InvitationToken::parse(token)?;
+        Ok(domain::invitations::pending(ctx.db()?, &token).await?.map(Invitation))
     }
 
     /// The projects the caller may read, oldest first.

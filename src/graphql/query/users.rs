@@ -15,13 +15,13 @@ pub struct UserQuery;
 impl UserQuery {
     /// The caller.
     async fn me(&self, ctx: &Context<'_>) -> Result<User> {
-        Ok(User(domain::policy::account_of(ctx.db()?, ctx.actor()?).await?))
+        Ok(User::new(domain::policy::account_of(ctx.db()?, ctx.actor()?).await?))
     }
 
     /// The user with this id; null when there is none.
     async fn user(&self, ctx: &Context<'_>, id: ID) -> Result<Option<User>> {
         let Some(id) = lookup(&id) else { return Ok(None) };
-        Ok(domain::users::find(ctx.db()?, id).await?.map(User))
+        Ok(domain::users::find(ctx.db()?, id).await?.map(User::new))
     }
 
     /// The team, oldest account first. `search` matches username, first or last name,

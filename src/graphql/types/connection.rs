@@ -1,6 +1,6 @@
 use async_graphql::{Context, Object, SimpleObject};
 
-use super::{Issue, Project, ProjectMember, User};
+use super::{Invitation, Issue, Project, ProjectMember, User};
 use crate::domain::page::{Page, PageArgs};
 
 /// Relay paging information.
@@ -76,6 +76,7 @@ connection!(IssueConnection, IssueEdge, Issue, "A page of issues.");
 connection!(UserConnection, UserEdge, User, "A page of users.");
 connection!(ProjectConnection, ProjectEdge, Project, "A page of projects.");
 connection!(ProjectMemberConnection, ProjectMemberEdge, ProjectMember, "A page of a project's members.");
+connection!(InvitationConnection, InvitationEdge, Invitation, "A page of a project's invitations.");
 
 /// Whether the selection asks for `totalCount`, which costs a COUNT query.
 pub fn wants_total_count(ctx: &Context<'_>) -> bool {

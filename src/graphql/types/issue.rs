@@ -83,7 +83,7 @@ impl Issue {
 
     /// The project's key and the issue's number: `WEB-42`.
     async fn key(&self, ctx: &Context<'_>) -> Result<String> {
-        Ok(format!("{}-{}", self.project_row(ctx).await?.key, self.issue.number))
+        Ok(domain::issues::key_of(&self.project_row(ctx).await?, &self.issue))
     }
 
     async fn kind(&self) -> IssueKind {
@@ -105,7 +105,7 @@ impl Issue {
     /// Who opened the issue; only they may edit or delete it.
     async fn created_by(&self, ctx: &Context<'_>) -> Result<User> {
         if let Some(creator) = &self.creator {
-            return Ok(User(creator.clone()));
+            return Ok(User::new(creator.clone()));
         }
         load_user(ctx, self.issue.created_by)
             .await?
@@ -115,7 +115,7 @@ impl Issue {
     /// Who is to work on it, if anyone.
     async fn assigned_to(&self, ctx: &Context<'_>) -> Result<Option<User>> {
         match (&self.assignee, self.issue.assigned_to) {
-            (Some(assignee), _) => Ok(Some(User(assignee.clone()))),
+            (Some(assignee), _) => Ok(Some(User::new(assignee.clone()))),
             (None, Some(id)) => load_user(ctx, id).await,
             (None, None) => Ok(None),
         }
@@ -187,7 +187,7 @@ impl PendingNotice {
 
 pub(super) async fn load_user(ctx: &Context<'_>, id: UserId) -> Result<Option<User>> {
     let user = ctx.request()?.users.load_one(id).await.map_err(Error::from)?;
-    Ok(user.map(User))
+    Ok(user.map(User::new))
 }
 
 /// Narrows `issues(...)`; every criterion given must match.

@@ -3,6 +3,7 @@
 
 mod connection;
 mod event;
+mod invitation;
 mod issue;
 mod payload;
 mod project;
@@ -10,6 +11,7 @@ mod user;
 
 pub use connection::*;
 pub use event::*;
+pub use invitation::*;
 pub use issue::*;
 pub use payload::*;
 pub use project::*;

@@ -1,7 +1,7 @@
 use async_graphql::{ID, SimpleObject};
 use chrono::{DateTime, Utc};
 
-use super::{Issue, Project, ProjectMember, User};
+use super::{Invitation, Issue, Project, ProjectMember, User};
 use crate::domain::sessions::Session;
 
 /// A new session: a short-lived access token and a refresh token to renew it.
@@ -25,7 +25,7 @@ impl From<Session> for AuthPayload {
             token_type: "Bearer".to_owned(),
             expires_at: session.expires_at,
             refresh_token: session.refresh_token,
-            user: User(session.user),
+            user: User::own(session.user),
         }
     }
 }
@@ -80,3 +80,18 @@ payloads!(
     "The membership as the mutation left it (as it was, for a removal).",
     member: ProjectMember => AddProjectMemberPayload, UpdateProjectMemberPayload, RemoveProjectMemberPayload,
 );
+payloads!(
+    "The invitation as the mutation left it (as it was, for a revocation).",
+    invitation: Invitation => InviteToProjectPayload, RevokeInvitationPayload,
+);
+
+/// What accepting an invitation did.
+#[derive(Debug, SimpleObject)]
+pub struct AcceptInvitationPayload {
+    pub project: Project,
+    /// The new membership.
+    pub member: ProjectMember,
+    /// The new account's session, when the acceptance signed up (`register`); null
+    /// for a caller who was signed in.
+    pub auth: Option<AuthPayload>,
+}

@@ -2,7 +2,7 @@ use async_graphql::{Context, Enum, ID, Object};
 use chrono::{DateTime, Utc};
 
 use super::{
-    IssueConnection, IssueFilter, IssueOrder, ProjectMemberConnection, User, load_user, page_args, to_id,
+    Invitation, InvitationConnection, IssueConnection, IssueFilter, IssueOrder, ProjectMemberConnection, User, load_user, page_args, to_id,
     wants_total_count,
 };
 use crate::{
@@ -89,13 +89,17 @@ impl Project {
         self.0.archived_at
     }
 
-    /// The caller's role here; null when they are not a member. Instance admins
-    /// act as ADMIN of every project.
+    /// The caller's role here; null when they are not a member (or not signed in).
+    /// Instance admins act as ADMIN of every project.
     async fn viewer_role(&self, ctx: &Context<'_>) -> Result<Option<ProjectRole>> {
+        if ctx.actor().is_err() {
+            return Ok(None);
+        }
         Ok(standing(ctx, self).await?.role.map(Into::into))
     }
 
-    /// The members, longest-standing first.
+    /// The members, longest-standing first. `FORBIDDEN` to a caller who may not read
+    /// the project (one who holds an invitation to it).
     async fn members(
         &self,
         ctx: &Context<'_>,
@@ -104,6 +108,9 @@ impl Project {
         last: Option<i32>,
         before: Option<String>,
     ) -> Result<ProjectMemberConnection> {
+        if !domain::policy::may_read_project(&standing(ctx, self).await?) {
+            return Err(Error::Forbidden("Only the project's readers may see its members"));
+        }
         let page = domain::projects::members(
             ctx.db()?,
             self.0.id,
@@ -134,6 +141,27 @@ impl Project {
         };
         let order = order_by.map(Into::into).unwrap_or_default();
         super::list_issues(ctx, filter, order, page_args(first, after, last, before)).await
+    }
+
+    /// Its invitations, pending, expired and accepted, newest first (ADMIN only: `FORBIDDEN`
+    /// to anyone else).
+    async fn invitations(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> Result<InvitationConnection> {
+        let page = domain::invitations::list(
+            ctx.db()?,
+            ctx.actor()?,
+            self.0.clone(),
+            page_args(first, after, last, before),
+            wants_total_count(ctx),
+        )
+        .await?;
+        Ok(InvitationConnection::from_page(page, Invitation))
     }
 }
 

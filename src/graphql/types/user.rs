@@ -4,39 +4,63 @@ use chrono::{DateTime, Utc};
 use super::{IssueConnection, IssueStatus, UserConnection, page_args, to_id, wants_total_count};
 use crate::domain::IdMatch;
 use crate::{
-    Result,
+    Error, Result,
     domain::{self, issues::IssueFilter, values::SearchText},
     graphql::context::ContextExt as _,
 };
 
 #[derive(Debug, Clone)]
-pub struct User(pub domain::users::User);
+pub struct User {
+    account: domain::users::User,
+    /// Whether the caller is this account whatever the request's token says: the
+    /// payload of a new session is the caller's own.
+    own: bool,
+}
+
+impl User {
+    pub fn new(account: domain::users::User) -> Self {
+        Self { account, own: false }
+    }
+
+    /// The account a session was just started for, shown to its holder.
+    pub fn own(account: domain::users::User) -> Self {
+        Self { account, own: true }
+    }
+}
 
 /// A member of the team. No field exposes a password or its hash.
 #[Object]
 impl User {
     async fn id(&self) -> ID {
-        to_id(self.0.id)
+        to_id(self.account.id)
     }
 
     async fn username(&self) -> &str {
-        &self.0.username
+        &self.account.username
     }
 
-    async fn email(&self) -> &str {
-        &self.0.email
+    /// Shown to the user themself, to instance admins and to those who share a
+    /// project with them; null to anyone else.
+    async fn email(&self, ctx: &Context<'_>) -> Result<Option<&str>> {
+        let shown = self.own
+            || match ctx.request()?.caller.actor() {
+                Ok(viewer) if viewer.user_id == self.account.id => true,
+                Ok(_) => ctx.request()?.emails.load_one(self.account.id).await.map_err(Error::from)?.is_some(),
+                Err(_) => false,
+            };
+        Ok(shown.then_some(self.account.email.as_str()))
     }
 
     async fn first_name(&self) -> &str {
-        &self.0.first_name
+        &self.account.first_name
     }
 
     async fn last_name(&self) -> &str {
-        &self.0.last_name
+        &self.account.last_name
     }
 
     async fn created_at(&self) -> DateTime<Utc> {
-        self.0.created_at
+        self.account.created_at
     }
 
     /// Issues assigned to this user, newest first.
@@ -49,7 +73,7 @@ impl User {
         last: Option<i32>,
         before: Option<String>,
     ) -> Result<IssueConnection> {
-        let filter = IssueFilter { assigned_to: Some(IdMatch::Id(self.0.id)), ..filter_by_status(status)? };
+        let filter = IssueFilter { assigned_to: Some(IdMatch::Id(self.account.id)), ..filter_by_status(status)? };
         super::list_issues(ctx, filter, Default::default(), page_args(first, after, last, before)).await
     }
 
@@ -63,7 +87,7 @@ impl User {
         last: Option<i32>,
         before: Option<String>,
     ) -> Result<IssueConnection> {
-        let filter = IssueFilter { created_by: Some(IdMatch::Id(self.0.id)), ..filter_by_status(status)? };
+        let filter = IssueFilter { created_by: Some(IdMatch::Id(self.account.id)), ..filter_by_status(status)? };
         super::list_issues(ctx, filter, Default::default(), page_args(first, after, last, before)).await
     }
 }
@@ -79,6 +103,7 @@ pub async fn list_users(
     args: domain::page::PageArgs,
 ) -> Result<UserConnection> {
     let search = search.map(|search| SearchText::parse(search, "search")).transpose()?.flatten();
-    let page = domain::users::list(ctx.db()?, search.as_ref(), args, wants_total_count(ctx)).await?;
-    Ok(UserConnection::from_page(page, User))
+    let page =
+        domain::users::list(ctx.db()?, ctx.actor()?, search.as_ref(), args, wants_total_count(ctx)).await?;
+    Ok(UserConnection::from_page(page, User::new))
 }
