@@ -92,7 +92,11 @@ impl Application {
             .await?
         };
         let mailer = mailer(&config, overrides.mail)?;
-        let postman = Postman { mailer: mailer.clone(), templates: templates()?, public_url: config.public_url.clone() };
+        let postman = Postman {
+            mailer: mailer.clone(),
+            templates: templates()?,
+            public_url: config.public_url.clone(),
+        };
         let jobs = start_jobs(&config, jobs_db, outbox.clone(), dispatcher_timer, mailer).await?;
         let services = Arc::new(AppState {
             db,

@@ -31,8 +31,10 @@ impl MigrationTrait for Migration {
             )"
         ))
         .await?;
-        db.execute_unprepared("CREATE UNIQUE INDEX invitations_token_hash_unique ON invitations (token_hash)")
-            .await?;
+        db.execute_unprepared(
+            "CREATE UNIQUE INDEX invitations_token_hash_unique ON invitations (token_hash)",
+        )
+        .await?;
         // A project's list, newest first; and the pending invitation to one address.
         db.execute_unprepared("CREATE INDEX invitations_project ON invitations (project_id, created_at, id)")
             .await?;

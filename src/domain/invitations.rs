@@ -115,7 +115,9 @@ pub async fn invite(
     if let Err(err) = send(postman, &invitation, &standing, &inviter, &token).await {
         tracing::error!(invitation_id = invitation.id.0, error = %err, "sending an invitation failed; withdrawn");
         withdraw(db, invitation.id).await?;
-        return Err(Error::Unavailable("The invitation email could not be sent, so nothing was saved; try again"));
+        return Err(Error::Unavailable(
+            "The invitation email could not be sent, so nothing was saved; try again",
+        ));
     }
     tracing::info!(invitation_id = invitation.id.0, project_id = invitation.project_id.0, "invitation sent");
     Ok(invitation)

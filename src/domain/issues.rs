@@ -32,7 +32,6 @@ use crate::{
 
 pub use issues::Model as Issue;
 
-
 /// An issue's key: its project's key and its number (`WEB-42`).
 pub fn key_of(project: &super::projects::Project, issue: &Issue) -> String {
     format!("{}-{}", project.key, issue.number)

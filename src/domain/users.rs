@@ -12,8 +12,8 @@ use sea_orm::{
 use super::{
     logins::{self, LoginLimits, LoginSubject},
     now,
-    policy,
     page::{self, Keyset, Page, PageArgs, Position},
+    policy,
     values::{Email, LoginName, Password, PasswordAttempt, PersonName, SearchText, Username},
 };
 use crate::entity::ids::{ProjectId, UserId};
@@ -206,7 +206,11 @@ pub async fn find_many(db: &impl ConnectionTrait, ids: &[UserId]) -> Result<Vec<
 }
 
 /// The accounts among `ids` whose email `viewer` may see ([`policy::email_visible_to`]).
-pub async fn emails_visible(db: &impl ConnectionTrait, viewer: UserId, ids: &[UserId]) -> Result<Vec<UserId>> {
+pub async fn emails_visible(
+    db: &impl ConnectionTrait,
+    viewer: UserId,
+    ids: &[UserId],
+) -> Result<Vec<UserId>> {
     Ok(users::Entity::find()
         .select_only()
         .column(users::Column::Id)

@@ -8,7 +8,8 @@ mod transport;
 
 pub use memory::{MemoryMail, SentEmail};
 pub use templates::{
-    AssignmentEmail, DigestEmail, DigestGroup, DigestProject, InvitationEmail, IssueSummary, Rendered, Templates,
+    AssignmentEmail, DigestEmail, DigestGroup, DigestProject, InvitationEmail, IssueSummary, Rendered,
+    Templates,
 };
 pub use transport::{Email, MailConfig, Mailer, SendError};
 

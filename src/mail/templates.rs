@@ -194,7 +194,11 @@ mod tests {
         let at = |needle: &str| rendered.text.find(needle).unwrap_or(usize::MAX);
         assert!(at("Backend (API)") < at("CLOSED (1)"), "{}", rendered.text);
         assert!(at("CLOSED (1)") < at("Website (WEB)"), "{}", rendered.text);
-        assert!(at("Website (WEB)") < at("OPEN (2)") && at("OPEN (2)") < at("WEB-2 Two"), "{}", rendered.text);
+        assert!(
+            at("Website (WEB)") < at("OPEN (2)") && at("OPEN (2)") < at("WEB-2 Two"),
+            "{}",
+            rendered.text
+        );
         for fact in ["Backend (API)", "Website (WEB)", "OPEN (2)", "CLOSED (1)", "WEB-1 One"] {
             assert!(rendered.html.contains(fact), "{fact}: {}", rendered.html);
         }

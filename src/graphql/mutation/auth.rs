@@ -87,7 +87,8 @@ impl AuthMutation {
         let state = ctx.state()?;
         domain::policy::may_register(state.registration, false)?;
         let new = new_user(input)?;
-        let joins = domain::policy::joins_default_project(state.registration).then_some(state.default_project);
+        let joins =
+            domain::policy::joins_default_project(state.registration).then_some(state.default_project);
         let user = domain::users::register(&state.db, &state.hasher, new, joins).await?;
         tracing::info!(user_id = user.id.0, "user registered");
         let session =

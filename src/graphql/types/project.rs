@@ -2,8 +2,8 @@ use async_graphql::{Context, Enum, ID, Object};
 use chrono::{DateTime, Utc};
 
 use super::{
-    Invitation, InvitationConnection, IssueConnection, IssueFilter, IssueOrder, ProjectMemberConnection, User, load_user, page_args, to_id,
-    wants_total_count,
+    Invitation, InvitationConnection, IssueConnection, IssueFilter, IssueOrder, ProjectMemberConnection,
+    User, load_user, page_args, to_id, wants_total_count,
 };
 use crate::{
     Error, Result,

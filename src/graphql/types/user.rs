@@ -45,7 +45,9 @@ impl User {
         let shown = self.own
             || match ctx.request()?.caller.actor() {
                 Ok(viewer) if viewer.user_id == self.account.id => true,
-                Ok(_) => ctx.request()?.emails.load_one(self.account.id).await.map_err(Error::from)?.is_some(),
+                Ok(_) => {
+                    ctx.request()?.emails.load_one(self.account.id).await.map_err(Error::from)?.is_some()
+                }
                 Err(_) => false,
             };
         Ok(shown.then_some(self.account.email.as_str()))
@@ -73,7 +75,8 @@ impl User {
         last: Option<i32>,
         before: Option<String>,
     ) -> Result<IssueConnection> {
-        let filter = IssueFilter { assigned_to: Some(IdMatch::Id(self.account.id)), ..filter_by_status(status)? };
+        let filter =
+            IssueFilter { assigned_to: Some(IdMatch::Id(self.account.id)), ..filter_by_status(status)? };
         super::list_issues(ctx, filter, Default::default(), page_args(first, after, last, before)).await
     }
 
@@ -87,7 +90,8 @@ impl User {
         last: Option<i32>,
         before: Option<String>,
     ) -> Result<IssueConnection> {
-        let filter = IssueFilter { created_by: Some(IdMatch::Id(self.account.id)), ..filter_by_status(status)? };
+        let filter =
+            IssueFilter { created_by: Some(IdMatch::Id(self.account.id)), ..filter_by_status(status)? };
         super::list_issues(ctx, filter, Default::default(), page_args(first, after, last, before)).await
     }
 }
