@@ -9,6 +9,7 @@ mod bounds;
 mod digest;
 mod helpers;
 mod http;
+mod invitations;
 mod issues;
 mod limits;
 mod logging;

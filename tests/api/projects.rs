@@ -18,7 +18,7 @@ const RESTORE: &str =
     "mutation($input: RestoreIssueInput!) { restoreIssue(input: $input) { issue { id deletedAt } } }";
 
 /// Creates a project as `admin`; returns its id.
-async fn project(app: &TestApp, admin: &Session, key: &str, visibility: &str) -> String {
+pub async fn project(app: &TestApp, admin: &Session, key: &str, visibility: &str) -> String {
     let data = app
         .data(
             Some(&admin.access_token),
@@ -29,7 +29,7 @@ async fn project(app: &TestApp, admin: &Session, key: &str, visibility: &str) ->
     data["createProject"]["project"]["id"].as_str().unwrap().to_owned()
 }
 
-async fn add_member(app: &TestApp, admin: &Session, project: &str, user: &Session, role: &str) {
+pub async fn add_member(app: &TestApp, admin: &Session, project: &str, user: &Session, role: &str) {
     app.data(
         Some(&admin.access_token),
         ADD_MEMBER,
@@ -39,7 +39,7 @@ async fn add_member(app: &TestApp, admin: &Session, project: &str, user: &Sessio
 }
 
 /// Files an issue in `project` as `session`; returns the whole response.
-async fn file(app: &TestApp, session: &Session, project: &str, title: &str) -> Value {
+pub async fn file(app: &TestApp, session: &Session, project: &str, title: &str) -> Value {
     app.graphql(
         Some(&session.access_token),
         CREATE_ISSUE,
@@ -66,7 +66,7 @@ async fn issue_titles(app: &TestApp, session: &Session, filter: Value) -> (Vec<S
 }
 
 /// Makes `session` an instance admin, as `triage user create --admin` would.
-async fn make_instance_admin(app: &TestApp, session: &Session) {
+pub async fn make_instance_admin(app: &TestApp, session: &Session) {
     let db = sea_orm::Database::connect(app.config.database.database_url.expose()).await.unwrap();
     db.execute_unprepared(&format!("UPDATE users SET role = 'admin' WHERE id = {}", session.id))
         .await
