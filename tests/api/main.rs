@@ -13,6 +13,7 @@ mod invitations;
 mod issues;
 mod limits;
 mod logging;
+mod matrix;
 mod notices;
 mod paging;
 mod postgres;
