@@ -197,3 +197,54 @@ async fn the_scheduler_sends_digests_over_smtp_in_real_time() {
     })
     .await;
 }
+
+/// The digest groups a user's issues by project, and lists nothing from a PRIVATE
+/// project they are no longer a member of, nor from the trash.
+#[tokio::test]
+async fn a_digest_groups_by_project_and_lists_only_what_its_recipient_may_read() {
+    use crate::projects::{add_member, file, project};
+    each_backend_with(digests(DAY, false), async |app| {
+        let ada = app.register("ada").await;
+        let bob = app.register("bob").await;
+        let web = project(app, &ada, "WEB", "PRIVATE").await;
+        let ops = project(app, &ada, "OPS", "PRIVATE").await;
+        add_member(app, &ada, &web, &bob, "MEMBER").await;
+        add_member(app, &ada, &ops, &bob, "MEMBER").await;
+        let token = Some(ada.access_token.as_str());
+        let assign = async |project: &str, title: &str| {
+            let filed = file(app, &ada, project, title).await;
+            let id = filed["data"]["createIssue"]["issue"]["id"].clone();
+            app.data(token, UPDATE, json!({ "input": { "id": id, "assignedTo": bob.id } })).await;
+            id
+        };
+        assign(&web, "Web one").await;
+        let trashed = assign(&web, "Web trashed").await;
+        assign(&ops, "Ops secret").await;
+        app.create_issue(&ada, "General one", Some(&bob.id)).await;
+        app.data(
+            token,
+            "mutation($input: DeleteIssueInput!) { deleteIssue(input: $input) { deletedIssueId } }",
+            json!({ "input": { "id": trashed } }),
+        )
+        .await;
+        app.data(
+            token,
+            "mutation($input: RemoveProjectMemberInput!) { removeProjectMember(input: $input) { member { role } } }",
+            json!({ "input": { "projectId": ops, "userId": bob.id } }),
+        )
+        .await;
+
+        app.advance(DAY);
+        let digest = only(app.exactly_emails(1).await);
+        assert!(digest.subject.contains("2 issues"), "{}", digest.subject);
+        for part in [&digest.text, &digest.html] {
+            let general = part.find("General (TRIAGE)").unwrap_or_else(|| panic!("{part}"));
+            let web = part.find("WEB project (WEB)").unwrap_or_else(|| panic!("{part}"));
+            assert!(general < part.find("TRIAGE-1 General one").unwrap(), "{part}");
+            assert!(general < web && web < part.find("WEB-1 Web one").unwrap(), "by project, in key order: {part}");
+            assert!(!part.contains("Ops") && !part.contains("OPS"), "not from a project bob left: {part}");
+            assert!(!part.contains("trashed"), "not from the trash: {part}");
+        }
+    })
+    .await;
+}

@@ -131,7 +131,7 @@ async fn an_assignment_notice_reaches_a_real_smtp_server_after_a_deferral() {
         let message = &messages[0];
         assert_eq!(message.to, [email("bob")]);
         let subject = message.header("Subject").unwrap();
-        assert!(subject.contains("Crash on <save>"), "{subject}");
+        assert_eq!(subject, "[TRIAGE-1] Crash on <save>");
         assert!(message.header("From").unwrap().contains("triage@example.com"));
         assert!(message.header("Message-ID").unwrap().contains("@triage.example>"));
         let text = message.part("text/plain");
