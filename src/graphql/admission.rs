@@ -467,16 +467,22 @@ impl<'a> Walker<'a> {
         Ok(self.variables.get(name).cloned().unwrap_or(Value::Null))
     }
 
+    /// Whether the field's `input` sets `name` to something other than null.
+    fn input_has(&self, field: &async_graphql::parser::types::Field, name: &str) -> bool {
+        field.get_argument("input").is_some_and(|input| {
+            match input.node.clone().into_const_with(|var| self.variable(&var)) {
+                Ok(Value::Object(fields)) => fields.get(name).is_some_and(|value| *value != Value::Null),
+                _ => false,
+            }
+        })
+    }
+
     /// Whether a root field spends a password hash or a refresh token.
     fn spends_credentials(&self, field: &async_graphql::parser::types::Field) -> bool {
         match field.name.node.as_str() {
             "register" | "login" | "refreshToken" => true,
-            "updateMe" => field.get_argument("input").is_some_and(|input| {
-                match input.node.clone().into_const_with(|var| self.variable(&var)) {
-                    Ok(Value::Object(fields)) => fields.get("password").is_some_and(|p| *p != Value::Null),
-                    _ => false,
-                }
-            }),
+            "updateMe" => self.input_has(field, "password"),
+            "acceptInvitation" => self.input_has(field, "register"),
             _ => false,
         }
     }
@@ -688,10 +694,13 @@ mod tests {
         let price = price(
             r#"mutation { a: login(input: { username: "a", password: "b" }) { accessToken }
                           b: updateMe(input: { password: "x", currentPassword: "y" }) { user { id } }
-                          c: updateMe(input: { firstName: "x" }) { user { id } } }"#,
+                          c: updateMe(input: { firstName: "x" }) { user { id } }
+                          d: acceptInvitation(input: { token: "t", register: { email: "a@b.co", username: "abc",
+                             password: "12345678", firstName: "", lastName: "" } }) { project { id } }
+                          e: acceptInvitation(input: { token: "t" }) { project { id } } }"#,
         )
         .expect("priced");
-        assert_eq!((price.root_fields, price.credential_fields), (3, 2));
+        assert_eq!((price.root_fields, price.credential_fields), (5, 3));
         let mut tally = Tally::default();
         assert!(admission().admit(&mut tally, &price).is_err());
     }
