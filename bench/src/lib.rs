@@ -223,6 +223,54 @@ pub async fn seed_users_with_hash(
     .await
 }
 
+/// The columns a seeded issue row gives, in order: its project and number first.
+pub const ISSUE_COLUMNS: &str =
+    "project_id, number, title, description, status, created_by, assigned_to, created_at, updated_at";
+
+/// The id of the default project [`seed_default_project`] makes.
+pub const DEFAULT_PROJECT: i64 = 1;
+
+/// What the server and the projects migration make of a database with `users`
+/// users: the PUBLIC default project `TRIAGE` (id [`DEFAULT_PROJECT`]) with every
+/// user a MEMBER.
+pub async fn seed_default_project(
+    db: &(impl ConnectionTrait + TransactionTrait),
+    users: usize,
+) -> anyhow::Result<()> {
+    let now = at(Utc::now());
+    exec(
+        db,
+        format!(
+            "INSERT INTO projects (id, key, name, description, visibility, next_number, created_at, updated_at) \
+             VALUES ({DEFAULT_PROJECT}, 'TRIAGE', 'General', '', 'PUBLIC', 1, {now}, {now})"
+        ),
+    )
+    .await?;
+    insert_rows(
+        db,
+        "project_members",
+        "project_id, user_id, role, added_at",
+        (1..=users).map(|n| format!("({DEFAULT_PROJECT}, {n}, 'MEMBER', {now})")),
+    )
+    .await
+}
+
+/// Sets every project's counter past the numbers its seeded issues took, and (on
+/// PostgreSQL) the projects' id sequence past the ids seeded.
+pub async fn finish_numbering(db: &impl ConnectionTrait) -> anyhow::Result<()> {
+    exec(
+        db,
+        "UPDATE projects SET next_number = \
+         COALESCE((SELECT MAX(number) FROM issues WHERE issues.project_id = projects.id), 0) + 1"
+            .to_owned(),
+    )
+    .await?;
+    if db.get_database_backend() == sea_orm::DatabaseBackend::Postgres {
+        exec(db, "SELECT setval('projects_id_seq', (SELECT MAX(id) FROM projects))".to_owned()).await?;
+    }
+    Ok(())
+}
+
 /// The release binary, built by `bench/run`.
 pub fn triage_binary() -> PathBuf {
     release_binary("triage")

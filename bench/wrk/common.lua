@@ -3,7 +3,7 @@
 -- that bench/src/bin/api.rs reads. A response whose body carries GraphQL `errors`
 -- counts as an error too, and the first error seen is printed as a sample.
 --
--- Env: WRK_DIR (this folder), USERS, ISSUES, TOKEN (user 1's access token), TOKENS (a
+-- Env: WRK_DIR (this folder), USERS, ISSUES, PROJECTS, TOKEN (user 1's access token), TOKENS (a
 -- file of access tokens, one a line, user 1's first), PASSWORD (every seeded user's).
 local dir = os.getenv("WRK_DIR") or "."
 users = tonumber(os.getenv("USERS") or "1000")
@@ -49,6 +49,12 @@ end
 -- Scenario 1: a page of 20 issues of one assignee, with people and totalCount.
 function issues_by_assignee()
   return post("issues_by_assignee", '{"a":"' .. user() .. '"}')
+end
+
+-- Scenario 7: a page of one of the PRIVATE projects (ids 2 to PROJECTS + 1).
+local projects = tonumber(os.getenv("PROJECTS") or "20")
+function issues_by_project()
+  return post("issues_by_project", '{"p":"' .. math.random(2, projects + 1) .. '"}')
 end
 
 -- Scenario 2: one issue by id.

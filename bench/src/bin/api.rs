@@ -9,7 +9,9 @@
 //! 3. `createIssue` with an assignee;
 //! 4. `updateIssue` changing the assignee;
 //! 5. `login`;
-//! 6. a mix (80% reads, 15% writes, 5% logins).
+//! 6. a mix (80% reads, 15% writes, 5% logins);
+//! 7. `issues(first: 20, filter: { projectId })` of one of the 20 PRIVATE projects the
+//!    user is a member of (beside the default project).
 //!
 //! Scenario 1 also runs on the baseline, for the Triage/baseline ratio, and again
 //! during a login storm (a second `wrk`, 16 connections of logins), for its p99 beside
@@ -39,12 +41,14 @@ use triage::{
     domain::values::Password,
 };
 use triage_bench::{
-    Fixture, Server, at, insert_rows, peak_rss_kib_of, release_binary, rss_kib_of, seed_users_with_hash,
-    smtp_sink, triage_binary,
+    DEFAULT_PROJECT, Fixture, ISSUE_COLUMNS, Server, at, finish_numbering, insert_rows, peak_rss_kib_of,
+    release_binary, rss_kib_of, seed_default_project, seed_users_with_hash, smtp_sink, triage_binary,
 };
 
 const USERS: usize = 1000;
 const ISSUES: usize = 100_000;
+/// The PRIVATE projects beside the default one; every user is a member of all.
+const PROJECTS: usize = 20;
 /// Every seeded user's password.
 const PASSWORD: &str = "bench-password";
 const THREADS: u32 = 2;
@@ -57,13 +61,14 @@ const HOSTILE_SECONDS: u64 = 3;
 const HOSTILE_CONNECTIONS: u32 = 16;
 
 /// The scenarios of the table, in its order: the Lua script's name and a label.
-const SCENARIOS: [(&str, &str); 6] = [
+const SCENARIOS: [(&str, &str); 7] = [
     ("issues_by_assignee", "1 issues(first: 20) by assignee"),
     ("issue_by_id", "2 issue(id)"),
     ("create_issue", "3 createIssue with an assignee"),
     ("update_issue", "4 updateIssue, new assignee"),
     ("login", "5 login"),
     ("mix", "6 mix 80/15/5"),
+    ("issues_by_project", "7 issues(first: 20) of one of 20 projects"),
 ];
 
 #[tokio::main]
@@ -138,6 +143,7 @@ async fn main() -> anyhow::Result<()> {
             ("TOKEN", tokens[0].clone()),
             ("TOKENS", tokens_file.display().to_string()),
             ("PASSWORD", PASSWORD.to_owned()),
+            ("PROJECTS", PROJECTS.to_string()),
         ],
     };
     let same = compare_with_baseline(&wrk.dir, &server, &baseline, &tokens[0]).await?;
@@ -154,6 +160,17 @@ async fn main() -> anyhow::Result<()> {
     results.insert(first, scenario_1.clone());
     let mut on_baseline = wrk.scenario(first, "1 on the baseline", &baseline, warmup, seconds).await?;
     on_baseline.logged = baseline_log.take()?;
+    let previous = match std::env::var_os("BENCH_PREVIOUS_TRIAGE") {
+        Some(_) if db.get_database_backend() != sea_orm::DatabaseBackend::Sqlite => {
+            println!("previous release: compared on SQLite only");
+            None
+        }
+        Some(binary) => {
+            let run = PreviousRun { wrk: &wrk, server: &server, env: &env, warmup, seconds };
+            Some(run.compare(Path::new(&binary), &fixture, &password_hash).await?)
+        }
+        None => None,
+    };
 
     // The storm: logins start first, and outlast scenario 1's run.
     let storm = wrk.spawn("login", 1, STORM_CONNECTIONS, Duration::from_secs(seconds + 4), &server.url)?;
@@ -204,6 +221,11 @@ async fn main() -> anyhow::Result<()> {
         }
     }
     println!("{}", on_baseline.row());
+    if let Some(previous) = &previous {
+        for outcome in &previous.rows {
+            println!("{}", outcome.row());
+        }
+    }
     println!("{}", during_storm.row());
     println!("{}", storm.row());
     println!("{}", beside_hostile.row());
@@ -215,6 +237,13 @@ async fn main() -> anyhow::Result<()> {
         scenario_1.p99_ms / on_baseline.p99_ms,
         if same { "" } else { " (NOT COMPARABLE: the baseline's JSON differs from Triage's, see above)" }
     );
+    if let Some(previous) = &previous {
+        println!(
+            "previous release: scenario 1 on this build/on the release before projects, alternating in \
+             this run: {:.2}x the requests/s (target: at least 0.90)",
+            previous.ratio
+        );
+    }
     let storm_ratio = during_storm.p99_ms / scenario_1.p99_ms;
     println!(
         "login storm: scenario 1's p99 {:.1} ms during {:.0} logins/s ({} connections, {} errors) vs \
@@ -271,25 +300,55 @@ fn env_seconds(name: &str, default: u64) -> anyhow::Result<u64> {
     }
 }
 
-/// Seeds the users and the issues: issue `i` (id `i + 1`, the database being fresh)
-/// is created by user `i % USERS + 1`, which scenario 4 relies on, and assigned to
-/// user `(7i + 3) % USERS + 1`.
+/// Seeds the users, the projects and the issues: issue `i` (id `i + 1`, the database
+/// being fresh) is created by user `i % USERS + 1`, which scenario 4 relies on, and
+/// assigned to user `(7i + 3) % USERS + 1`. Every tenth issue is in one of
+/// [`PROJECTS`] PRIVATE projects (ids 2 on; scenario 7 lists them), the rest in the
+/// PUBLIC default project; every user is a MEMBER of all of them.
 async fn seed(db: &DatabaseConnection, password_hash: &str) -> anyhow::Result<()> {
     seed_users_with_hash(db, USERS, password_hash).await?;
+    seed_default_project(db, USERS).await?;
     let now = Utc::now();
+    insert_rows(
+        db,
+        "projects",
+        "id, key, name, description, visibility, next_number, created_at, updated_at",
+        (0..PROJECTS).map(|p| {
+            let (id, created) = (DEFAULT_PROJECT + 1 + p as i64, at(now));
+            format!("({id}, 'P{p:02}', 'Project {p}', '', 'PRIVATE', 1, {created}, {created})")
+        }),
+    )
+    .await?;
+    insert_rows(
+        db,
+        "project_members",
+        "project_id, user_id, role, added_at",
+        (0..PROJECTS * USERS).map(|n| {
+            let (project, user) = (DEFAULT_PROJECT + 1 + (n / USERS) as i64, n % USERS + 1);
+            format!("({project}, {user}, 'MEMBER', {})", at(now))
+        }),
+    )
+    .await?;
     let statuses = ["OPEN", "IN_PROGRESS", "CLOSED"];
+    let mut numbers = [0_usize; PROJECTS + 1];
     insert_rows(
         db,
         "issues",
-        "title, description, status, created_by, assigned_to, created_at, updated_at",
+        ISSUE_COLUMNS,
         (0..ISSUES).map(|i| {
             let created = at(now - chrono::Duration::seconds((ISSUES - i) as i64));
             let (creator, assignee) = (i % USERS + 1, (i * 7 + 3) % USERS + 1);
             let status = statuses[i % statuses.len()];
-            format!("('Issue {i}', 'Seeded issue', '{status}', {creator}, {assignee}, {created}, {created})")
+            let slot = if i % 10 == 0 { 1 + (i / 10) % PROJECTS } else { 0 };
+            numbers[slot] += 1;
+            let (project, number) = (DEFAULT_PROJECT + slot as i64, numbers[slot]);
+            format!(
+                "({project}, {number}, 'Issue {i}', 'Seeded issue', '{status}', {creator}, {assignee}, {created}, {created})"
+            )
         }),
     )
     .await?;
+    finish_numbering(db).await?;
     let misplaced = scalar(
         db,
         format!("SELECT COUNT(*) FROM issues WHERE created_by <> (id - 1) % {USERS} + 1 OR id > {ISSUES}"),
@@ -297,6 +356,83 @@ async fn seed(db: &DatabaseConnection, password_hash: &str) -> anyhow::Result<()
     .await?;
     anyhow::ensure!(misplaced == 0, "{misplaced} issues do not have the ids scenario 4 expects");
     Ok(())
+}
+
+/// How many migrations the release before projects had: a database of its schema is
+/// one of this build's, migrated down to there.
+const PREVIOUS_MIGRATIONS: u32 = 6;
+
+/// Scenario 1 on the release before projects (`BENCH_PREVIOUS_TRIAGE`: its `triage`
+/// binary, which `bench/run --previous REV` builds), on a database of its own seeded
+/// as that release had it, alternating with this build's server: what projects and
+/// the visibility rule cost the list.
+struct PreviousRun<'a> {
+    wrk: &'a Wrk,
+    server: &'a Server,
+    env: &'a [(&'static str, String)],
+    warmup: u64,
+    seconds: u64,
+}
+
+struct PreviousOutcome {
+    rows: Vec<Outcome>,
+    /// This build's requests/s over the previous release's, over all rounds.
+    ratio: f64,
+}
+
+impl PreviousRun<'_> {
+    async fn compare(
+        &self,
+        binary: &Path,
+        fixture: &Fixture,
+        password_hash: &str,
+    ) -> anyhow::Result<PreviousOutcome> {
+        use migration::{Migrator, MigratorTrait as _};
+        let url = format!("sqlite://{}?mode=rwc", fixture.dir.path().join("previous.db").display());
+        let db = sea_orm::Database::connect(&url).await?;
+        Migrator::up(&db, None).await?;
+        let applied = Migrator::get_applied_migrations(&db).await?.len() as u32;
+        Migrator::down(&db, Some(applied - PREVIOUS_MIGRATIONS)).await?;
+        seed_users_with_hash(&db, USERS, password_hash).await?;
+        let now = Utc::now();
+        let statuses = ["OPEN", "IN_PROGRESS", "CLOSED"];
+        insert_rows(
+            &db,
+            "issues",
+            "title, description, status, created_by, assigned_to, created_at, updated_at",
+            (0..ISSUES).map(|i| {
+                let created = at(now - chrono::Duration::seconds((ISSUES - i) as i64));
+                let (creator, assignee) = (i % USERS + 1, (i * 7 + 3) % USERS + 1);
+                let status = statuses[i % statuses.len()];
+                format!(
+                    "('Issue {i}', 'Seeded issue', '{status}', {creator}, {assignee}, {created}, {created})"
+                )
+            }),
+        )
+        .await?;
+        db.execute_unprepared("PRAGMA wal_checkpoint(TRUNCATE)").await?;
+        db.close().await?;
+        let mut env = self.env.to_vec();
+        env.retain(|(name, _)| *name != "DATABASE_URL");
+        env.push(("DATABASE_URL", url));
+        let previous = Server::spawn(binary, &["serve"], &env, None)?;
+        previous.ready().await?;
+        let (first, _) = SCENARIOS[0];
+        let mut rows = Vec::new();
+        let (mut this, mut that) = (0.0, 0.0);
+        for round in 1..=2 {
+            let label = format!("1 on the previous release, round {round}");
+            let outcome = self.wrk.scenario(first, &label, &previous, self.warmup, self.seconds).await?;
+            that += outcome.requests_per_s;
+            rows.push(outcome);
+            let label = format!("1 on this build, round {round}");
+            let outcome = self.wrk.scenario(first, &label, self.server, self.warmup, self.seconds).await?;
+            this += outcome.requests_per_s;
+            rows.push(outcome);
+        }
+        previous.stop().await?;
+        Ok(PreviousOutcome { rows, ratio: this / that })
+    }
 }
 
 async fn scalar(db: &DatabaseConnection, sql: String) -> anyhow::Result<i64> {

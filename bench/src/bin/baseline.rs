@@ -40,7 +40,21 @@ use triage::{
 const PAGE: usize = 20;
 
 /// Every column of `issues`, as sea-orm selects them for a list.
-const ISSUE_COLUMNS: &str = r#""issues"."id", "issues"."title", "issues"."description", "issues"."status", "issues"."created_by", "issues"."assigned_to", "issues"."created_at", "issues"."updated_at", "issues"."closed_at""#;
+const ISSUE_COLUMNS: &str = r#""issues"."id", "issues"."project_id", "issues"."number", "issues"."kind", "issues"."title", "issues"."description", "issues"."status", "issues"."created_by", "issues"."assigned_to", "issues"."created_at", "issues"."updated_at", "issues"."closed_at", "issues"."deleted_at""#;
+
+/// The columns of `projects`, in the order sea-orm selects them.
+const PROJECT_COLUMNS: [&str; 10] = [
+    "id",
+    "key",
+    "name",
+    "description",
+    "visibility",
+    "created_by",
+    "next_number",
+    "created_at",
+    "updated_at",
+    "archived_at",
+];
 
 /// The columns of `users`, in the order sea-orm selects them.
 const USER_COLUMNS: [&str; 9] = [
@@ -56,9 +70,12 @@ const USER_COLUMNS: [&str; 9] = [
 ];
 
 /// The one statement Triage sends for scenario 1, as sea-query renders it for the
-/// backend (read off PostgreSQL's statement log): the page in keyset order, newest
+/// backend (read off the statement sea-orm sends): the page in keyset order, newest
 /// first, one row more than the page to learn whether another follows, with
-/// `totalCount` as a scalar subquery and each issue's creator and assignee joined.
+/// `totalCount` as a scalar subquery, each issue's project, creator and assignee
+/// joined, and the visibility rule (PUBLIC projects, the caller's projects, or an
+/// instance admin) in both the page and the count. Its parameters are
+/// [`Statements::parameters`], twice.
 #[derive(Debug)]
 struct Statements {
     page: Arc<str>,
@@ -68,19 +85,32 @@ impl Statements {
     fn new(backend: DatabaseBackend) -> Self {
         let postgres = backend == DatabaseBackend::Postgres;
         let param = |n: usize| if postgres { format!("${n}") } else { "?".to_owned() };
-        let people: Vec<String> = ["creator", "assignee"]
-            .iter()
-            .flat_map(|alias| {
-                USER_COLUMNS
-                    .iter()
-                    .map(move |column| format!(r#""{alias}"."{column}" AS "{alias}_{column}""#))
-            })
-            .collect();
+        let aliased = |alias: &str, columns: &[&str]| -> Vec<String> {
+            columns.iter().map(|column| format!(r#""{alias}"."{column}" AS "{alias}_{column}""#)).collect()
+        };
+        let mut joined = aliased("proj", &PROJECT_COLUMNS);
+        joined.extend(aliased("creator", &USER_COLUMNS));
+        joined.extend(aliased("assignee", &USER_COLUMNS));
+        let condition = |first: usize| {
+            let p = |n: usize| param(first + n);
+            format!(
+                r#"("issues"."project_id" IN (SELECT "id" FROM "projects" WHERE "projects"."visibility" = {}) OR "issues"."project_id" IN (SELECT "project_id" FROM "project_members" WHERE "project_members"."user_id" = {} AND "project_members"."role" IN ({}, {}, {})) OR EXISTS(SELECT {} FROM "users" WHERE "users"."id" = {} AND "users"."role" = {})) AND "issues"."deleted_at" IS NULL AND "issues"."assigned_to" = {}"#,
+                p(0),
+                p(1),
+                p(2),
+                p(3),
+                p(4),
+                p(5),
+                p(6),
+                p(7),
+                p(8),
+            )
+        };
         let page = format!(
-            r#"SELECT {ISSUE_COLUMNS}, (SELECT COUNT(*) AS "n" FROM "issues" WHERE "issues"."assigned_to" = {}) AS "page_total", {} FROM "issues" LEFT JOIN "users" AS "creator" ON "creator"."id" = "issues"."created_by" LEFT JOIN "users" AS "assignee" ON "assignee"."id" = "issues"."assigned_to" WHERE "issues"."assigned_to" = {} ORDER BY "issues"."created_at" DESC, "issues"."id" DESC LIMIT {}"#,
-            param(1),
-            people.join(", "),
-            param(2),
+            r#"SELECT {ISSUE_COLUMNS}, (SELECT COUNT(*) AS "n" FROM "issues" WHERE {}) AS "page_total", {} FROM "issues" LEFT JOIN "projects" AS "proj" ON "proj"."id" = "issues"."project_id" LEFT JOIN "users" AS "creator" ON "creator"."id" = "issues"."created_by" LEFT JOIN "users" AS "assignee" ON "assignee"."id" = "issues"."assigned_to" WHERE {} ORDER BY "issues"."created_at" DESC, "issues"."id" DESC LIMIT {}"#,
+            condition(1),
+            joined.join(", "),
+            condition(10),
             PAGE + 1,
         );
         Self { page: page.into() }
@@ -149,12 +179,21 @@ struct Person {
 /// Runs scenario 1's statement on `$pool` (either backend's pool: the code is the
 /// same, the types differ); evaluates to the total and the page's nodes.
 macro_rules! scenario_1 {
-    ($pool:expr, $statements:expr, $assignee:expr) => {{
-        let rows = sqlx::query(AssertSqlSafe($statements.page.clone()))
-            .bind($assignee)
-            .bind($assignee)
-            .fetch_all($pool)
-            .await?;
+    ($pool:expr, $statements:expr, $viewer:expr, $assignee:expr) => {{
+        let mut query = sqlx::query(AssertSqlSafe($statements.page.clone()));
+        for _ in 0..2 {
+            query = query
+                .bind("PUBLIC")
+                .bind($viewer)
+                .bind("VIEWER")
+                .bind("MEMBER")
+                .bind("ADMIN")
+                .bind(1_i32)
+                .bind($viewer)
+                .bind("admin")
+                .bind($assignee);
+        }
+        let rows = query.fetch_all($pool).await?;
         let total = match rows.first() {
             Some(row) => row.try_get::<i64, _>("page_total")?,
             None => 0,
@@ -181,35 +220,37 @@ macro_rules! scenario_1 {
 }
 
 impl App {
-    async fn issues_by_assignee(&self, assignee: i64) -> anyhow::Result<GraphqlResponse> {
+    async fn issues_by_assignee(&self, viewer: i64, assignee: i64) -> anyhow::Result<GraphqlResponse> {
         let (total_count, nodes) = match &self.pool {
-            Pool::Sqlite(pool) => scenario_1!(pool, &self.statements, assignee),
-            Pool::Postgres(pool) => scenario_1!(pool, &self.statements, assignee),
+            Pool::Sqlite(pool) => scenario_1!(pool, &self.statements, viewer, assignee),
+            Pool::Postgres(pool) => scenario_1!(pool, &self.statements, viewer, assignee),
         };
         Ok(GraphqlResponse { data: Data { issues: Connection { total_count, nodes } } })
     }
 
-    /// Whether the request carries a valid access token, checked as Triage checks it.
-    fn authenticated(&self, headers: &HeaderMap) -> bool {
+    /// The caller, if the request carries a valid access token, checked as Triage
+    /// checks it.
+    fn authenticated(&self, headers: &HeaderMap) -> Option<i64> {
         headers
             .get(header::AUTHORIZATION)
             .and_then(|value| value.to_str().ok())
             .and_then(|value| value.split_once(' '))
             .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-            .is_some_and(|(_, token)| self.tokens.verify(token.trim()).is_ok())
+            .and_then(|(_, token)| self.tokens.verify(token.trim()).ok())
+            .map(|verified| verified.user_id.0)
     }
 }
 
 async fn graphql(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -> Response {
-    if !app.authenticated(&headers) {
+    let Some(viewer) = app.authenticated(&headers) else {
         return error(StatusCode::UNAUTHORIZED, "The access token is invalid or expired");
-    }
+    };
     let Ok(request) = serde_json::from_slice::<GraphqlRequest>(&body) else {
         return error(StatusCode::BAD_REQUEST, "Expected scenario 1's variables: {\"a\": \"<user id>\"}");
     };
     // As Triage reads a filter's id: one that names no row filters to nothing.
     let assignee = request.variables.a.parse::<i64>().ok().filter(|id| *id > 0).unwrap_or(0);
-    let body = match app.issues_by_assignee(assignee).await {
+    let body = match app.issues_by_assignee(viewer, assignee).await {
         Ok(response) => serde_json::to_vec(&response),
         Err(err) => {
             eprintln!("baseline: scenario 1 failed: {err:#}");

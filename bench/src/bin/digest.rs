@@ -12,7 +12,10 @@ use std::{
 use chrono::Utc;
 use sea_orm::{ColumnTrait as _, EntityTrait as _, QueryFilter as _};
 use triage::{clock::Clock, domain::notices::Outbox, entity::notices, jobs::run_digest};
-use triage_bench::{Arrivals, Fixture, Server, at, insert_rows, seed_users, smtp_sink};
+use triage_bench::{
+    Arrivals, DEFAULT_PROJECT, Fixture, ISSUE_COLUMNS, Server, at, finish_numbering, insert_rows,
+    seed_default_project, seed_users, smtp_sink,
+};
 
 const ISSUES_EACH: usize = 20;
 
@@ -24,19 +27,24 @@ async fn main() -> anyhow::Result<()> {
 
     println!("seeding {users} users with {ISSUES_EACH} assigned issues each");
     seed_users(db, users).await?;
+    seed_default_project(db, users).await?;
     let now = at(Utc::now());
     let statuses = ["OPEN", "IN_PROGRESS", "CLOSED"];
     insert_rows(
         db,
         "issues",
-        "title, description, status, created_by, assigned_to, created_at, updated_at",
+        ISSUE_COLUMNS,
         (0..users * ISSUES_EACH).map(|i| {
             let assignee = i / ISSUES_EACH + 1;
             let status = statuses[i % statuses.len()];
-            format!("('Issue {i}', 'Bench issue', '{status}', 1, {assignee}, {now}, {now})")
+            let number = i + 1;
+            format!(
+                "({DEFAULT_PROJECT}, {number}, 'Issue {i}', 'Bench issue', '{status}', 1, {assignee}, {now}, {now})"
+            )
         }),
     )
     .await?;
+    finish_numbering(db).await?;
 
     let (smtp_url, arrivals) = smtp_sink().await?;
     let env = fixture.server_env(smtp_url)?;

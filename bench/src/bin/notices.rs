@@ -14,7 +14,10 @@ use std::{
 use chrono::{DateTime, Utc};
 use sea_orm::EntityTrait as _;
 use triage::entity::notices;
-use triage_bench::{Fixture, Server, at, insert_rows, percentile, seed_users, smtp_sink};
+use triage_bench::{
+    DEFAULT_PROJECT, Fixture, ISSUE_COLUMNS, Server, at, finish_numbering, insert_rows, percentile,
+    seed_default_project, seed_users, smtp_sink,
+};
 
 const USERS: usize = 1000;
 
@@ -26,14 +29,18 @@ async fn main() -> anyhow::Result<()> {
 
     println!("seeding {USERS} users, {USERS} issues and {count} notices due within one minute");
     seed_users(db, USERS).await?;
+    seed_default_project(db, USERS).await?;
     let now = at(Utc::now());
     insert_rows(
         db,
         "issues",
-        "title, description, status, created_by, assigned_to, created_at, updated_at",
-        (1..=USERS).map(|n| format!("('Issue {n}', 'Bench issue', 'OPEN', 1, {n}, {now}, {now})")),
+        ISSUE_COLUMNS,
+        (1..=USERS).map(|n| {
+            format!("({DEFAULT_PROJECT}, {n}, 'Issue {n}', 'Bench issue', 'OPEN', 1, {n}, {now}, {now})")
+        }),
     )
     .await?;
+    finish_numbering(db).await?;
     let first_due = Utc::now() + chrono::Duration::seconds(20);
     let spread_us = 60_000_000 / count.max(1) as i64;
     insert_rows(
