@@ -233,6 +233,12 @@ pub struct Config {
     #[arg(long, env = "TRIAGE_MAX_CONCURRENT_HASHES")]
     pub max_concurrent_hashes: Option<usize>,
 
+    /// How long a login (or any password check or hash) waits for a hashing thread;
+    /// past it, it is answered at once with `RATE_LIMITED` and `retryAfter`, so a
+    /// login storm is shed rather than queued for seconds.
+    #[arg(long, env = "TRIAGE_LOGIN_QUEUE_TIMEOUT", default_value = "250ms", value_parser = humantime::parse_duration)]
+    pub login_queue_timeout: Duration,
+
     /// How long after an assignment the assignee is emailed (humantime: `12m`, `3s`).
     #[arg(long, env = "TRIAGE_ASSIGNMENT_DELAY", default_value = "12m", value_parser = humantime::parse_duration)]
     pub assignment_delay: Duration,
@@ -330,6 +336,7 @@ impl Config {
             ("TRIAGE_WS_INIT_TIMEOUT", self.ws_init_timeout, Duration::from_millis(100)),
             ("TRIAGE_LOGIN_WINDOW", self.login_window, Duration::from_secs(1)),
             ("TRIAGE_TRASH_RETENTION", self.trash_retention, Duration::from_secs(1)),
+            ("TRIAGE_LOGIN_QUEUE_TIMEOUT", self.login_queue_timeout, Duration::ZERO),
         ];
         for (name, value, least) in spans {
             anyhow::ensure!(

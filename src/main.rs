@@ -96,7 +96,8 @@ async fn create_user(args: UserCreateArgs) -> anyhow::Result<()> {
         password: values::Password::parse(args.password.expose().to_owned())?,
         role: if args.member { Role::Member } else { Role::Admin },
     };
-    let hasher = PasswordHasher::new(1)?;
+    // Alone on its thread: nothing to queue behind.
+    let hasher = PasswordHasher::new(1, std::time::Duration::from_secs(60))?;
     let user = domain::users::register(&db, &hasher, new, None).await?;
     println!("created user {} (id {})", user.username, user.id);
     Ok(())

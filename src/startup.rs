@@ -72,7 +72,7 @@ impl Application {
         let default_project = domain::projects::ensure_default(&db, &default_key)
             .await
             .map_err(|err| anyhow::anyhow!("making the default project: {err:?}"))?;
-        let hasher = PasswordHasher::new(config.concurrent_hashes())?;
+        let hasher = PasswordHasher::new(config.concurrent_hashes(), config.login_queue_timeout)?;
         // The dispatcher sleeps on this timer, and every commit that schedules a notice
         // wakes it through the outbox.
         let dispatcher_timer = overrides.clock.timer();

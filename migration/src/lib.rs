@@ -13,6 +13,7 @@ mod m20261201_000005_create_login_attempts;
 mod m20261201_000006_add_notice_claims;
 mod m20261204_000007_create_projects;
 mod m20261204_000008_create_invitations;
+mod m20261204_000009_cover_issue_lists;
 
 /// Every migration, oldest first.
 #[derive(Debug)]
@@ -30,6 +31,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000006_add_notice_claims::Migration),
             Box::new(m20261204_000007_create_projects::Migration),
             Box::new(m20261204_000008_create_invitations::Migration),
+            Box::new(m20261204_000009_cover_issue_lists::Migration),
         ]
     }
 }

@@ -2,12 +2,17 @@
 //!
 //! A hash takes tens of milliseconds of CPU, so it never runs on the async runtime:
 //! it runs on a small pool of its own threads, one per hash allowed at once
-//! (`TRIAGE_MAX_CONCURRENT_HASHES`), which further logins queue for. The threads
+//! (`TRIAGE_MAX_CONCURRENT_HASHES`), which further logins queue for, but only for
+//! so long (`TRIAGE_LOGIN_QUEUE_TIMEOUT`): one that cannot start by then is answered
+//! at once with `RATE_LIMITED`, rather than waiting seconds behind a storm. The threads
 //! run at a lower CPU priority (nice 10) than the rest of the server, so a login
 //! storm takes the CPU the API leaves idle rather than the API's share: reads stay
 //! fast while logins queue.
 
-use std::sync::{Arc, Mutex, mpsc};
+use std::{
+    sync::{Arc, Mutex, mpsc},
+    time::Duration,
+};
 
 use anyhow::Context as _;
 use argon2::{
@@ -29,6 +34,8 @@ type Job = Box<dyn FnOnce(&mut Vec<Block>) + Send>;
 #[derive(Clone)]
 pub struct PasswordHasher {
     permits: Arc<Semaphore>,
+    /// Longest wait for a hashing thread before the work is refused.
+    queue_timeout: Duration,
     jobs: mpsc::Sender<Job>,
     /// Verified against when the user does not exist, so an unknown username costs
     /// the same time as a wrong password and cannot be told apart by timing.
@@ -111,8 +118,9 @@ fn verify_with(memory: &mut Vec<Block>, phc: &str, password: &str) -> bool {
 }
 
 impl PasswordHasher {
-    /// A hasher running at most `max_concurrent` hashes at once.
-    pub fn new(max_concurrent: usize) -> anyhow::Result<Self> {
+    /// A hasher running at most `max_concurrent` hashes at once, whose callers wait at
+    /// most `queue_timeout` for their turn.
+    pub fn new(max_concurrent: usize, queue_timeout: Duration) -> anyhow::Result<Self> {
         let dummy_hash = hash_with(&mut Vec::new(), "not a real password, only spent time")
             .map_err(|err| anyhow::anyhow!("{err}"))
             .context("computing the dummy password hash")?;
@@ -126,7 +134,12 @@ impl PasswordHasher {
                 .spawn(move || hashing_thread(&queue))
                 .context("starting a password hashing thread")?;
         }
-        Ok(Self { permits: Arc::new(Semaphore::new(threads)), jobs, dummy_hash: dummy_hash.into() })
+        Ok(Self {
+            permits: Arc::new(Semaphore::new(threads)),
+            queue_timeout,
+            jobs,
+            dummy_hash: dummy_hash.into(),
+        })
     }
 
     /// The PHC string of a fresh argon2id hash of `password` (one the domain has
@@ -146,13 +159,23 @@ impl PasswordHasher {
         Ok(known && matches)
     }
 
-    /// Runs `work` on a hashing thread once one is free.
+    /// Runs `work` on a hashing thread once one is free; `RATE_LIMITED` when none is
+    /// within the queue timeout.
     async fn run<T: Send + 'static>(
         &self,
         work: impl FnOnce(&mut Vec<Block>) -> T + Send + 'static,
     ) -> Result<T> {
         let gone = || crate::Error::internal("the password hashing threads are gone");
-        let _permit = self.permits.acquire().await.map_err(|_| gone())?;
+        let _permit = match tokio::time::timeout(self.queue_timeout, self.permits.acquire()).await {
+            Ok(permit) => permit.map_err(|_| gone())?,
+            Err(_) => {
+                tracing::warn!(queue_timeout = ?self.queue_timeout, "password work shed: every hashing thread is busy");
+                return Err(crate::Error::RateLimited {
+                    message: "Too many sign-ins at once; try again in a moment",
+                    retry_after: 1,
+                });
+            }
+        };
         let (done, result) = tokio::sync::oneshot::channel();
         self.jobs
             .send(Box::new(move |memory| {
@@ -192,7 +215,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_hash_verifies_only_its_own_password() -> anyhow::Result<()> {
-        let hasher = PasswordHasher::new(1)?;
+        let hasher = PasswordHasher::new(1, Duration::from_secs(5))?;
         let hash = hasher.hash("correct horse").await?;
         assert!(hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
         assert!(hasher.verify(Some(&hash), "correct horse").await?);

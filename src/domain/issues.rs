@@ -433,35 +433,47 @@ impl FromQueryResult for ListedIssue {
     }
 }
 
-/// Joins `table` as `alias` where its `id` is the issue's `on`, its columns named
-/// `<alias>_<column>`.
-fn join_by_id<E: EntityTrait>(
+/// Joins `table` as `alias` (`join`: inner or left) where its `id` is the issue's `on`.
+fn join_as<E: EntityTrait>(
     mut select: Select<issues::Entity>,
+    join: JoinType,
     table: E,
     alias: &str,
     on: issues::Column,
+) -> Select<issues::Entity> {
+    let iden = Alias::new(alias).into_iden();
+    QueryTrait::query(&mut select).join_as(
+        join,
+        table,
+        iden.clone(),
+        Expr::col((iden, Alias::new("id"))).equals((issues::Entity, on)),
+    );
+    select
+}
+
+/// Selects every column of the table joined as `alias`, named `<alias>_<column>`.
+fn columns_of<E: EntityTrait>(
+    mut select: Select<issues::Entity>,
+    _table: E,
+    alias: &str,
 ) -> Select<issues::Entity>
 where
     E::Column: Iterable,
 {
     let iden = Alias::new(alias).into_iden();
-    QueryTrait::query(&mut select).join_as(
-        JoinType::LeftJoin,
-        table,
-        iden.clone(),
-        Expr::col((iden.clone(), Alias::new("id"))).equals((issues::Entity, on)),
-    );
     for column in E::Column::iter() {
         select = select.column_as(Expr::col((iden.clone(), column)), format!("{alias}_{}", column.as_str()));
     }
     select
 }
 
-/// Joins each issue's project, creator and assignee.
+/// Adds to a list's select (which joins the project already: see [`list`]) the
+/// project's columns, and joins each issue's creator and assignee.
 fn with_people(mut select: Select<issues::Entity>) -> Select<issues::Entity> {
-    select = join_by_id(select, project_table::Entity, PROJECT, issues::Column::ProjectId);
+    select = columns_of(select, project_table::Entity, PROJECT);
     for (alias, on) in PEOPLE {
-        select = join_by_id(select, users::Entity, alias, on);
+        select =
+            columns_of(join_as(select, JoinType::LeftJoin, users::Entity, alias, on), users::Entity, alias);
     }
     select
 }
@@ -487,14 +499,23 @@ pub async fn list(
         }),
         id: listed.issue.id.0,
     };
-    let select = issues::Entity::find().filter(filter.condition(viewer.user_id));
+    // The project is joined to the list and to its count alike: the visibility rule
+    // reads its `visibility` (see `policy::readable_issues`).
+    let select = join_as(
+        issues::Entity::find(),
+        JoinType::InnerJoin,
+        project_table::Entity,
+        PROJECT,
+        issues::Column::ProjectId,
+    )
+    .filter(filter.condition(viewer.user_id));
     page::fetch(db, select, keyset, args, with_total, with_people, position).await
 }
 
 impl IssueFilter {
     /// The filter as SQL, within what `viewer` may read.
     fn condition(&self, viewer: UserId) -> Condition {
-        let mut all = Condition::all().add(policy::readable_issues(viewer));
+        let mut all = Condition::all().add(policy::readable_issues(viewer, PROJECT));
         all = if self.trashed {
             all.add(issues::Column::DeletedAt.is_not_null()).add(policy::restorable_issues(viewer))
         } else {

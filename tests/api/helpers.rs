@@ -370,6 +370,8 @@ pub fn test_config(database_url: String, token_key: String) -> Config {
     };
     config.token_key = Some(Secret::new(token_key));
     config.max_concurrent_hashes = Some(2);
+    // Concurrent logins queue in the tests: the one test of shedding sets its own.
+    config.login_queue_timeout = Duration::from_secs(30);
     config.cors_origins = vec!["https://app.example".to_owned()];
     config.apq_cache_size = 100;
     config.login_max_failures = 5;

@@ -87,7 +87,7 @@ async fn main() -> anyhow::Result<()> {
     let started = Instant::now();
     // One hash by the product's own hasher (argon2id at its parameters), shared by all.
     let password = Password::parse(PASSWORD.to_owned())?;
-    let password_hash = PasswordHasher::new(1)?.hash(password.expose()).await?;
+    let password_hash = PasswordHasher::new(1, Duration::from_secs(60))?.hash(password.expose()).await?;
     seed(db, &password_hash).await?;
     // The bulk insert leaves its pages in SQLite's write-ahead log, which every read
     // would look through until a later write resets it: fold it into the database

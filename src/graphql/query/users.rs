@@ -25,7 +25,8 @@ impl UserQuery {
     }
 
     /// The team, oldest account first. `search` matches username, first or last name,
-    /// or email, without regard to case (at most 256 characters).
+    /// or an email the caller may see (`User.email`), without regard to case (at most
+    /// 256 characters).
     async fn users(
         &self,
         ctx: &Context<'_>,
