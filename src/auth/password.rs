@@ -169,7 +169,8 @@ impl PasswordHasher {
         let _permit = match tokio::time::timeout(self.queue_timeout, self.permits.acquire()).await {
             Ok(permit) => permit.map_err(|_| gone())?,
             Err(_) => {
-                tracing::warn!(queue_timeout = ?self.queue_timeout, "password work shed: every hashing thread is busy");
+                // Debug, not warn: a storm sheds thousands a second.
+                tracing::debug!(queue_timeout = ?self.queue_timeout, "password work shed: every hashing thread is busy");
                 return Err(crate::Error::RateLimited {
                     message: "Too many sign-ins at once; try again in a moment",
                     retry_after: 1,
