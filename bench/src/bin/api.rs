@@ -19,7 +19,8 @@
 //! RSS) and what the server logged.
 //!
 //! `bench/run api` (`--postgres` for PostgreSQL). Env: `SECONDS` (default 15), `WARMUP`
-//! (default 3), `BENCH_DATABASE_URL` (an empty database; default a fresh SQLite file).
+//! (default 3), `BENCH_DATABASE_URL` (an empty database; default a fresh SQLite file),
+//! `BENCH_QUICK` (set: scenario 1 only, beside the baseline and the previous release).
 
 use std::{
     collections::BTreeMap,
@@ -171,6 +172,23 @@ async fn main() -> anyhow::Result<()> {
         }
         None => None,
     };
+
+    // `BENCH_QUICK`: scenario 1 alone (with the baseline and the previous release),
+    // for trying a change to the list.
+    if std::env::var_os("BENCH_QUICK").is_some() {
+        println!("{}", scenario_1.row());
+        println!("{}", on_baseline.row());
+        for outcome in previous.iter().flat_map(|previous| &previous.rows) {
+            println!("{}", outcome.row());
+        }
+        println!("Triage/baseline: {:.2}x", scenario_1.requests_per_s / on_baseline.requests_per_s);
+        if let Some(previous) = &previous {
+            println!("this build/previous release: {:.2}x", previous.ratio);
+        }
+        server.stop().await?;
+        baseline.stop().await?;
+        return Ok(());
+    }
 
     // The storm: logins start first, and outlast scenario 1's run.
     let storm = wrk.spawn("login", 1, STORM_CONNECTIONS, Duration::from_secs(seconds + 4), &server.url)?;

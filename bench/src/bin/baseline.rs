@@ -42,20 +42,6 @@ const PAGE: usize = 20;
 /// Every column of `issues`, as sea-orm selects them for a list.
 const ISSUE_COLUMNS: &str = r#""issues"."id", "issues"."project_id", "issues"."number", "issues"."kind", "issues"."title", "issues"."description", "issues"."status", "issues"."created_by", "issues"."assigned_to", "issues"."created_at", "issues"."updated_at", "issues"."closed_at", "issues"."deleted_at""#;
 
-/// The columns of `projects`, in the order sea-orm selects them.
-const PROJECT_COLUMNS: [&str; 10] = [
-    "id",
-    "key",
-    "name",
-    "description",
-    "visibility",
-    "created_by",
-    "next_number",
-    "created_at",
-    "updated_at",
-    "archived_at",
-];
-
 /// The columns of `users`, in the order sea-orm selects them.
 const USER_COLUMNS: [&str; 9] = [
     "id",
@@ -72,9 +58,9 @@ const USER_COLUMNS: [&str; 9] = [
 /// The one statement Triage sends for scenario 1, as sea-query renders it for the
 /// backend (read off the statement sea-orm sends): the page in keyset order, newest
 /// first, one row more than the page to learn whether another follows, with
-/// `totalCount` as a scalar subquery, each issue's project, creator and assignee
-/// joined, and the visibility rule (a PUBLIC project, one of the caller's projects,
-/// or an instance admin) in both the page and the count, which join the project too.
+/// `totalCount` as a scalar subquery, each issue's creator and assignee joined, and
+/// the visibility rule (a PUBLIC project, one of the caller's projects, or an
+/// instance admin) in both the page and the count, which join the project for it.
 #[derive(Debug)]
 struct Statements {
     page: Arc<str>,
@@ -87,8 +73,7 @@ impl Statements {
         let aliased = |alias: &str, columns: &[&str]| -> Vec<String> {
             columns.iter().map(|column| format!(r#""{alias}"."{column}" AS "{alias}_{column}""#)).collect()
         };
-        let mut joined = aliased("proj", &PROJECT_COLUMNS);
-        joined.extend(aliased("creator", &USER_COLUMNS));
+        let mut joined = aliased("creator", &USER_COLUMNS);
         joined.extend(aliased("assignee", &USER_COLUMNS));
         let condition = |first: usize| {
             let p = |n: usize| param(first + n);

@@ -40,7 +40,6 @@ pub struct Issue {
     issue: domain::issues::Issue,
     /// Its project, when read with it (a list's page); otherwise looked up through
     /// the request's project loader.
-    project: Option<domain::projects::Project>,
     /// Its creator and assignee, when they were read with it (a list's page);
     /// otherwise they are looked up through the request's user loader.
     creator: Option<domain::users::User>,
@@ -49,18 +48,13 @@ pub struct Issue {
 
 impl From<domain::issues::Issue> for Issue {
     fn from(issue: domain::issues::Issue) -> Self {
-        Self { issue, project: None, creator: None, assignee: None }
+        Self { issue, creator: None, assignee: None }
     }
 }
 
 impl From<ListedIssue> for Issue {
     fn from(listed: ListedIssue) -> Self {
-        Self {
-            issue: listed.issue,
-            project: listed.project,
-            creator: listed.creator,
-            assignee: listed.assignee,
-        }
+        Self { issue: listed.issue, creator: listed.creator, assignee: listed.assignee }
     }
 }
 
@@ -153,9 +147,6 @@ impl Issue {
 
 impl Issue {
     async fn project_row(&self, ctx: &Context<'_>) -> Result<domain::projects::Project> {
-        if let Some(project) = &self.project {
-            return Ok(project.clone());
-        }
         ctx.request()?
             .projects
             .load_one(self.issue.project_id)
