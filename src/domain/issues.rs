@@ -17,7 +17,7 @@ use super::{
     page::{self, Keyset, Page, PageArgs, Position},
     policy::{self, Standing},
     projects::{self, ProjectRef},
-    users::{User, contains_pattern},
+    users::User,
     values::{IssueDescription, IssueTitle, SearchText},
 };
 use crate::entity::ids::{IssueId, ProjectId, UserId};
@@ -546,7 +546,7 @@ impl IssueFilter {
             Some(false) => all = all.add(issues::Column::AssignedTo.is_not_null()),
             None => {}
         }
-        if let Some(pattern) = self.search.as_ref().map(|search| contains_pattern(search.as_str())) {
+        if let Some(pattern) = self.search.as_ref().map(SearchText::contains_pattern) {
             all = all.add(
                 Condition::any()
                     .add(

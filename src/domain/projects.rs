@@ -12,7 +12,6 @@ use super::{
     begin_write, now,
     page::{self, Keyset, Page, PageArgs, Position},
     policy::{self, Standing},
-    users::contains_pattern,
     values::{ProjectDescription, ProjectKey, ProjectName, SearchText},
 };
 use crate::{
@@ -271,7 +270,7 @@ pub async fn list(
         );
         select = select.filter(if member { membership } else { membership.not() });
     }
-    if let Some(pattern) = filter.search.as_ref().map(|search| contains_pattern(search.as_str())) {
+    if let Some(pattern) = filter.search.as_ref().map(SearchText::contains_pattern) {
         select = select.filter(
             Condition::any()
                 .add(Expr::expr(Func::lower(Expr::col(projects::Column::Key))).like(pattern.clone()))
@@ -328,7 +327,7 @@ pub async fn add_member(
     let (txn, _turn) = begin_write(db).await?;
     let standing = target(&txn, actor, project).await?;
     policy::may_manage_members(&standing)?;
-    if super::users::find(&txn, user).await?.is_none() {
+    if super::unique(&txn, users::Entity::find_by_id(user)).await?.is_none() {
         return Err(Error::bad_input("userId", "userId does not name an existing user"));
     }
     if membership(&txn, project, user).await?.is_some() {

@@ -6,7 +6,7 @@ use sea_orm::{
     ActiveModelTrait,
     ActiveValue::Set,
     ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QuerySelect,
-    sea_query::{Condition, Expr, ExprTrait as _, Func, LikeExpr},
+    sea_query::{Condition, Expr, ExprTrait as _, Func},
 };
 
 use super::{
@@ -232,7 +232,7 @@ pub async fn list(
     with_total: bool,
 ) -> Result<Page<User>> {
     let mut select = users::Entity::find();
-    if let Some(pattern) = search.map(|search| contains_pattern(search.as_str())) {
+    if let Some(pattern) = search.map(SearchText::contains_pattern) {
         let mut any = Condition::any();
         for column in [users::Column::Username, users::Column::FirstName, users::Column::LastName] {
             any = any.add(Expr::expr(Func::lower(Expr::col(column))).like(pattern.clone()));
@@ -261,19 +261,4 @@ pub fn display_name(user: &User) -> String {
     let name = format!("{} {}", user.first_name, user.last_name);
     let name = name.trim();
     if name.is_empty() { user.username.clone() } else { name.to_owned() }
-}
-
-/// A LIKE pattern matching `needle` anywhere, lower-cased, with `%`, `_` and `\` taken
-/// literally.
-pub fn contains_pattern(needle: &str) -> LikeExpr {
-    let mut pattern = String::with_capacity(needle.len() + 2);
-    pattern.push('%');
-    for c in needle.to_lowercase().chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            pattern.push('\\');
-        }
-        pattern.push(c);
-    }
-    pattern.push('%');
-    LikeExpr::new(pattern).escape('\\')
 }

@@ -337,6 +337,21 @@ impl SearchText {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// A LIKE pattern matching the text anywhere, lower-cased, with `%`, `_` and `\`
+    /// taken literally.
+    pub fn contains_pattern(&self) -> sea_orm::sea_query::LikeExpr {
+        let mut pattern = String::with_capacity(self.0.len() + 2);
+        pattern.push('%');
+        for c in self.0.to_lowercase().chars() {
+            if matches!(c, '%' | '_' | '\\') {
+                pattern.push('\\');
+            }
+            pattern.push(c);
+        }
+        pattern.push('%');
+        sea_orm::sea_query::LikeExpr::new(pattern).escape('\\')
+    }
 }
 
 /// What a login names its account by: a username or an email address, as typed.
