@@ -121,3 +121,20 @@ fn migrate_and_user_create_work_from_the_command_line() {
     let status = stdout(&triage(&["migrate", "status"], &url));
     assert!(status.lines().last().unwrap().starts_with("Pending"), "{status}");
 }
+
+/// The bundled SQLite is built without memory statistics (`.cargo/config.toml`):
+/// with them, every allocation takes a global mutex.
+#[tokio::test]
+async fn sqlite_is_built_without_memory_statistics() {
+    use sea_orm::ConnectionTrait as _;
+    let db = sea_orm::Database::connect("sqlite::memory:").await.unwrap();
+    let statement = sea_orm::Statement::from_string(db.get_database_backend(), "PRAGMA compile_options");
+    let options: Vec<String> = db
+        .query_all_raw(statement)
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| row.try_get_by_index::<String>(0).unwrap())
+        .collect();
+    assert!(options.iter().any(|option| option == "DEFAULT_MEMSTATUS=0"), "{options:?}");
+}
