@@ -1,6 +1,7 @@
 -- Shared by the scenarios: the request of each (its query read from the .graphql file
 -- beside this one), JSON POSTs to /graphql with a bearer token, and one summary line
--- that bench/src/bin/api.rs reads. A response whose body carries GraphQL `errors`
+-- that bench/src/bin/api.rs reads. A `RATE_LIMITED` answer counts as shed, not as an
+-- error; any other response whose body carries GraphQL `errors`
 -- counts as an error too, and the first error seen is printed as a sample.
 --
 -- Env: WRK_DIR (this folder), USERS, ISSUES, PROJECTS, TOKEN (user 1's access token), TOKENS (a
@@ -90,6 +91,7 @@ end
 
 function init(args)
   graphql_errors = 0
+  shed = 0
   -- Each thread its own sequence, or both would send the same requests in step.
   math.randomseed(os.time() * 100 + (thread_number or 0))
 end
@@ -97,6 +99,9 @@ end
 function response(status, headers, body)
   if status >= 400 then
     first_error = first_error or ("HTTP " .. status .. " " .. (body or ""):sub(1, 300))
+  elseif body and string.find(body, '"RATE_LIMITED"', 1, true) then
+    -- Shed at once (a login past TRIAGE_LOGIN_QUEUE_TIMEOUT): counted apart.
+    shed = shed + 1
   elseif body and string.find(body, '"errors"', 1, true) then
     graphql_errors = graphql_errors + 1
     first_error = first_error or body:sub(1, 300)
@@ -107,13 +112,15 @@ function done(summary, latency, requests)
   local errors = summary.errors.connect + summary.errors.read + summary.errors.write
     + summary.errors.status + summary.errors.timeout
   local sample
+  local shed_total = 0
   for _, thread in ipairs(threads) do
     errors = errors + (thread:get("graphql_errors") or 0)
+    shed_total = shed_total + (thread:get("shed") or 0)
     sample = sample or thread:get("first_error")
   end
-  io.write(string.format("RESULT requests_per_s=%.1f p50_ms=%.2f p99_ms=%.2f errors=%d timeouts=%d\n",
+  io.write(string.format("RESULT requests_per_s=%.1f p50_ms=%.2f p99_ms=%.2f errors=%d timeouts=%d shed=%d\n",
     summary.requests / (summary.duration / 1e6),
-    latency:percentile(50) / 1000, latency:percentile(99) / 1000, errors, summary.errors.timeout))
+    latency:percentile(50) / 1000, latency:percentile(99) / 1000, errors, summary.errors.timeout, shed_total))
   if sample then
     io.write("ERROR_SAMPLE " .. sample:gsub("%s+", " ") .. "\n")
   end

@@ -61,9 +61,12 @@ const USER_COLUMNS: [&str; 9] = [
 /// `totalCount` as a scalar subquery, each issue's creator and assignee joined, and
 /// the visibility rule (a PUBLIC project, one of the caller's projects, or an
 /// instance admin) in both the page and the count, which join the project for it.
+///
+/// `issue` is scenario 2's: one issue by id, joined to its project for the same rule.
 #[derive(Debug)]
 struct Statements {
     page: Arc<str>,
+    issue: Arc<str>,
 }
 
 impl Statements {
@@ -96,7 +99,11 @@ impl Statements {
             condition(7),
             PAGE + 1,
         );
-        Self { page: page.into() }
+        let issue = format!(
+            r#"SELECT {ISSUE_COLUMNS} FROM {with_project} WHERE {}"#,
+            condition(1).replace(r#""issues"."assigned_to""#, r#""issues"."id""#)
+        );
+        Self { page: page.into(), issue: issue.into() }
     }
 }
 
@@ -121,7 +128,30 @@ struct GraphqlRequest {
 
 #[derive(Debug, Deserialize)]
 struct Variables {
-    a: String,
+    /// Scenario 1's assignee.
+    a: Option<String>,
+    /// Scenario 2's issue.
+    id: Option<String>,
+}
+
+/// Scenario 2's response: `issue(id) { id title status createdAt }`.
+#[derive(Debug, Serialize)]
+struct IssueResponse {
+    data: IssueData,
+}
+
+#[derive(Debug, Serialize)]
+struct IssueData {
+    issue: Option<IssueNode>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct IssueNode {
+    id: String,
+    title: String,
+    status: String,
+    created_at: String,
 }
 
 /// The response, field for field in the order of scenario 1's selection, as Triage
@@ -194,7 +224,42 @@ macro_rules! scenario_1 {
     }};
 }
 
+/// Runs scenario 2's statement on `$pool`; evaluates to the issue, if readable.
+macro_rules! scenario_2 {
+    ($pool:expr, $statements:expr, $viewer:expr, $id:expr) => {{
+        let row = sqlx::query(AssertSqlSafe($statements.issue.clone()))
+            .bind("PUBLIC")
+            .bind($viewer)
+            .bind(1_i32)
+            .bind($viewer)
+            .bind("admin")
+            .bind($id)
+            .fetch_optional($pool)
+            .await?;
+        match row {
+            Some(row) => {
+                let created_at: DateTime<Utc> = row.try_get("created_at")?;
+                Some(IssueNode {
+                    id: row.try_get::<i64, _>("id")?.to_string(),
+                    title: row.try_get("title")?,
+                    status: row.try_get("status")?,
+                    created_at: created_at.to_rfc3339(),
+                })
+            }
+            None => None,
+        }
+    }};
+}
+
 impl App {
+    async fn issue_by_id(&self, viewer: i64, id: i64) -> anyhow::Result<IssueResponse> {
+        let issue = match &self.pool {
+            Pool::Sqlite(pool) => scenario_2!(pool, &self.statements, viewer, id),
+            Pool::Postgres(pool) => scenario_2!(pool, &self.statements, viewer, id),
+        };
+        Ok(IssueResponse { data: IssueData { issue } })
+    }
+
     async fn issues_by_assignee(&self, viewer: i64, assignee: i64) -> anyhow::Result<GraphqlResponse> {
         let (total_count, nodes) = match &self.pool {
             Pool::Sqlite(pool) => scenario_1!(pool, &self.statements, viewer, assignee),
@@ -221,14 +286,21 @@ async fn graphql(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -
         return error(StatusCode::UNAUTHORIZED, "The access token is invalid or expired");
     };
     let Ok(request) = serde_json::from_slice::<GraphqlRequest>(&body) else {
-        return error(StatusCode::BAD_REQUEST, "Expected scenario 1's variables: {\"a\": \"<user id>\"}");
+        return error(StatusCode::BAD_REQUEST, "Expected scenario 1's or 2's variables: {\"a\"} or {\"id\"}");
     };
-    // As Triage reads a filter's id: one that names no row filters to nothing.
-    let assignee = request.variables.a.parse::<i64>().ok().filter(|id| *id > 0).unwrap_or(0);
-    let body = match app.issues_by_assignee(viewer, assignee).await {
-        Ok(response) => serde_json::to_vec(&response),
+    // As Triage reads an id: one that names no row names nothing.
+    let id_of = |id: &str| id.parse::<i64>().ok().filter(|id| *id > 0).unwrap_or(0);
+    let body = match (&request.variables.a, &request.variables.id) {
+        (Some(assignee), _) => {
+            app.issues_by_assignee(viewer, id_of(assignee)).await.map(|r| serde_json::to_vec(&r))
+        }
+        (None, Some(id)) => app.issue_by_id(viewer, id_of(id)).await.map(|r| serde_json::to_vec(&r)),
+        (None, None) => return error(StatusCode::BAD_REQUEST, "Expected the variable a or id"),
+    };
+    let body = match body {
+        Ok(body) => body,
         Err(err) => {
-            eprintln!("baseline: scenario 1 failed: {err:#}");
+            eprintln!("baseline: a scenario failed: {err:#}");
             return error(StatusCode::INTERNAL_SERVER_ERROR, "Internal server error");
         }
     };
