@@ -7,7 +7,9 @@
 //! invitation (the old link stops working). Each email goes to an address nobody
 //! has shown they own, so one user sends at most [`INVITATIONS_PER_HOUR`]. The email goes out within the request,
 //! after the invitation commits; if it cannot be sent, the invitation is withdrawn
-//! and the caller told, so an inviter never waits for an email that is not coming.
+//! and the caller told, so an inviter never waits for an email that is not coming:
+//! `BAD_USER_INPUT` on `email` when the mail server refuses the address for good,
+//! `SERVICE_UNAVAILABLE` when it may take it later.
 
 use std::time::Duration;
 
@@ -37,7 +39,7 @@ use crate::{
         invitations,
         project_members::ProjectRole,
     },
-    mail::{Email as Outgoing, InvitationEmail, Postman},
+    mail::{Email as Outgoing, InvitationEmail, Postman, SendError},
 };
 
 pub use invitations::Model as Invitation;
@@ -112,12 +114,22 @@ pub async fn invite(
     let inviter = policy::account_of(&txn, actor).await?;
     txn.commit().await?;
     drop(turn);
-    if let Err(err) = send(postman, &invitation, &standing, &inviter, &token).await {
-        tracing::error!(invitation_id = invitation.id.0, error = %err, "sending an invitation failed; withdrawn");
+    let refused = match send(postman, &invitation, &standing, &inviter, &token).await {
+        Ok(Ok(())) => None,
+        Ok(Err(SendError::Permanent(reason))) => Some((
+            reason,
+            Error::bad_input("email", "The mail server refused this address; nothing was saved"),
+        )),
+        Ok(Err(SendError::Transient(reason))) => Some((
+            reason,
+            Error::Unavailable("The invitation email could not be sent, so nothing was saved; try again"),
+        )),
+        Err(err) => Some((err.to_string(), err)),
+    };
+    if let Some((reason, err)) = refused {
+        tracing::warn!(invitation_id = invitation.id.0, %reason, "sending an invitation failed; withdrawn");
         withdraw(db, invitation.id).await?;
-        return Err(Error::Unavailable(
-            "The invitation email could not be sent, so nothing was saved; try again",
-        ));
+        return Err(err);
     }
     tracing::info!(invitation_id = invitation.id.0, project_id = invitation.project_id.0, "invitation sent");
     Ok(invitation)
@@ -153,13 +165,15 @@ fn unused() -> sea_orm::Condition {
         .add(invitations::Column::RevokedAt.is_null())
 }
 
+/// Emails the invitation's link; the outer error is Triage's own (a template), the
+/// inner one the mail server's answer.
 async fn send(
     postman: &Postman,
     invitation: &Invitation,
     standing: &Standing,
     inviter: &User,
     token: &str,
-) -> Result<()> {
+) -> Result<Result<(), SendError>> {
     let rendered = postman.templates.invitation(&InvitationEmail {
         inviter_name: users::display_name(inviter),
         project_key: standing.project.key.clone(),
@@ -174,7 +188,7 @@ async fn send(
         message_id: postman.message_id(&format!("invitation-{}", invitation.id)),
         rendered,
     };
-    postman.mailer.send(&email).await.map_err(|err| Error::internal(err.to_string()))
+    Ok(postman.mailer.send(&email).await)
 }
 
 async fn withdraw(db: &DatabaseConnection, id: InvitationId) -> Result<()> {

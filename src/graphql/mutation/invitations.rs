@@ -48,8 +48,9 @@ pub struct InvitationMutation;
 impl InvitationMutation {
     /// Invites an email address into a project (ADMIN) and emails it a link, valid
     /// for 7 days and once. Inviting the address again replaces the pending
-    /// invitation. `SERVICE_UNAVAILABLE` when the email cannot be sent (then
-    /// nothing is saved).
+    /// invitation. When the email cannot be sent nothing is saved: `BAD_USER_INPUT`
+    /// on `email` if the mail server refuses the address, `SERVICE_UNAVAILABLE` if it
+    /// defers or cannot be reached.
     async fn invite_to_project(
         &self,
         ctx: &Context<'_>,
