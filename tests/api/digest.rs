@@ -28,6 +28,7 @@ fn digests(every: Duration, include_empty: bool) -> impl Fn(&mut Config) {
     move |config: &mut Config| {
         config.assignment_delay = 50 * 365 * DAY;
         config.digest_every = every;
+        config.digest_cron = None;
         config.digest_include_empty = include_empty;
     }
 }

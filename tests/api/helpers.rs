@@ -335,6 +335,9 @@ impl TestApp {
 
 pub const PASSWORD: &str = "correct horse battery";
 
+/// A digest schedule that never fires within a test (once a year, on 1 January).
+pub const NO_DIGEST: &str = "0 0 0 1 1 *";
+
 pub fn session_of(payload: &Value) -> Session {
     Session {
         id: payload["user"]["id"].as_str().expect("user id").to_owned(),
@@ -384,6 +387,9 @@ pub fn test_config(database_url: String, token_key: String) -> Config {
     config.mail_concurrency = 8;
     config.public_url = "https://triage.example".to_owned();
     config.notice_sweep = Duration::from_millis(500);
+    // No digest unless a test asks for one: the daily period starts at midnight UTC,
+    // and a test that moves its clock across it would get an email it did not expect.
+    config.digest_cron = Some(NO_DIGEST.to_owned());
     // Each test has a budget of its own: tests of the limits set one.
     config.rate_limit = triage::config::Switch::Off;
     config

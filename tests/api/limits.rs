@@ -489,8 +489,13 @@ async fn an_operation_past_the_request_timeout_is_cancelled_and_rolled_back() {
                 attempts += 1;
                 assert!(attempts < 40, "writes never resumed");
             }
+            // The slow one left nothing. (On a loaded machine a quick one can run out
+            // of time between its commit and its answer, and be sent again: it may be
+            // there more than once.)
             let issues = app.data(token, "{ issues { nodes { title } } }", json!({})).await;
-            assert_eq!(issues["issues"]["nodes"], json!([{ "title": "Quick" }]));
+            let titles: Vec<&str> =
+                issues["issues"]["nodes"].as_array().unwrap().iter().map(|n| n["title"].as_str().unwrap()).collect();
+            assert!(!titles.is_empty() && titles.iter().all(|title| *title == "Quick"), "{titles:?}");
         },
     )
     .await;
