@@ -344,15 +344,9 @@ pub async fn readable(
     reference: &IssueRef,
 ) -> Result<Option<Issue>> {
     // One statement: the issue, joined to its project for the visibility rule.
-    let select = join_as(
-        issues::Entity::find(),
-        JoinType::InnerJoin,
-        project_table::Entity,
-        PROJECT,
-        issues::Column::ProjectId,
-    )
-    .filter(policy::readable_issues(actor.user_id, PROJECT))
-    .filter(issues::Column::DeletedAt.is_null());
+    let select = with_project()
+        .filter(policy::readable_issues(actor.user_id, PROJECT))
+        .filter(issues::Column::DeletedAt.is_null());
     let select = match reference {
         IssueRef::Id(id) => select.filter(issues::Column::Id.eq(*id)),
         IssueRef::Key(key) => {
@@ -450,6 +444,18 @@ fn join_as<E: EntityTrait>(
     select
 }
 
+/// The issues, each joined to its project as [`PROJECT`], whose `visibility` the
+/// visibility rule reads (see `policy::readable_issues`).
+fn with_project() -> Select<issues::Entity> {
+    join_as(
+        issues::Entity::find(),
+        JoinType::InnerJoin,
+        project_table::Entity,
+        PROJECT,
+        issues::Column::ProjectId,
+    )
+}
+
 /// Selects every column of the table joined as `alias`, named `<alias>_<column>`.
 fn columns_of<E: EntityTrait>(
     mut select: Select<issues::Entity>,
@@ -499,16 +505,8 @@ pub async fn list(
         }),
         id: listed.issue.id.0,
     };
-    // The project is joined to the list and to its count alike: the visibility rule
-    // reads its `visibility` (see `policy::readable_issues`).
-    let select = join_as(
-        issues::Entity::find(),
-        JoinType::InnerJoin,
-        project_table::Entity,
-        PROJECT,
-        issues::Column::ProjectId,
-    )
-    .filter(filter.condition(viewer.user_id));
+    // The project is joined to the list and to its count alike.
+    let select = with_project().filter(filter.condition(viewer.user_id));
     page::fetch(db, select, keyset, args, with_total, with_people, position).await
 }
 
