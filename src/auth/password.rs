@@ -145,40 +145,68 @@ impl PasswordHasher {
     /// The PHC string of a fresh argon2id hash of `password` (one the domain has
     /// judged good enough to keep).
     pub async fn hash(&self, password: &str) -> Result<String> {
-        let password = password.to_owned();
-        self.run(move |memory| hash_with(memory, &password)).await?
+        self.turn().await?.hash(password).await
     }
 
     /// Whether `password` matches `hash`; with no hash (an unknown user) the dummy is
     /// checked and the answer is `false`.
     pub async fn verify(&self, hash: Option<&str>, password: &str) -> Result<bool> {
+        self.turn().await?.verify(hash, password).await
+    }
+
+    /// A hashing thread's turn, once one is free; `RATE_LIMITED` when none is within
+    /// the queue timeout. Taken before anything else is spent on a login (its
+    /// attempt counted, say), so a shed login costs nothing.
+    pub async fn turn(&self) -> Result<HashTurn<'_>> {
+        match tokio::time::timeout(self.queue_timeout, self.permits.acquire()).await {
+            Ok(permit) => Ok(HashTurn { hasher: self, _permit: permit.map_err(|_| gone())? }),
+            Err(_) => {
+                // Debug, not warn: a storm sheds thousands a second.
+                tracing::debug!(queue_timeout = ?self.queue_timeout, "password work shed: every hashing thread is busy");
+                Err(crate::Error::RateLimited {
+                    message: "Too many sign-ins at once; try again in a moment",
+                    retry_after: 1,
+                })
+            }
+        }
+    }
+}
+
+fn gone() -> crate::Error {
+    crate::Error::internal("the password hashing threads are gone")
+}
+
+/// A hashing thread reserved for one hash or check ([`PasswordHasher::turn`]).
+#[derive(Debug)]
+pub struct HashTurn<'a> {
+    hasher: &'a PasswordHasher,
+    _permit: tokio::sync::SemaphorePermit<'a>,
+}
+
+impl HashTurn<'_> {
+    /// [`PasswordHasher::hash`], on this turn.
+    pub async fn hash(self, password: &str) -> Result<String> {
+        let password = password.to_owned();
+        self.run(move |memory| hash_with(memory, &password)).await?
+    }
+
+    /// [`PasswordHasher::verify`], on this turn.
+    pub async fn verify(self, hash: Option<&str>, password: &str) -> Result<bool> {
         let known = hash.is_some();
-        let hash = hash.map_or_else(|| self.dummy_hash.to_string(), str::to_owned);
+        let hash = hash.map_or_else(|| self.hasher.dummy_hash.to_string(), str::to_owned);
         let password = password.to_owned();
         let matches = self.run(move |memory| verify_with(memory, &hash, &password)).await?;
         Ok(known && matches)
     }
 
-    /// Runs `work` on a hashing thread once one is free; `RATE_LIMITED` when none is
-    /// within the queue timeout.
+    /// Runs `work` on a hashing thread; the turn ends with it.
     async fn run<T: Send + 'static>(
-        &self,
+        self,
         work: impl FnOnce(&mut Vec<Block>) -> T + Send + 'static,
     ) -> Result<T> {
-        let gone = || crate::Error::internal("the password hashing threads are gone");
-        let _permit = match tokio::time::timeout(self.queue_timeout, self.permits.acquire()).await {
-            Ok(permit) => permit.map_err(|_| gone())?,
-            Err(_) => {
-                // Debug, not warn: a storm sheds thousands a second.
-                tracing::debug!(queue_timeout = ?self.queue_timeout, "password work shed: every hashing thread is busy");
-                return Err(crate::Error::RateLimited {
-                    message: "Too many sign-ins at once; try again in a moment",
-                    retry_after: 1,
-                });
-            }
-        };
         let (done, result) = tokio::sync::oneshot::channel();
-        self.jobs
+        self.hasher
+            .jobs
             .send(Box::new(move |memory| {
                 let _ = done.send(work(memory));
             }))

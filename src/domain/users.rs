@@ -99,7 +99,8 @@ pub(super) async fn insert(db: &impl ConnectionTrait, new: NewUser, password_has
 
 /// The user a login names, by username (any case) or email, if the password matches.
 /// A wrong password and an unknown user get the same error after the same work.
-/// Before any hashing, the attempt is counted against the account (known or not)
+/// Once a hashing thread is free (else `RATE_LIMITED` at once, uncounted), and
+/// before any hashing, the attempt is counted against the account (known or not)
 /// from `client` and from anywhere, and refused with `RATE_LIMITED` when either count
 /// is used up (see [`super::logins`]); a success clears both counts.
 pub async fn authenticate(
@@ -112,8 +113,10 @@ pub async fn authenticate(
 ) -> Result<User> {
     let user = find_by_login(db, login).await?;
     let subject = LoginSubject::of(user.as_ref(), login);
+    // A login shed for want of a hashing thread is not counted as an attempt.
+    let turn = hasher.turn().await?;
     logins::reserve(db, limits, &subject, client).await?;
-    let verified = hasher.verify(user.as_ref().map(|u| u.password_hash.as_str()), password.expose()).await?;
+    let verified = turn.verify(user.as_ref().map(|u| u.password_hash.as_str()), password.expose()).await?;
     match user {
         Some(user) if verified => {
             forget_attempts(db, &subject, client).await;
@@ -165,8 +168,9 @@ pub async fn update_profile(
             Error::bad_input("currentPassword", "The current password is required to change it")
         })?;
         let subject = LoginSubject::User(user.id);
+        let turn = hasher.turn().await?;
         logins::reserve(db, limits, &subject, client).await?;
-        if !hasher.verify(Some(&user.password_hash), current.expose()).await? {
+        if !turn.verify(Some(&user.password_hash), current.expose()).await? {
             tracing::warn!(account = %subject, client = ?client, "updateMe: wrong current password");
             return Err(Error::bad_input("currentPassword", "The current password is wrong"));
         }

@@ -199,22 +199,36 @@ async fn the_purge_deletes_only_counters_whose_window_is_over() {
 
 /// With one hashing thread and a short queue timeout, a burst of logins is partly
 /// shed: the shed ones are answered at once with `RATE_LIMITED` and `retryAfter`,
-/// the others log in, and nothing fails otherwise.
+/// are not counted as attempts on the account, and nothing fails otherwise.
 #[tokio::test]
-async fn logins_that_cannot_start_hashing_in_time_are_shed_at_once() {
+async fn logins_that_cannot_start_hashing_in_time_are_shed_at_once_and_not_counted() {
     let configure = |config: &mut triage::config::Config| {
         config.max_concurrent_hashes = Some(1);
         config.login_queue_timeout = std::time::Duration::from_millis(1);
-        config.login_max_failures = 100;
+        config.login_max_failures = 4;
     };
     each_backend_with(configure, async |app: &mut TestApp| {
         app.register("grace").await;
-        let responses = join_all((0..8).map(|_| login(app, "grace", PASSWORD))).await;
-        let shed: Vec<&Value> = responses.iter().filter(|r| r.get("errors").is_some()).collect();
+        let responses = join_all((0..8).map(|_| login(app, "grace", "wrong password"))).await;
+        let shed: Vec<&Value> = responses
+            .iter()
+            .filter(|r| r.get("errors").is_some() && error_code(r) == "RATE_LIMITED")
+            .collect();
+        let wrong = responses
+            .iter()
+            .filter(|r| r.get("errors").is_some() && error_code(r) == "UNAUTHENTICATED")
+            .count();
         assert!(!shed.is_empty(), "one thread cannot start eight hashes within 1 ms");
-        assert!(shed.len() < responses.len(), "the first one gets the thread: {responses:#?}");
+        assert!(wrong >= 1, "the first one gets the thread: {responses:#?}");
+        assert_eq!(shed.len() + wrong, responses.len(), "{responses:#?}");
         for response in shed {
             assert_eq!(retry_after(response), 1);
+        }
+        // Only the attempts that were hashed count: under the limit of four, the owner
+        // still gets in.
+        if wrong < 4 {
+            let owner = login(app, "grace", PASSWORD).await;
+            assert!(owner.get("errors").is_none(), "{wrong} counted attempts: {owner:#}");
         }
     })
     .await;
