@@ -9,7 +9,7 @@ use super::projects::Project;
 use crate::{
     Result,
     entity::{
-        ids::{ProjectId, UserId},
+        ids::UserId,
         issues::{self, Status},
     },
 };
@@ -62,10 +62,7 @@ pub async fn assigned_by_project(
         .order_by_desc(issues::Column::Id)
         .all(db)
         .await?;
-    let mut project_ids: Vec<ProjectId> = assigned.iter().map(|issue| issue.project_id).collect();
-    project_ids.sort_unstable();
-    project_ids.dedup();
-    let mut projects = super::projects::find_many(db, &project_ids).await?;
+    let mut projects = super::projects::find_many(db, assigned.iter().map(|issue| issue.project_id)).await?;
     projects.sort_by(|a, b| a.key.cmp(&b.key));
     let mut by_user: HashMap<UserId, Vec<issues::Model>> = HashMap::new();
     for issue in assigned {

@@ -139,9 +139,14 @@ pub async fn find(db: &impl ConnectionTrait, id: ProjectId) -> Result<Option<Pro
     super::unique(db, projects::Entity::find_by_id(id)).await
 }
 
-/// The projects with these ids (any that exist), in no particular order.
-pub async fn find_many(db: &impl ConnectionTrait, ids: &[ProjectId]) -> Result<Vec<Project>> {
-    Ok(projects::Entity::find().filter(projects::Column::Id.is_in(ids.iter().copied())).all(db).await?)
+/// The projects with these ids (any that exist, each once however often it is
+/// named), in no particular order.
+pub async fn find_many(
+    db: &impl ConnectionTrait,
+    ids: impl IntoIterator<Item = ProjectId>,
+) -> Result<Vec<Project>> {
+    let ids: std::collections::BTreeSet<ProjectId> = ids.into_iter().collect();
+    Ok(projects::Entity::find().filter(projects::Column::Id.is_in(ids)).all(db).await?)
 }
 
 /// The caller's standing in `project`: their role in it, as [`policy::role_of`] has it.

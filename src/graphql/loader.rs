@@ -74,7 +74,7 @@ impl Loader<ProjectId> for ProjectLoader {
     type Error = Arc<crate::Error>;
 
     async fn load(&self, keys: &[ProjectId]) -> Result<HashMap<ProjectId, Project>, Self::Error> {
-        let found = projects::find_many(&self.db, keys).await.map_err(Arc::new)?;
+        let found = projects::find_many(&self.db, keys.iter().copied()).await.map_err(Arc::new)?;
         Ok(found.into_iter().map(|project| (project.id, project)).collect())
     }
 }

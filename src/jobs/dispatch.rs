@@ -203,11 +203,9 @@ impl Dispatcher {
         let users = users::find_many(&self.db, &user_ids).await?.into_iter().map(|u| (u.id, u)).collect();
         let issues: HashMap<_, _> =
             issues::find_many(&self.db, &issue_ids).await?.into_iter().map(|i| (i.id, i)).collect();
-        let mut project_ids: Vec<ProjectId> = issues.values().map(|issue| issue.project_id).collect();
-        project_ids.sort_unstable();
-        project_ids.dedup();
+        let project_ids = issues.values().map(|issue| issue.project_id);
         let projects =
-            projects::find_many(&self.db, &project_ids).await?.into_iter().map(|p| (p.id, p)).collect();
+            projects::find_many(&self.db, project_ids).await?.into_iter().map(|p| (p.id, p)).collect();
         let digests = if digest_users.is_empty() {
             HashMap::new()
         } else {
