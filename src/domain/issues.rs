@@ -456,30 +456,18 @@ fn with_project() -> Select<issues::Entity> {
     )
 }
 
-/// Selects every column of the table joined as `alias`, named `<alias>_<column>`.
-fn columns_of<E: EntityTrait>(
-    mut select: Select<issues::Entity>,
-    _table: E,
-    alias: &str,
-) -> Select<issues::Entity>
-where
-    E::Column: Iterable,
-{
-    let iden = Alias::new(alias).into_iden();
-    for column in E::Column::iter() {
-        select = select.column_as(Expr::col((iden.clone(), column)), format!("{alias}_{}", column.as_str()));
-    }
-    select
-}
-
-/// Joins each issue's creator and assignee to a list's select. (It joins the project
-/// already, for the visibility rule, but reads none of its columns: decoding them
-/// cost every page a tenth of its time, and the few projects of a page come from
-/// the request's loader when asked for.)
+/// Joins each issue's creator and assignee to a list's select, their columns named
+/// `<alias>_<column>`. (It joins the project already, for the visibility rule, but
+/// reads none of its columns: decoding them cost every page a tenth of its time, and
+/// the few projects of a page come from the request's loader when asked for.)
 fn with_people(mut select: Select<issues::Entity>) -> Select<issues::Entity> {
     for (alias, on) in PEOPLE {
-        select =
-            columns_of(join_as(select, JoinType::LeftJoin, users::Entity, alias, on), users::Entity, alias);
+        select = join_as(select, JoinType::LeftJoin, users::Entity, alias, on);
+        let iden = Alias::new(alias).into_iden();
+        for column in users::Column::iter() {
+            select =
+                select.column_as(Expr::col((iden.clone(), column)), format!("{alias}_{}", column.as_str()));
+        }
     }
     select
 }
