@@ -2,7 +2,7 @@
 
 use sea_orm::ConnectionTrait as _;
 use serde_json::{Value, json};
-use triage::config::{Config, Registration, Secret};
+use triage::config::Registration;
 
 use crate::{
     helpers::{
@@ -79,9 +79,7 @@ async fn registration(app: &mut TestApp, mode: Registration) {
 #[tokio::test]
 async fn an_invitation_reaches_a_real_smtp_server_and_signs_its_holder_up() {
     let sink = SmtpSink::start().await;
-    let url = sink.url();
-    let configure = move |config: &mut Config| config.smtp_url = Some(Secret::new(url.clone()));
-    each_backend_with(configure, async |app| {
+    each_backend_with(sink.configure(), async |app| {
         sink.clear();
         let ada = app.register("ada").await;
         let web = project(app, &ada, "WEB", "PRIVATE").await;
@@ -283,9 +281,7 @@ async fn closed_registration_makes_no_accounts_through_the_api() {
 #[tokio::test]
 async fn an_invitation_the_mail_server_refuses_is_not_kept() {
     let sink = SmtpSink::start().await;
-    let url = sink.url();
-    let configure = move |config: &mut Config| config.smtp_url = Some(Secret::new(url.clone()));
-    each_backend_with(configure, async |app| {
+    each_backend_with(sink.configure(), async |app| {
         let ada = app.register("ada").await;
         let web = project(app, &ada, "WEB", "PRIVATE").await;
         sink.reply_to_rcpt(&["550 5.1.1 no such user\r\n"]);

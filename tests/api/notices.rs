@@ -7,7 +7,6 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 use triage::{
-    config::{Config, Secret},
     domain::notices as outbox,
     entity::notices::{self, State},
     mail::SendError,
@@ -106,9 +105,7 @@ async fn an_assignment_notice_goes_out_once_exactly_when_due_with_the_issue_as_i
 #[tokio::test]
 async fn an_assignment_notice_reaches_a_real_smtp_server_after_a_deferral() {
     let sink = SmtpSink::start().await;
-    let url = sink.url();
-    let configure = move |config: &mut Config| config.smtp_url = Some(Secret::new(url.clone()));
-    each_backend_with(configure, async |app| {
+    each_backend_with(sink.configure(), async |app| {
         sink.clear();
         let ada = app.register("ada").await;
         let bob = app.register("bob").await;

@@ -115,6 +115,12 @@ impl SmtpSink {
         format!("smtp://{}", self.address)
     }
 
+    /// A server configuration that mails through this sink.
+    pub fn configure(&self) -> impl Fn(&mut triage::config::Config) + use<> {
+        let url = self.url();
+        move |config| config.smtp_url = Some(triage::config::Secret::new(url.clone()))
+    }
+
     /// Answers the next `RCPT TO` commands with these replies (`451 ...`, `550 ...`).
     pub fn reply_to_rcpt(&self, replies: &[&'static str]) {
         self.rcpt_replies.lock().unwrap().extend(replies);
