@@ -17,7 +17,7 @@ use super::{
     page::{self, Keyset, Page, PageArgs, Position},
     policy::{self, Standing},
     projects::{self, ProjectRef},
-    users::User,
+    users::Profile,
     values::{IssueDescription, IssueTitle, SearchText},
 };
 use crate::entity::ids::{IssueId, ProjectId, UserId};
@@ -391,13 +391,12 @@ pub async fn fill_in(db: &impl ConnectionTrait, events: &mut [IssueEvent]) -> Re
     Ok(())
 }
 
-/// An issue of a list, with its project and the people it names, read in the same
-/// statement.
+/// An issue of a list, with the people it names, read in the same statement.
 #[derive(Debug, Clone)]
 pub struct ListedIssue {
     pub issue: Issue,
-    pub creator: Option<User>,
-    pub assignee: Option<User>,
+    pub creator: Option<Profile>,
+    pub assignee: Option<Profile>,
 }
 
 /// The table aliases of the people joined to a listed issue, and the column naming each.
@@ -408,22 +407,35 @@ const PEOPLE: [(&str, issues::Column); 2] =
 /// would read as the issue's `project_id`).
 const PROJECT: &str = "proj";
 
+/// A listed issue is read by position: the issue's columns in their entity order
+/// (all of them, first, as `Entity::find()` selects them), then each of [`PEOPLE`]'s
+/// [`Profile::COLUMNS`] (see [`with_people`]). By name, each of a page's 600 values
+/// cost a lookup, and each person's a formatted name: a tenth of the page's time.
 impl FromQueryResult for ListedIssue {
-    fn from_query_result(res: &QueryResult, pre: &str) -> Result<Self, DbErr> {
-        let person = |alias: &str| -> Result<Option<User>, DbErr> {
-            let prefix = format!("{pre}{alias}_");
-            match res.try_get::<Option<i64>>(&prefix, "id")? {
-                Some(_) => User::from_query_result(res, &prefix).map(Some),
-                None => Ok(None),
-            }
-        };
-        let [(creator, _), (assignee, _)] = PEOPLE;
-        Ok(Self {
-            issue: Issue::from_query_result(res, pre)?,
-            creator: person(creator)?,
-            assignee: person(assignee)?,
-        })
+    fn from_query_result(res: &QueryResult, _pre: &str) -> Result<Self, DbErr> {
+        let issue_columns = issues::Column::iter().len();
+        let person = |n: usize| Profile::read_at(res, issue_columns + n * Profile::COLUMNS.len());
+        Ok(Self { issue: issue_at(res)?, creator: person(0)?, assignee: person(1)? })
     }
+}
+
+/// The issue in the first columns of `row`, in the entity's column order.
+fn issue_at(row: &QueryResult) -> Result<Issue, DbErr> {
+    Ok(Issue {
+        id: row.try_get_by_index(0)?,
+        project_id: row.try_get_by_index(1)?,
+        number: row.try_get_by_index(2)?,
+        kind: row.try_get_by_index(3)?,
+        title: row.try_get_by_index(4)?,
+        description: row.try_get_by_index(5)?,
+        status: row.try_get_by_index(6)?,
+        created_by: row.try_get_by_index(7)?,
+        assigned_to: row.try_get_by_index(8)?,
+        created_at: row.try_get_by_index(9)?,
+        updated_at: row.try_get_by_index(10)?,
+        closed_at: row.try_get_by_index(11)?,
+        deleted_at: row.try_get_by_index(12)?,
+    })
 }
 
 /// Joins `table` as `alias` (`join`: inner or left) where its `id` is the issue's `on`.
@@ -464,7 +476,7 @@ fn with_people(mut select: Select<issues::Entity>) -> Select<issues::Entity> {
     for (alias, on) in PEOPLE {
         select = join_as(select, JoinType::LeftJoin, users::Entity, alias, on);
         let iden = Alias::new(alias).into_iden();
-        for column in users::Column::iter() {
+        for column in Profile::COLUMNS {
             select =
                 select.column_as(Expr::col((iden.clone(), column)), format!("{alias}_{}", column.as_str()));
         }

@@ -189,11 +189,13 @@ where
     if let Some(before) = before {
         bounded = bounded.filter(keyset.beyond(before, false));
     }
-    let mut page = keyset.ordered(bounded, backward);
+    // The total comes last, after what `read` adds: a row type may read its columns
+    // by position.
+    let mut page = read(keyset.ordered(bounded, backward));
     if with_total {
         page = page.column_as(count_of(&select), TOTAL);
     }
-    let statement = with_literal_limit(db.get_database_backend(), read(page), limit + 1);
+    let statement = with_literal_limit(db.get_database_backend(), page, limit + 1);
     let mut rows = Counted::<R>::find_by_statement(statement).all(db).await?;
     let total_count = match (with_total, rows.first()) {
         (false, _) => None,

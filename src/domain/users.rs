@@ -2,10 +2,12 @@
 
 use std::net::IpAddr;
 
+use chrono::{DateTime, Utc};
 use sea_orm::{
     ActiveModelTrait,
     ActiveValue::Set,
-    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QuerySelect,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryResult,
+    QuerySelect,
     sea_query::{Condition, Expr, ExprTrait as _, Func},
 };
 
@@ -27,6 +29,54 @@ use crate::{
 };
 
 pub use users::Model as User;
+
+/// What others see of an account: no password hash, no role. Lists read just these
+/// columns of the people they join (see [`Profile::COLUMNS`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Profile {
+    pub id: UserId,
+    pub username: String,
+    pub email: String,
+    pub first_name: String,
+    pub last_name: String,
+    pub created_at: DateTime<Utc>,
+}
+
+impl Profile {
+    /// The columns of `users` a profile is read from, in the order
+    /// [`Profile::read_at`] reads them.
+    pub const COLUMNS: [users::Column; 6] = [
+        users::Column::Id,
+        users::Column::Username,
+        users::Column::Email,
+        users::Column::FirstName,
+        users::Column::LastName,
+        users::Column::CreatedAt,
+    ];
+
+    /// The profile in the [`Profile::COLUMNS`] of `row` from position `first` on;
+    /// `None` when its id is null (an outer join that found nobody). Read by
+    /// position: by name, every column of every row would cost a lookup and, for an
+    /// aliased column, a formatted name.
+    pub fn read_at(row: &QueryResult, first: usize) -> std::result::Result<Option<Self>, DbErr> {
+        let Some(id) = row.try_get_by_index::<Option<UserId>>(first)? else { return Ok(None) };
+        Ok(Some(Self {
+            id,
+            username: row.try_get_by_index(first + 1)?,
+            email: row.try_get_by_index(first + 2)?,
+            first_name: row.try_get_by_index(first + 3)?,
+            last_name: row.try_get_by_index(first + 4)?,
+            created_at: row.try_get_by_index(first + 5)?,
+        }))
+    }
+}
+
+impl From<User> for Profile {
+    fn from(user: User) -> Self {
+        let User { id, username, email, first_name, last_name, created_at, .. } = user;
+        Self { id, username, email, first_name, last_name, created_at }
+    }
+}
 
 /// How the databases name a clash on each unique index of `users` (PostgreSQL names
 /// the index, SQLite the index or the column), with the input field and message.

@@ -42,23 +42,13 @@ const PAGE: usize = 20;
 /// Every column of `issues`, as sea-orm selects them for a list.
 const ISSUE_COLUMNS: &str = r#""issues"."id", "issues"."project_id", "issues"."number", "issues"."kind", "issues"."title", "issues"."description", "issues"."status", "issues"."created_by", "issues"."assigned_to", "issues"."created_at", "issues"."updated_at", "issues"."closed_at", "issues"."deleted_at""#;
 
-/// The columns of `users`, in the order sea-orm selects them.
-const USER_COLUMNS: [&str; 9] = [
-    "id",
-    "username",
-    "email",
-    "first_name",
-    "last_name",
-    "password_hash",
-    "role",
-    "created_at",
-    "updated_at",
-];
+/// The columns of `users` a list joins for each person (Triage's `Profile::COLUMNS`).
+const USER_COLUMNS: [&str; 6] = ["id", "username", "email", "first_name", "last_name", "created_at"];
 
 /// The one statement Triage sends for scenario 1, as sea-query renders it for the
 /// backend (read off the statement sea-orm sends): the page in keyset order, newest
-/// first, one row more than the page to learn whether another follows, with
-/// `totalCount` as a scalar subquery, each issue's creator and assignee joined, and
+/// first, one row more than the page to learn whether another follows, with each
+/// issue's creator and assignee joined, `totalCount` as a scalar subquery, and
 /// the visibility rule (a PUBLIC project, one of the caller's projects, or an
 /// instance admin) in both the page and the count, which join the project for it.
 ///
@@ -93,9 +83,9 @@ impl Statements {
         let with_project =
             r#""issues" INNER JOIN "projects" AS "proj" ON "proj"."id" = "issues"."project_id""#;
         let page = format!(
-            r#"SELECT {ISSUE_COLUMNS}, (SELECT COUNT(*) AS "n" FROM {with_project} WHERE {}) AS "page_total", {} FROM {with_project} LEFT JOIN "users" AS "creator" ON "creator"."id" = "issues"."created_by" LEFT JOIN "users" AS "assignee" ON "assignee"."id" = "issues"."assigned_to" WHERE {} ORDER BY "issues"."created_at" DESC, "issues"."id" DESC LIMIT {}"#,
-            condition(1),
+            r#"SELECT {ISSUE_COLUMNS}, {}, (SELECT COUNT(*) AS "n" FROM {with_project} WHERE {}) AS "page_total" FROM {with_project} LEFT JOIN "users" AS "creator" ON "creator"."id" = "issues"."created_by" LEFT JOIN "users" AS "assignee" ON "assignee"."id" = "issues"."assigned_to" WHERE {} ORDER BY "issues"."created_at" DESC, "issues"."id" DESC LIMIT {}"#,
             joined.join(", "),
+            condition(1),
             condition(7),
             PAGE + 1,
         );

@@ -1,3 +1,5 @@
+use std::sync::Arc;
+
 use async_graphql::{Context, Enum, ID, InputObject, Object};
 use chrono::{DateTime, Utc};
 
@@ -10,6 +12,7 @@ use crate::{
         issues::{IssueFilter as DomainFilter, IssueOrder as DomainOrder, ListedIssue, OrderField},
         page::PageArgs,
         policy,
+        users::Profile,
         values::{self, SearchText},
     },
     entity::issues::{Kind, Status},
@@ -38,12 +41,10 @@ pub enum IssueKind {
 #[derive(Debug, Clone)]
 pub struct Issue {
     issue: domain::issues::Issue,
-    /// Its project, when read with it (a list's page); otherwise looked up through
-    /// the request's project loader.
     /// Its creator and assignee, when they were read with it (a list's page);
     /// otherwise they are looked up through the request's user loader.
-    creator: Option<domain::users::User>,
-    assignee: Option<domain::users::User>,
+    creator: Option<Arc<Profile>>,
+    assignee: Option<Arc<Profile>>,
 }
 
 impl From<domain::issues::Issue> for Issue {
@@ -54,7 +55,11 @@ impl From<domain::issues::Issue> for Issue {
 
 impl From<ListedIssue> for Issue {
     fn from(listed: ListedIssue) -> Self {
-        Self { issue: listed.issue, creator: listed.creator, assignee: listed.assignee }
+        Self {
+            issue: listed.issue,
+            creator: listed.creator.map(Arc::new),
+            assignee: listed.assignee.map(Arc::new),
+        }
     }
 }
 
@@ -99,7 +104,7 @@ impl Issue {
     /// Who opened the issue; only they may edit or delete it.
     async fn created_by(&self, ctx: &Context<'_>) -> Result<User> {
         if let Some(creator) = &self.creator {
-            return Ok(User::new(creator.clone()));
+            return Ok(User::shared(Arc::clone(creator)));
         }
         load_user(ctx, self.issue.created_by)
             .await?
@@ -109,7 +114,7 @@ impl Issue {
     /// Who is to work on it, if anyone.
     async fn assigned_to(&self, ctx: &Context<'_>) -> Result<Option<User>> {
         match (&self.assignee, self.issue.assigned_to) {
-            (Some(assignee), _) => Ok(Some(User::new(assignee.clone()))),
+            (Some(assignee), _) => Ok(Some(User::shared(Arc::clone(assignee)))),
             (None, Some(id)) => load_user(ctx, id).await,
             (None, None) => Ok(None),
         }

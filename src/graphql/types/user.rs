@@ -1,3 +1,5 @@
+use std::sync::Arc;
+
 use async_graphql::{Context, ID, Object};
 use chrono::{DateTime, Utc};
 
@@ -5,26 +7,31 @@ use super::{IssueConnection, IssueStatus, UserConnection, page_args, to_id, want
 use crate::domain::IdMatch;
 use crate::{
     Error, Result,
-    domain::{self, issues::IssueFilter, values::SearchText},
+    domain::{self, issues::IssueFilter, users::Profile, values::SearchText},
     graphql::context::ContextExt as _,
 };
 
 #[derive(Debug, Clone)]
 pub struct User {
-    account: domain::users::User,
+    account: Arc<Profile>,
     /// Whether the caller is this account whatever the request's token says: the
     /// payload of a new session is the caller's own.
     own: bool,
 }
 
 impl User {
-    pub fn new(account: domain::users::User) -> Self {
+    pub fn new(account: impl Into<Profile>) -> Self {
+        Self::shared(Arc::new(account.into()))
+    }
+
+    /// A profile already shared, such as a listed issue's creator.
+    pub fn shared(account: Arc<Profile>) -> Self {
         Self { account, own: false }
     }
 
     /// The account a session was just started for, shown to its holder.
-    pub fn own(account: domain::users::User) -> Self {
-        Self { account, own: true }
+    pub fn own(account: impl Into<Profile>) -> Self {
+        Self { account: Arc::new(account.into()), own: true }
     }
 }
 
