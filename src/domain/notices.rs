@@ -41,6 +41,11 @@ pub use notices::Model as Notice;
 
 /// Within the change of an issue's assignee from `old` to `new`: cancels the pending
 /// notice of the former assignment and schedules one for the new.
+///
+/// An issue with no assignee has no pending assignment notice (whatever takes its
+/// assignee away cancels it here, and deleting a user deletes their notices), so
+/// from `None` there is nothing to cancel: a new issue's write is a statement
+/// shorter.
 pub async fn on_assignment_change(
     change: &mut Change<'_>,
     issue_id: IssueId,
@@ -51,7 +56,9 @@ pub async fn on_assignment_change(
     if old == new {
         return Ok(());
     }
-    cancel_for_issue(change, issue_id).await?;
+    if old.is_some() {
+        cancel_for_issue(change, issue_id).await?;
+    }
     if let Some(recipient) = new {
         let at = change.outbox().clock().now();
         notices::ActiveModel {

@@ -1,17 +1,27 @@
-//! The baseline of the API benchmark: scenario 1 (a page of 20 issues of one
-//! assignee, with `totalCount` and each issue's creator and assignee) served by a
-//! minimal axum handler that runs by hand the SQL Triage runs for it and writes the
-//! same JSON. What Triage spends beyond this (GraphQL parsing, validation and
-//! execution, the ORM, its middleware) is what the Triage/baseline ratio of
-//! `bench/run api` shows. Not part of the product.
+//! The baseline of the API benchmark: minimal axum handlers that run by hand the SQL
+//! Triage runs, and write the same JSON. What Triage spends beyond them (GraphQL
+//! parsing, validation and execution, the ORM, its middleware, its checks) is what
+//! the Triage/baseline ratios of `bench/run api` show. Not part of the product.
 //!
-//! `POST /graphql` reads only the variable `a` (the assignee's id) of the body and
-//! ignores the query text: it answers scenario 1 whatever is asked. It checks the
-//! bearer token with Triage's own code and key, so authentication costs both servers
-//! the same. `GET /readyz` answers once the pool is open.
+//! - Scenario 1 (a page of 20 issues of one assignee, with `totalCount` and each
+//!   issue's creator and assignee) and scenario 2 (one issue by id): Triage's very
+//!   statement, and byte-identical JSON (`api` checks both).
+//! - Scenario 3 (`createIssue` with an assignee) and 4 (`updateIssue` giving a new
+//!   assignee): one transaction a request that writes what Triage's writes, the
+//!   issue row (with its number from the project's counter) and its assignee's
+//!   notice row, cancelling the former assignee's; it checks nothing Triage checks
+//!   beyond the creator of an updated issue. Writers take turns on one in-process
+//!   lock, as Triage's do, and begin with `BEGIN IMMEDIATE` on SQLite.
 //!
-//! Env: `DATABASE_URL`, `TRIAGE_TOKEN_KEY`, `TRIAGE_LISTEN`, and
-//! `TRIAGE_DB_MAX_CONNECTIONS` (default as Triage's: 4 on SQLite, 16 on PostgreSQL).
+//! `POST /graphql` reads only the variables of the body and ignores the query text:
+//! `t` (a title) is scenario 3, `id` with `a` scenario 4, `a` scenario 1, `id`
+//! scenario 2. It checks the bearer token with Triage's own code and key, so
+//! authentication costs both servers the same. `GET /readyz` answers once the pool is
+//! open.
+//!
+//! Env: `DATABASE_URL`, `TRIAGE_TOKEN_KEY`, `TRIAGE_LISTEN`, `TRIAGE_ASSIGNMENT_DELAY`
+//! (as Triage reads it; default 12 minutes) and `TRIAGE_DB_MAX_CONNECTIONS` (default as
+//! Triage's: 4 on SQLite, 16 on PostgreSQL).
 
 use std::{sync::Arc, time::Duration};
 
@@ -57,6 +67,13 @@ const USER_COLUMNS: [&str; 6] = ["id", "username", "email", "first_name", "last_
 struct Statements {
     page: Arc<str>,
     issue: Arc<str>,
+    /// Scenarios 3 and 4, in the order a write runs them.
+    begin: &'static str,
+    take_number: Arc<str>,
+    insert_issue: Arc<str>,
+    reassign: Arc<str>,
+    cancel_notice: Arc<str>,
+    insert_notice: Arc<str>,
 }
 
 impl Statements {
@@ -93,7 +110,44 @@ impl Statements {
             r#"SELECT {ISSUE_COLUMNS} FROM {with_project} WHERE {}"#,
             condition(1).replace(r#""issues"."assigned_to""#, r#""issues"."id""#)
         );
-        Self { page: page.into(), issue: issue.into() }
+        let numbered = |sql: &str| {
+            let mut n = 0;
+            sql.split('?')
+                .enumerate()
+                .map(|(i, part)| {
+                    if i == 0 {
+                        return part.to_owned();
+                    }
+                    n += 1;
+                    format!("{}{part}", param(n))
+                })
+                .collect::<String>()
+        };
+        Self {
+            page: page.into(),
+            issue: issue.into(),
+            begin: if postgres { "BEGIN" } else { "BEGIN IMMEDIATE" },
+            take_number: numbered(
+                r#"UPDATE "projects" SET "next_number" = "next_number" + 1 WHERE "id" = ? RETURNING "next_number""#,
+            )
+            .into(),
+            insert_issue: numbered(
+                r#"INSERT INTO "issues" ("project_id", "number", "kind", "title", "description", "status", "created_by", "assigned_to", "created_at", "updated_at") VALUES (?, ?, 'TASK', ?, '', 'OPEN', ?, ?, ?, ?) RETURNING "id""#,
+            )
+            .into(),
+            reassign: numbered(
+                r#"UPDATE "issues" SET "assigned_to" = ?, "updated_at" = ? WHERE "id" = ? AND "created_by" = ? AND "deleted_at" IS NULL RETURNING "id""#,
+            )
+            .into(),
+            cancel_notice: numbered(
+                r#"UPDATE "notices" SET "state" = 'cancelled', "last_error" = 'cancelled: the assignment changed' WHERE "issue_id" = ? AND "kind" = 'assignment' AND "state" = 'pending'"#,
+            )
+            .into(),
+            insert_notice: numbered(
+                r#"INSERT INTO "notices" ("kind", "issue_id", "recipient_id", "actor_id", "due_at", "state", "attempts", "created_at") VALUES ('assignment', ?, ?, ?, ?, 'pending', 0, ?)"#,
+            )
+            .into(),
+        }
     }
 }
 
@@ -108,6 +162,10 @@ struct App {
     pool: Pool,
     statements: Statements,
     tokens: TokenKeys,
+    /// One writer at a time, as in Triage.
+    write_turn: tokio::sync::Mutex<()>,
+    /// How long after an assignment its notice is due.
+    assignment_delay: chrono::Duration,
 }
 
 /// The body of a scenario 1 request; only `variables.a` is read.
@@ -118,10 +176,12 @@ struct GraphqlRequest {
 
 #[derive(Debug, Deserialize)]
 struct Variables {
-    /// Scenario 1's assignee.
+    /// Scenario 1's assignee, and the new assignee of 3 and 4.
     a: Option<String>,
-    /// Scenario 2's issue.
+    /// Scenario 2's issue, and 4's.
     id: Option<String>,
+    /// Scenario 3's title.
+    t: Option<String>,
 }
 
 /// Scenario 2's response: `issue(id) { id title status createdAt }`.
@@ -241,7 +301,94 @@ macro_rules! scenario_2 {
     }};
 }
 
+/// Runs one write of scenario 3 or 4 on `$pool` in one transaction: for an issue of
+/// `$creator` (scenario 4; its id) or a new one titled `$title` (scenario 3), the
+/// assignee `$assignee` and a notice for them. Evaluates to the issue's id, or `None`
+/// when `$creator` did not create the issue.
+macro_rules! write {
+    ($pool:expr, $statements:expr, $delay:expr, $creator:expr, $title:expr, $issue:expr, $assignee:expr) => {{
+        let statements = $statements;
+        let mut txn = $pool.begin_with(statements.begin).await?;
+        let now = Utc::now();
+        let id: Option<i64> = match ($title, $issue) {
+            (Some(title), _) => {
+                let next: i64 = sqlx::query_scalar(AssertSqlSafe(statements.take_number.clone()))
+                    .bind(DEFAULT_PROJECT)
+                    .fetch_one(&mut *txn)
+                    .await?;
+                let id = sqlx::query_scalar(AssertSqlSafe(statements.insert_issue.clone()))
+                    .bind(DEFAULT_PROJECT)
+                    .bind(next - 1)
+                    .bind(title)
+                    .bind($creator)
+                    .bind($assignee)
+                    .bind(now)
+                    .bind(now)
+                    .fetch_one(&mut *txn)
+                    .await?;
+                Some(id)
+            }
+            (None, Some(issue)) => {
+                let id = sqlx::query_scalar(AssertSqlSafe(statements.reassign.clone()))
+                    .bind($assignee)
+                    .bind(now)
+                    .bind(issue)
+                    .bind($creator)
+                    .fetch_optional(&mut *txn)
+                    .await?;
+                if id.is_some() {
+                    sqlx::query(AssertSqlSafe(statements.cancel_notice.clone()))
+                        .bind(issue)
+                        .execute(&mut *txn)
+                        .await?;
+                }
+                id
+            }
+            (None, None) => None,
+        };
+        if let Some(id) = id {
+            sqlx::query(AssertSqlSafe(statements.insert_notice.clone()))
+                .bind(id)
+                .bind($assignee)
+                .bind($creator)
+                .bind(now + $delay)
+                .bind(now)
+                .execute(&mut *txn)
+                .await?;
+        }
+        txn.commit().await?;
+        id
+    }};
+}
+
+/// The default project, where scenario 3's issues go.
+const DEFAULT_PROJECT: i64 = 1;
+
 impl App {
+    /// Scenario 3 (`title`) or 4 (`issue`): the response's JSON.
+    async fn write(
+        &self,
+        creator: i64,
+        title: Option<&str>,
+        issue: Option<i64>,
+        assignee: i64,
+    ) -> anyhow::Result<serde_json::Value> {
+        let _turn = self.write_turn.lock().await;
+        let delay = self.assignment_delay;
+        let id = match &self.pool {
+            Pool::Sqlite(pool) => write!(pool, &self.statements, delay, creator, title, issue, assignee),
+            Pool::Postgres(pool) => write!(pool, &self.statements, delay, creator, title, issue, assignee),
+        };
+        let field = if title.is_some() { "createIssue" } else { "updateIssue" };
+        Ok(match id {
+            Some(id) => serde_json::json!({ "data": { field: { "issue": { "id": id.to_string() } } } }),
+            None => serde_json::json!({
+                "data": null,
+                "errors": [{ "message": "Only the issue's creator may change it", "extensions": { "code": "FORBIDDEN" } }],
+            }),
+        })
+    }
+
     async fn issue_by_id(&self, viewer: i64, id: i64) -> anyhow::Result<IssueResponse> {
         let issue = match &self.pool {
             Pool::Sqlite(pool) => scenario_2!(pool, &self.statements, viewer, id),
@@ -280,12 +427,19 @@ async fn graphql(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -
     };
     // As Triage reads an id: one that names no row names nothing.
     let id_of = |id: &str| id.parse::<i64>().ok().filter(|id| *id > 0).unwrap_or(0);
-    let body = match (&request.variables.a, &request.variables.id) {
-        (Some(assignee), _) => {
+    let Variables { a, id, t } = &request.variables;
+    let body = match (t, id, a) {
+        (Some(title), _, Some(assignee)) => {
+            app.write(viewer, Some(title), None, id_of(assignee)).await.map(|r| serde_json::to_vec(&r))
+        }
+        (None, Some(issue), Some(assignee)) => {
+            app.write(viewer, None, Some(id_of(issue)), id_of(assignee)).await.map(|r| serde_json::to_vec(&r))
+        }
+        (None, None, Some(assignee)) => {
             app.issues_by_assignee(viewer, id_of(assignee)).await.map(|r| serde_json::to_vec(&r))
         }
-        (None, Some(id)) => app.issue_by_id(viewer, id_of(id)).await.map(|r| serde_json::to_vec(&r)),
-        (None, None) => return error(StatusCode::BAD_REQUEST, "Expected the variable a or id"),
+        (None, Some(id), None) => app.issue_by_id(viewer, id_of(id)).await.map(|r| serde_json::to_vec(&r)),
+        _ => return error(StatusCode::BAD_REQUEST, "Expected the variables of scenario 1, 2, 3 or 4"),
     };
     let body = match body {
         Ok(body) => body,
@@ -326,7 +480,17 @@ async fn main() -> anyhow::Result<()> {
         other => anyhow::bail!("the baseline runs on SQLite or PostgreSQL, not {other:?}"),
     };
     let tokens = TokenKeys::from_paserk(&env("TRIAGE_TOKEN_KEY")?, "triage", Duration::from_secs(3600))?;
-    let app = Arc::new(App { pool, statements: Statements::new(backend), tokens });
+    let assignment_delay = match std::env::var("TRIAGE_ASSIGNMENT_DELAY") {
+        Ok(value) => humantime::parse_duration(&value).context("TRIAGE_ASSIGNMENT_DELAY")?,
+        Err(_) => Duration::from_secs(12 * 60),
+    };
+    let app = Arc::new(App {
+        pool,
+        statements: Statements::new(backend),
+        tokens,
+        write_turn: tokio::sync::Mutex::new(()),
+        assignment_delay: chrono::Duration::from_std(assignment_delay)?,
+    });
     let router = Router::new()
         .route("/graphql", post(graphql))
         .route("/readyz", get(|| async { "ready" }))
