@@ -5,9 +5,10 @@
 //! (`TRIAGE_MAX_CONCURRENT_HASHES`), which further logins queue for, but only for
 //! so long (`TRIAGE_LOGIN_QUEUE_TIMEOUT`): one that cannot start by then is answered
 //! at once with `RATE_LIMITED`, rather than waiting seconds behind a storm. The threads
-//! run at a lower CPU priority (nice 10) than the rest of the server, so a login
-//! storm takes the CPU the API leaves idle rather than the API's share: reads stay
-//! fast while logins queue.
+//! run at a lower CPU priority (nice 5) than the rest of the server, so a login
+//! storm takes mostly the CPU the API leaves idle rather than the API's share: reads
+//! stay fast while logins queue. A hash's 19 MiB are kept while logins keep coming and
+//! given back to the system after two idle seconds.
 
 use std::{
     sync::{Arc, Mutex, mpsc},
@@ -24,9 +25,11 @@ use tokio::sync::Semaphore;
 use crate::Result;
 
 /// The hashing threads' priority, on thread-priority's 0 (lowest) to 99 scale,
-/// which on Linux maps 22 to nice 10: about a tenth of a nice-0 thread's CPU share
-/// when both want the CPU.
-const HASHING_PRIORITY: u8 = 22;
+/// which on Linux maps 34 to nice 5: about a third of a nice-0 thread's CPU share
+/// when both want the CPU. (At nice 10, a tenth, a login served during a storm of
+/// reads took up to 250 ms to hash after its wait, and the p99 of the logins served
+/// passed 500 ms.)
+const HASHING_PRIORITY: u8 = 34;
 
 /// Work for a hashing thread, given that thread's argon2 memory.
 type Job = Box<dyn FnOnce(&mut Vec<Block>) + Send>;
@@ -40,12 +43,15 @@ pub struct PasswordHasher {
     /// Verified against when the user does not exist, so an unknown username costs
     /// the same time as a wrong password and cannot be told apart by timing.
     dummy_hash: Arc<str>,
+    /// The hashing threads' memory between jobs.
+    memory: Arc<Memory>,
 }
 
 impl std::fmt::Debug for PasswordHasher {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PasswordHasher")
             .field("available_permits", &self.permits.available_permits())
+            .field("idle_memory_blocks", &lock(&self.memory.idle).len())
             .finish_non_exhaustive()
     }
 }
@@ -56,14 +62,52 @@ fn params() -> Params {
     Params::new(19 * 1024, 2, 1, None).unwrap_or_default()
 }
 
-/// The first `blocks` blocks of `memory`, grown to fit on first use. Each hashing
-/// thread keeps its memory for its life: allocating 19 MiB per hash left glibc's
-/// allocator holding several copies per thread (RSS grew by 80 MiB over 20 logins).
+/// How long the hashing threads stay idle before their memory is given back.
+const IDLE_RELEASE: Duration = Duration::from_secs(2);
+
+/// The least a hash's memory reserves, in blocks of 1 KiB: more than glibc's largest
+/// mmap threshold (32 MiB on 64-bit), so the allocator always maps it on its own and
+/// unmaps it when it is dropped. 19 MiB, allocated in an ordinary heap, would stay
+/// with the thread's arena for good after a single login (glibc raises its threshold
+/// past any block it has unmapped): RSS grew by 80 MiB over 20 logins. Only the pages
+/// a hash writes are resident; the rest is address space.
+const RESERVED_BLOCKS: usize = 33 * 1024;
+
+/// The first `blocks` blocks of `memory`, grown to fit on first use.
 fn blocks(memory: &mut Vec<Block>, blocks: usize) -> &mut [Block] {
     if memory.len() < blocks {
+        if memory.capacity() < blocks {
+            *memory = Vec::with_capacity(blocks.max(RESERVED_BLOCKS));
+        }
         memory.resize(blocks, Block::default());
     }
     &mut memory[..blocks]
+}
+
+/// The hashing threads' memory while it is not in use; freed once every thread has
+/// been idle for [`IDLE_RELEASE`], so a burst of logins leaves no 19 MiB behind.
+#[derive(Debug, Default)]
+struct Memory {
+    idle: Mutex<Vec<Vec<Block>>>,
+}
+
+impl Memory {
+    fn take(&self) -> Vec<Block> {
+        lock(&self.idle).pop().unwrap_or_default()
+    }
+
+    fn put_back(&self, memory: Vec<Block>) {
+        lock(&self.idle).push(memory);
+    }
+
+    fn release(&self) {
+        lock(&self.idle).clear();
+    }
+}
+
+/// A lock whose poisoning only means a panic elsewhere, which left the data whole.
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// The PHC string of a fresh argon2id hash of `password`.
@@ -127,11 +171,12 @@ impl PasswordHasher {
         let threads = max_concurrent.max(1);
         let (jobs, queue) = mpsc::channel::<Job>();
         let queue = Arc::new(Mutex::new(queue));
+        let memory = Arc::new(Memory::default());
         for n in 0..threads {
-            let queue = queue.clone();
+            let (queue, memory) = (queue.clone(), memory.clone());
             std::thread::Builder::new()
                 .name(format!("password-hash-{n}"))
-                .spawn(move || hashing_thread(&queue))
+                .spawn(move || hashing_thread(&queue, &memory))
                 .context("starting a password hashing thread")?;
         }
         Ok(Self {
@@ -139,6 +184,7 @@ impl PasswordHasher {
             queue_timeout,
             jobs,
             dummy_hash: dummy_hash.into(),
+            memory,
         })
     }
 
@@ -216,8 +262,9 @@ impl HashTurn<'_> {
 }
 
 /// One hashing thread: lowers its own priority, then runs jobs until the hasher is
-/// dropped.
-fn hashing_thread(queue: &Mutex<mpsc::Receiver<Job>>) {
+/// dropped. The thread waiting for the next job (the others wait for it) frees the
+/// idle memory when none has come for [`IDLE_RELEASE`].
+fn hashing_thread(queue: &Mutex<mpsc::Receiver<Job>>, memory: &Memory) {
     use thread_priority::{ThreadPriority, ThreadPriorityValue, set_current_thread_priority};
     let lowered =
         ThreadPriorityValue::try_from(HASHING_PRIORITY).map_err(|err| format!("{err:?}")).and_then(|value| {
@@ -227,14 +274,18 @@ fn hashing_thread(queue: &Mutex<mpsc::Receiver<Job>>) {
     if let Err(err) = lowered {
         tracing::warn!(error = %err, "cannot lower the password hashing thread's priority");
     }
-    let mut memory = Vec::new();
     loop {
-        // A poisoned lock only means another hashing thread panicked while waiting.
-        let job = match queue.lock().unwrap_or_else(std::sync::PoisonError::into_inner).recv() {
+        let job = match lock(queue).recv_timeout(IDLE_RELEASE) {
             Ok(job) => job,
-            Err(_) => return,
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                memory.release();
+                continue;
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => return,
         };
-        job(&mut memory);
+        let mut blocks = memory.take();
+        job(&mut blocks);
+        memory.put_back(blocks);
     }
 }
 
@@ -250,6 +301,25 @@ mod tests {
         assert!(hasher.verify(Some(&hash), "correct horse").await?);
         assert!(!hasher.verify(Some(&hash), "wrong horse").await?);
         assert!(!hasher.verify(None, "correct horse").await?);
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn the_memory_of_a_hash_is_given_back_once_the_threads_are_idle() -> anyhow::Result<()> {
+        let hasher = PasswordHasher::new(1, Duration::from_secs(5))?;
+        hasher.hash("correct horse").await?;
+        // The thread puts its blocks back just after it answers.
+        let kept = || lock(&hasher.memory.idle).iter().map(Vec::len).collect::<Vec<_>>();
+        for _ in 0..100 {
+            if !kept().is_empty() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        assert_eq!(kept(), [19 * 1024], "the blocks wait for the next job");
+        tokio::time::sleep(IDLE_RELEASE + Duration::from_secs(1)).await;
+        assert!(lock(&hasher.memory.idle).is_empty(), "idle memory is freed");
+        assert!(hasher.verify(None, "correct horse").await.is_ok_and(|matches| !matches));
         Ok(())
     }
 
