@@ -321,10 +321,9 @@ async fn get_editable(
 }
 
 async fn standing_in_project_of(db: &impl ConnectionTrait, actor: Actor, issue: &Issue) -> Result<Standing> {
-    let project = projects::find(db, issue.project_id)
+    projects::standing_in(db, actor, &ProjectRef::Id(issue.project_id))
         .await?
-        .ok_or_else(|| Error::internal("an issue's project is missing"))?;
-    projects::standing(db, actor, project).await
+        .ok_or_else(|| Error::internal("an issue's project is missing"))
 }
 
 /// An issue named by id or by key (`WEB-42`).

@@ -5,7 +5,7 @@ use sea_orm::{
     ActiveValue::Set,
     ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, FromQueryResult, JoinType,
     PaginatorTrait as _, QueryFilter, QuerySelect, QueryTrait,
-    sea_query::{Condition, Expr, ExprTrait as _, Func},
+    sea_query::{Alias, Condition, Expr, ExprTrait as _, Func},
 };
 
 use super::{
@@ -164,13 +164,68 @@ pub async fn readable(
     actor: Actor,
     reference: &ProjectRef,
 ) -> Result<Option<Standing>> {
-    let project = match reference {
-        ProjectRef::Id(id) => find(db, *id).await?,
-        ProjectRef::Key(key) => find_by_key(db, key).await?,
+    let standing = standing_in(db, actor, reference).await?;
+    Ok(standing.filter(policy::may_read_project))
+}
+
+/// The project `reference` names with `actor`'s standing in it, whether or not they
+/// may read it; `None` when there is no such project. One statement (a write's
+/// checks are each a hop to the connection's thread, in the write turn): the project
+/// with the account's role and its membership role joined.
+pub async fn standing_in(
+    db: &impl ConnectionTrait,
+    actor: Actor,
+    reference: &ProjectRef,
+) -> Result<Option<Standing>> {
+    let mut select = projects::Entity::find();
+    let query = QueryTrait::query(&mut select);
+    query.join_as(
+        JoinType::LeftJoin,
+        users::Entity,
+        Alias::new(VIEWER),
+        Expr::col((Alias::new(VIEWER), users::Column::Id)).eq(actor.user_id),
+    );
+    query.join(
+        JoinType::LeftJoin,
+        project_members::Entity,
+        Condition::all()
+            .add(
+                Expr::col((project_members::Entity, project_members::Column::ProjectId))
+                    .equals((projects::Entity, projects::Column::Id)),
+            )
+            .add(Expr::col((project_members::Entity, project_members::Column::UserId)).eq(actor.user_id)),
+    );
+    let select = select
+        .column_as(Expr::col((Alias::new(VIEWER), users::Column::Role)), "instance")
+        .column_as(Expr::col((project_members::Entity, project_members::Column::Role)), "member");
+    let select = match reference {
+        ProjectRef::Id(id) => select.filter(projects::Column::Id.eq(*id)),
+        ProjectRef::Key(key) => select.filter(projects::Column::Key.eq(key.as_str())),
     };
-    let Some(project) = project else { return Ok(None) };
-    let standing = standing(db, actor, project).await?;
-    Ok(policy::may_read_project(&standing).then_some(standing))
+    let Some(found) = select.into_model::<ProjectStanding>().all(db).await?.pop() else { return Ok(None) };
+    let instance = found.instance.ok_or(Error::Unauthenticated("The account no longer exists"))?;
+    Ok(Some(Standing { role: policy::role_of(instance, found.member), project: found.project }))
+}
+
+/// The alias of the caller's own `users` row in [`standing_in`].
+const VIEWER: &str = "viewer";
+
+/// A row of [`standing_in`].
+struct ProjectStanding {
+    project: Project,
+    /// `None` when the account no longer exists.
+    instance: Option<users::Role>,
+    member: Option<ProjectRole>,
+}
+
+impl FromQueryResult for ProjectStanding {
+    fn from_query_result(res: &sea_orm::QueryResult, pre: &str) -> Result<Self, sea_orm::DbErr> {
+        Ok(Self {
+            project: Project::from_query_result(res, pre)?,
+            instance: res.try_get(pre, "instance")?,
+            member: res.try_get(pre, "member")?,
+        })
+    }
 }
 
 /// Like [`readable`], for the project a mutation acts on: `NOT_FOUND` when the
