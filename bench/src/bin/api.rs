@@ -95,8 +95,16 @@ async fn main() -> anyhow::Result<()> {
     // would look through until a later write resets it: fold it into the database
     // first, as a long-running database would have, so that whichever server is
     // measured first is not slowed by it.
-    if db.get_database_backend() == sea_orm::DatabaseBackend::Sqlite {
-        db.execute_unprepared("PRAGMA wal_checkpoint(TRUNCATE)").await?;
+    // On PostgreSQL, autovacuum would by then have set the visibility map of the bulk
+    // insert's pages: until it does, a count reads every row's page instead of the
+    // covering index alone (scenario 7's page took 3.8 ms rather than 0.7 ms).
+    match db.get_database_backend() {
+        sea_orm::DatabaseBackend::Sqlite => {
+            db.execute_unprepared("PRAGMA wal_checkpoint(TRUNCATE)").await?;
+        }
+        _ => {
+            db.execute_unprepared("VACUUM ANALYZE").await?;
+        }
     }
     let parameters = password_hash.rsplitn(3, '$').nth(2).unwrap_or_default();
     println!("seeded in {:.1} s; every password hash is {parameters}$...", started.elapsed().as_secs_f64());
