@@ -408,7 +408,7 @@ const PROJECT: &str = "proj";
 
 /// A listed issue is read by position: the issue's columns in their entity order
 /// (all of them, first, as `Entity::find()` selects them), then each of [`PEOPLE`]'s
-/// [`Profile::COLUMNS`] (see [`with_people`]). By name, each of a page's 600 values
+/// [`Profile::COLUMNS`] (see [`with_people`]). By name, each of a page's 500 values
 /// cost a lookup, and each person's a formatted name: a tenth of the page's time.
 impl FromQueryResult for ListedIssue {
     fn from_query_result(res: &QueryResult, _pre: &str) -> Result<Self, DbErr> {

@@ -305,7 +305,7 @@ macro_rules! scenario_2 {
 /// `$creator` (scenario 4; its id) or a new one titled `$title` (scenario 3), the
 /// assignee `$assignee` and a notice for them. Evaluates to the issue's id, or `None`
 /// when `$creator` did not create the issue.
-macro_rules! write {
+macro_rules! write_scenario {
     ($pool:expr, $statements:expr, $delay:expr, $creator:expr, $title:expr, $issue:expr, $assignee:expr) => {{
         let statements = $statements;
         let mut txn = $pool.begin_with(statements.begin).await?;
@@ -376,8 +376,12 @@ impl App {
         let _turn = self.write_turn.lock().await;
         let delay = self.assignment_delay;
         let id = match &self.pool {
-            Pool::Sqlite(pool) => write!(pool, &self.statements, delay, creator, title, issue, assignee),
-            Pool::Postgres(pool) => write!(pool, &self.statements, delay, creator, title, issue, assignee),
+            Pool::Sqlite(pool) => {
+                write_scenario!(pool, &self.statements, delay, creator, title, issue, assignee)
+            }
+            Pool::Postgres(pool) => {
+                write_scenario!(pool, &self.statements, delay, creator, title, issue, assignee)
+            }
         };
         let field = if title.is_some() { "createIssue" } else { "updateIssue" };
         Ok(match id {
