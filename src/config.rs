@@ -173,7 +173,8 @@ pub struct Config {
     pub header_timeout: Duration,
 
     /// How long a request may take, body included; an operation still running then is
-    /// cancelled and its transaction rolled back.
+    /// cancelled and its transaction rolled back (one that has just committed keeps
+    /// its change, though it is answered `TIMEOUT`).
     #[arg(long, env = "TRIAGE_REQUEST_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
     pub request_timeout: Duration,
 

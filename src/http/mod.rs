@@ -17,7 +17,8 @@
 //!
 //! Bounds: a header-read timeout (`TRIAGE_HEADER_TIMEOUT`, set in `app.rs`), a
 //! request timeout covering the body and the operation (`TRIAGE_REQUEST_TIMEOUT`: the
-//! operation is cancelled and its transaction rolled back), a body limit, and at most
+//! operation is cancelled and its transaction rolled back, unless the timer fires
+//! between a mutation's commit and its answer), a body limit, and at most
 //! `TRIAGE_MAX_CONCURRENT_REQUESTS` GraphQL requests at once (others wait; `/healthz`
 //! never does). A POST must be
 //! `Content-Type: application/json` (else 415) and name a `query` or a persisted
