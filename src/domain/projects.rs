@@ -4,7 +4,7 @@ use sea_orm::{
     ActiveModelTrait,
     ActiveValue::Set,
     ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, FromQueryResult, JoinType,
-    PaginatorTrait as _, QueryFilter, QuerySelect, QueryTrait,
+    PaginatorTrait as _, QueryFilter, QuerySelect, QueryTrait, Select,
     sea_query::{Alias, Condition, Expr, ExprTrait as _, Func},
 };
 
@@ -185,19 +185,12 @@ pub async fn standing_in(
         Alias::new(VIEWER),
         Expr::col((Alias::new(VIEWER), users::Column::Id)).eq(actor.user_id),
     );
-    query.join(
-        JoinType::LeftJoin,
-        project_members::Entity,
-        Condition::all()
-            .add(
-                Expr::col((project_members::Entity, project_members::Column::ProjectId))
-                    .equals((projects::Entity, projects::Column::Id)),
-            )
-            .add(Expr::col((project_members::Entity, project_members::Column::UserId)).eq(actor.user_id)),
+    let select = select.column_as(Expr::col((Alias::new(VIEWER), users::Column::Role)), "instance");
+    let select = with_member_role(
+        select,
+        Expr::col((projects::Entity, projects::Column::Id)),
+        Expr::value(actor.user_id),
     );
-    let select = select
-        .column_as(Expr::col((Alias::new(VIEWER), users::Column::Role)), "instance")
-        .column_as(Expr::col((project_members::Entity, project_members::Column::Role)), "member");
     let select = match reference {
         ProjectRef::Id(id) => select.filter(projects::Column::Id.eq(*id)),
         ProjectRef::Key(key) => select.filter(projects::Column::Key.eq(key.as_str())),
@@ -243,20 +236,23 @@ struct Roles {
 }
 
 async fn roles_in(db: &impl ConnectionTrait, user: UserId, project: ProjectId) -> Result<Option<Roles>> {
-    let mut select = users::Entity::find_by_id(user).select_only().column_as(users::Column::Role, "instance");
+    let select = users::Entity::find_by_id(user).select_only().column_as(users::Column::Role, "instance");
+    let select =
+        with_member_role(select, Expr::value(project), Expr::col((users::Entity, users::Column::Id)));
+    Ok(select.into_model::<Roles>().all(db).await?.pop())
+}
+
+/// Left-joins to `select` the membership of `user` in `project` (each a column of
+/// `select` or a value), its role read as `member` (null for a non-member).
+fn with_member_role<E: EntityTrait>(mut select: Select<E>, project: Expr, user: Expr) -> Select<E> {
     QueryTrait::query(&mut select).join(
         JoinType::LeftJoin,
         project_members::Entity,
         Condition::all()
-            .add(
-                Expr::col((project_members::Entity, project_members::Column::UserId))
-                    .equals((users::Entity, users::Column::Id)),
-            )
-            .add(Expr::col((project_members::Entity, project_members::Column::ProjectId)).eq(project)),
+            .add(Expr::col((project_members::Entity, project_members::Column::ProjectId)).eq(project))
+            .add(Expr::col((project_members::Entity, project_members::Column::UserId)).eq(user)),
     );
-    let select =
-        select.column_as(Expr::col((project_members::Entity, project_members::Column::Role)), "member");
-    Ok(select.into_model::<Roles>().all(db).await?.pop())
+    select.column_as(Expr::col((project_members::Entity, project_members::Column::Role)), "member")
 }
 
 /// Changes a project (ADMIN).
