@@ -4,13 +4,13 @@ use chrono::{DateTime, Utc};
 use sea_orm::{
     ActiveModelTrait,
     ActiveValue::Set,
-    ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, FromQueryResult, IdenStatic as _,
-    Iterable, JoinType, QueryFilter, QueryResult, QuerySelect, QueryTrait, Select,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait, FromQueryResult,
+    IdenStatic as _, Iterable, JoinType, QueryFilter, QueryResult, QuerySelect, QueryTrait, Select,
     sea_query::{Alias, Condition, Expr, ExprTrait as _, Func, IntoIden as _, Query},
 };
 
 use super::{
-    IdMatch,
+    IdMatch, Template,
     change::{Announce, Change},
     events::{self, IssueEvent},
     notices, now,
@@ -102,16 +102,24 @@ pub async fn create(
     default: ProjectId,
     new: NewIssue,
 ) -> Result<Issue> {
-    let mut change = Change::begin(db, announce).await?;
     let project = new.project.unwrap_or(default);
-    let standing = projects::readable(change.txn(), actor, &ProjectRef::Id(project))
-        .await?
-        .ok_or_else(|| Error::bad_input("projectId", "projectId does not name an existing project"))?;
-    policy::may_create_issue(&standing)?;
-    if let Some(assignee) = new.assigned_to {
-        projects::ensure_assignable(change.txn(), project, assignee).await?;
-    }
-    let number = take_number(change.txn(), project).await?;
+    // On PostgreSQL the number is taken before the transaction (see `take_number`),
+    // once the checks have passed: outside a transaction they read what they would
+    // read inside one, as PostgreSQL reads committed rows either way.
+    let taken = if numbers_apart(db) {
+        may_create(db, actor, project, new.assigned_to).await?;
+        Some(take_number(db, project).await?)
+    } else {
+        None
+    };
+    let mut change = Change::begin(db, announce).await?;
+    let number = match taken {
+        Some(number) => number,
+        None => {
+            may_create(change.txn(), actor, project, new.assigned_to).await?;
+            take_number(change.txn(), project).await?
+        }
+    };
     let at = now();
     let issue = issues::ActiveModel {
         project_id: Set(project),
@@ -136,9 +144,36 @@ pub async fn create(
     Ok(issue)
 }
 
-/// The next number of `project`'s issues, taken: the counter moves on in the
-/// issue's transaction, so a number is never given twice, nor again after its
-/// issue is gone.
+/// Whether `actor` may open an issue in `project`, assigned to `assignee`.
+async fn may_create(
+    db: &impl ConnectionTrait,
+    actor: Actor,
+    project: ProjectId,
+    assignee: Option<UserId>,
+) -> Result<()> {
+    let standing = projects::readable(db, actor, &ProjectRef::Id(project))
+        .await?
+        .ok_or_else(|| Error::bad_input("projectId", "projectId does not name an existing project"))?;
+    policy::may_create_issue(&standing)?;
+    if let Some(assignee) = assignee {
+        projects::ensure_assignable(db, project, assignee).await?;
+    }
+    Ok(())
+}
+
+/// Whether a new issue takes its number in a statement of its own, before its
+/// transaction: on PostgreSQL, where creates run side by side. Taken inside, the
+/// number would hold its project's counter row locked until the issue commits, and
+/// every create in the project would wait for the one before it to commit (a third
+/// of the writes a hand-written transaction managed). A create that fails after
+/// taking its number leaves that number unused; none is ever given twice. On SQLite,
+/// which writes one transaction at a time anyway, the number is taken inside it.
+fn numbers_apart(db: &DatabaseConnection) -> bool {
+    db.get_database_backend() == DbBackend::Postgres
+}
+
+/// The next number of `project`'s issues, taken: the counter moves on, so a number
+/// is never given twice, nor again after its issue is gone.
 async fn take_number(db: &impl ConnectionTrait, project: ProjectId) -> Result<i64> {
     let statement = Query::update()
         .table(project_table::Entity)
@@ -342,20 +377,39 @@ pub async fn readable(
     actor: Actor,
     reference: &IssueRef,
 ) -> Result<Option<Issue>> {
-    // One statement: the issue, joined to its project for the visibility rule.
-    let select = with_project()
-        .filter(policy::readable_issues(actor.user_id, PROJECT))
-        .filter(issues::Column::DeletedAt.is_null());
-    let select = match reference {
-        IssueRef::Id(id) => select.filter(issues::Column::Id.eq(*id)),
+    let statement = match reference {
+        IssueRef::Id(id) => {
+            let build =
+                || readable_select(actor).filter(issues::Column::Id.eq(*id)).build(db.get_database_backend());
+            READABLE_BY_ID.statement(db.get_database_backend(), build, readable_by_id_values(actor, *id))
+        }
         IssueRef::Key(key) => {
             let Some((project, number)) = parse_key(key) else { return Ok(None) };
-            select
+            readable_select(actor)
                 .filter(Expr::col((Alias::new(PROJECT), project_table::Column::Key)).eq(project))
                 .filter(issues::Column::Number.eq(number))
+                .build(db.get_database_backend())
         }
     };
-    super::unique(db, select).await
+    Ok(Issue::find_by_statement(statement).all(db).await?.pop())
+}
+
+/// The issues `actor` may read and not in the trash, each joined to its project for
+/// the visibility rule: one statement.
+fn readable_select(actor: Actor) -> Select<issues::Entity> {
+    with_project()
+        .filter(policy::readable_issues(actor.user_id, PROJECT))
+        .filter(issues::Column::DeletedAt.is_null())
+}
+
+/// [`readable`]'s statement for an issue by id (`issue(id)`).
+static READABLE_BY_ID: Template = Template::new();
+
+/// The values [`readable_select`] binds, then the id's.
+fn readable_by_id_values(actor: Actor, id: IssueId) -> Vec<sea_orm::Value> {
+    let mut values = policy::readable_issues_values(actor.user_id);
+    values.push(id.into());
+    values
 }
 
 /// The project key and number of an issue key (`WEB-42`), if it is spelled as one.
@@ -557,5 +611,23 @@ impl IssueFilter {
             );
         }
         all
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_template_of_an_issue_by_id_binds_what_the_build_would() {
+        for backend in [DbBackend::Sqlite, DbBackend::Postgres] {
+            for (viewer, id) in [(1, 10), (7, 3), (1, 10)] {
+                let actor = Actor { user_id: UserId(viewer) };
+                let id = IssueId(id);
+                let build = || readable_select(actor).filter(issues::Column::Id.eq(id)).build(backend);
+                let bound = READABLE_BY_ID.statement(backend, build, readable_by_id_values(actor, id));
+                assert_eq!(bound, build(), "{backend:?}");
+            }
+        }
     }
 }

@@ -19,13 +19,13 @@ pub mod values;
 use std::{
     collections::BTreeMap,
     path::PathBuf,
-    sync::{Arc, Mutex, PoisonError, Weak},
+    sync::{Arc, Mutex, OnceLock, PoisonError, Weak},
 };
 
 use chrono::{DateTime, Utc};
 use sea_orm::{
     ConnectionTrait, DatabaseConnection, DatabaseConnectionType, DatabaseTransaction, DbBackend, EntityTrait,
-    QueryTrait, Select, SqliteTransactionMode, Statement, TransactionOptions, TransactionTrait,
+    QueryTrait, Select, SqliteTransactionMode, Statement, TransactionOptions, TransactionTrait, Value,
 };
 
 /// The wall clock's time, at the precision both databases keep (microseconds), so a
@@ -135,4 +135,39 @@ pub fn with_literal_limit<E: EntityTrait>(backend: DbBackend, select: Select<E>,
     let mut statement = select.build(backend);
     statement.sql = format!("{} LIMIT {limit}", statement.sql);
     statement
+}
+
+/// A statement whose SQL depends on the backend alone: sea-query builds it once per
+/// backend, and each run binds its own values. For the hottest lookups, where
+/// building and dropping the statement's tree cost a tenth of the request.
+///
+/// The values must be the ones the build would collect, in its order: a test of each
+/// template compares [`Template::statement`] with the build, on both backends.
+#[derive(Debug, Default)]
+pub struct Template {
+    /// SQLite's SQL, then PostgreSQL's.
+    sql: [OnceLock<String>; 2],
+}
+
+impl Template {
+    pub const fn new() -> Self {
+        Self { sql: [OnceLock::new(), OnceLock::new()] }
+    }
+
+    /// The statement `build` makes, with `values` bound in place of the ones it was
+    /// built with.
+    pub fn statement(
+        &self,
+        backend: DbBackend,
+        build: impl FnOnce() -> Statement,
+        values: Vec<Value>,
+    ) -> Statement {
+        let cell = match backend {
+            DbBackend::Sqlite => &self.sql[0],
+            DbBackend::Postgres => &self.sql[1],
+            _ => return build(),
+        };
+        let sql = cell.get_or_init(|| build().sql);
+        Statement::from_sql_and_values(backend, sql.as_str(), values)
+    }
 }

@@ -261,6 +261,12 @@ pub fn readable_issues(viewer: UserId, project: &str) -> Condition {
         .add(is_instance_admin(viewer))
 }
 
+/// The values [`readable_issues`] binds, in its order.
+pub fn readable_issues_values(viewer: UserId) -> Vec<sea_orm::Value> {
+    // The admin test selects a bound 1.
+    vec![Visibility::Public.into(), viewer.into(), 1_i32.into(), viewer.into(), Role::Admin.into()]
+}
+
 /// The issues their own assignee may read (for the digest, which lists many
 /// people's issues in one statement), as a condition on `issues`.
 pub fn readable_by_assignee() -> Condition {

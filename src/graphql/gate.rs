@@ -26,6 +26,8 @@ pub struct Gate {
 #[derive(Debug)]
 pub struct Admitted {
     pub request: Request,
+    /// Whether it is a mutation (a query or subscription otherwise).
+    pub is_mutation: bool,
     /// The document to keep once it has passed validation, when it was parsed now.
     fresh: Option<(String, ExecutableDocument)>,
 }
@@ -39,13 +41,14 @@ impl Gate {
         let variables = std::mem::take(&mut request.variables);
         let document = request.parsed_query().map_err(|err| super::with_code(err, "GRAPHQL_PARSE_FAILED"))?;
         let price = self.admission.price(document, operation_name.as_deref(), &variables);
+        let is_mutation = price.as_ref().is_ok_and(|price| price.is_mutation);
         let admitted = price.and_then(|price| self.admission.admit(tally, &price));
         let fresh = (!cached && admitted.is_ok()).then(|| document.clone());
         request.operation_name = operation_name;
         request.variables = variables;
         admitted?;
         let fresh = fresh.map(|document| (request.query.clone(), document));
-        Ok(Admitted { request, fresh })
+        Ok(Admitted { request, is_mutation, fresh })
     }
 
     /// Keeps `fresh`'s document when `response` shows it passed validation.

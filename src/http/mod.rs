@@ -401,22 +401,26 @@ async fn run(
     operation: Admitted,
     place: Arc<OwnedSemaphorePermit>,
 ) -> async_graphql::Response {
+    let is_mutation = operation.is_mutation;
     let (request, fresh) = operation.into_parts();
     let request = request.data(context.clone());
-    // On a task of its own: a client that hangs up must not cancel a mutation half
-    // way through its transaction. The timeout does cancel it: the transaction is
-    // dropped, which rolls it back before the connection is used again.
     let schema = state.schema.clone();
     let timeout = state.request_timeout;
-    // The task carries the request's span, so what the operation logs carries its id.
-    let task = state.operations.spawn(
-        async move {
-            let _place = place;
-            tokio::time::timeout(timeout, schema.execute(request)).await
-        }
-        .instrument(tracing::Span::current()),
-    );
-    let mut response = match task.await {
+    let execution = async move {
+        let _place = place;
+        tokio::time::timeout(timeout, schema.execute(request)).await
+    };
+    // A mutation runs on a task of its own: a client that hangs up must not cancel it
+    // half way through its transaction. The timeout does cancel it: the transaction
+    // is dropped, which rolls it back before the connection is used again. A query
+    // stops with its client. The task carries the request's span, so what the
+    // operation logs carries its id.
+    let outcome = if is_mutation {
+        state.operations.spawn(execution.instrument(tracing::Span::current())).await
+    } else {
+        Ok(execution.await)
+    };
+    let mut response = match outcome {
         Ok(Ok(response)) => response,
         Ok(Err(_elapsed)) => {
             tracing::warn!(timeout = ?timeout, "an operation ran out of time and was cancelled");

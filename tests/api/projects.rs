@@ -123,6 +123,31 @@ async fn each_project_numbers_its_issues_and_a_number_is_never_given_twice() {
 }
 
 #[tokio::test]
+async fn creates_side_by_side_take_every_number_once_and_a_refused_one_takes_none() {
+    each_backend(async |app| {
+        let ada = app.register("ada").await;
+        let eve = app.register("eve").await;
+        let web = project(app, &ada, "WEB", "PRIVATE").await;
+        let refused = file(app, &eve, &web, "Not a member").await;
+        assert_eq!(error_code(&refused), "BAD_USER_INPUT", "{refused}");
+        let token = Some(ada.access_token.as_str());
+        let unassignable = json!({ "input": { "projectId": web, "title": "x", "assignedTo": eve.id } });
+        let refused = app.graphql(token, CREATE_ISSUE, unassignable).await;
+        assert_eq!(error_code(&refused), "BAD_USER_INPUT", "{refused}");
+        let titles: Vec<String> = (0..16).map(|n| format!("Issue {n}")).collect();
+        let creates = titles.iter().map(|title| file(app, &ada, &web, title));
+        let mut numbers: Vec<u64> = futures_util::future::join_all(creates)
+            .await
+            .iter()
+            .map(|created| created["data"]["createIssue"]["issue"]["number"].as_u64().expect("a number"))
+            .collect();
+        numbers.sort_unstable();
+        assert_eq!(numbers, (1..=16).collect::<Vec<_>>());
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn a_project_keeps_an_admin_and_anyone_may_leave() {
     each_backend(async |app| {
         let ada = app.register("ada").await;

@@ -21,7 +21,8 @@
 //!
 //! `bench/run api` (`--postgres` for PostgreSQL). Env: `SECONDS` (default 15), `WARMUP`
 //! (default 3), `BENCH_DATABASE_URL` (an empty database; default a fresh SQLite file),
-//! `BENCH_QUICK` (set: scenario 1 only, beside the baseline and the previous release).
+//! `BENCH_QUICK` (set: scenario 1 only, beside the baseline and the previous release;
+//! `BENCH_QUICK=2` adds scenario 2 on Triage, beside its baseline).
 
 use std::{
     collections::BTreeMap,
@@ -191,9 +192,16 @@ async fn main() -> anyhow::Result<()> {
 
     // `BENCH_QUICK`: scenario 1 alone (with the baseline and the previous release),
     // for trying a change to the list.
-    if std::env::var_os("BENCH_QUICK").is_some() {
+    if let Some(quick) = std::env::var_os("BENCH_QUICK") {
         println!("{}", scenario_1.row());
         println!("{}", on_baseline.row());
+        if quick == "2" {
+            let scenario_2 = wrk.scenario(second, SCENARIOS[1].1, &server, warmup, seconds).await?;
+            println!("{}", scenario_2.row());
+            println!("{}", second_on_baseline.row());
+            let ratio = scenario_2.requests_per_s / second_on_baseline.requests_per_s;
+            println!("Triage/baseline for scenario 2: {ratio:.2}x");
+        }
         for outcome in previous.iter().flat_map(|previous| &previous.rows) {
             println!("{}", outcome.row());
         }
@@ -812,13 +820,18 @@ impl Wrk {
     ) -> anyhow::Result<Outcome> {
         let stop = Arc::new(AtomicBool::new(false));
         let sampler = sample_rss(server.child.id(), stop.clone());
+        let pid = server.child.id().context("the server is not running")?;
+        let cpu_before = cpu_seconds_of(pid)?;
         let output =
             self.spawn(scenario, THREADS, CONNECTIONS, duration, &server.url)?.wait_with_output().await;
+        let cpu = cpu_seconds_of(pid).unwrap_or(cpu_before) - cpu_before;
         stop.store(true, Ordering::Relaxed);
         let peak_kib = sampler.await.unwrap_or(0);
         let outcome =
             Outcome::parse(label, &output?.stdout, peak_kib).with_context(|| server_state(server))?;
-        println!("{}", outcome.row());
+        // CPU per request is steadier than requests/s on a machine shared with wrk.
+        let requests = outcome.requests_per_s * duration.as_secs_f64();
+        println!("{}  (server CPU {:.0} µs a request)", outcome.row(), cpu * 1e6 / requests.max(1.0));
         Ok(outcome)
     }
 }
