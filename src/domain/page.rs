@@ -40,10 +40,26 @@ pub struct Position {
     pub id: i64,
 }
 
+/// A row's cursor: its position in an order, spelled as the opaque string a client
+/// pages with only when the client asks for it (most pages are read for their nodes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cursor {
+    tag: &'static str,
+    position: Position,
+}
+
+impl Cursor {
+    /// The cursor as the client sees it.
+    pub fn encode(&self) -> String {
+        let key = self.position.key.map_or(String::new(), |at| at.timestamp_micros().to_string());
+        URL_SAFE_NO_PAD.encode(format!("{}:{}:{}", self.tag, key, self.position.id))
+    }
+}
+
 /// A page of rows, each with its cursor.
 #[derive(Debug, Clone)]
 pub struct Page<T> {
-    pub items: Vec<(String, T)>,
+    pub items: Vec<(Cursor, T)>,
     pub has_next_page: bool,
     pub has_previous_page: bool,
     /// Rows matching the filter, on every page; counted only when asked for.
@@ -61,10 +77,9 @@ pub struct Keyset<C> {
 }
 
 impl<C: ColumnTrait> Keyset<C> {
-    /// The opaque cursor of `position`.
-    pub fn cursor(&self, position: Position) -> String {
-        let key = position.key.map_or(String::new(), |at| at.timestamp_micros().to_string());
-        URL_SAFE_NO_PAD.encode(format!("{}:{}:{}", self.tag, key, position.id))
+    /// The cursor of `position`.
+    pub fn cursor(&self, position: Position) -> Cursor {
+        Cursor { tag: self.tag, position }
     }
 
     /// The longest cursor of this order: the tag, two separators and two `i64`s of

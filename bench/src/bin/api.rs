@@ -22,7 +22,7 @@
 //! `bench/run api` (`--postgres` for PostgreSQL). Env: `SECONDS` (default 15), `WARMUP`
 //! (default 3), `BENCH_DATABASE_URL` (an empty database; default a fresh SQLite file),
 //! `BENCH_QUICK` (set: scenario 1 only, beside the baseline and the previous release;
-//! `BENCH_QUICK=2` adds scenario 2 on Triage, beside its baseline).
+//! `BENCH_QUICK=2,3,4` adds those scenarios, each beside its baseline).
 
 use std::{
     collections::BTreeMap,
@@ -195,12 +195,22 @@ async fn main() -> anyhow::Result<()> {
     if let Some(quick) = std::env::var_os("BENCH_QUICK") {
         println!("{}", scenario_1.row());
         println!("{}", on_baseline.row());
-        if quick == "2" {
-            let scenario_2 = wrk.scenario(second, SCENARIOS[1].1, &server, warmup, seconds).await?;
-            println!("{}", scenario_2.row());
-            println!("{}", second_on_baseline.row());
-            let ratio = scenario_2.requests_per_s / second_on_baseline.requests_per_s;
-            println!("Triage/baseline for scenario 2: {ratio:.2}x");
+        // `BENCH_QUICK=2,3`: scenarios 2, 3 or 4 as well, each beside its baseline.
+        let quick = quick.to_string_lossy().into_owned();
+        for (n, (scenario, label)) in SCENARIOS.iter().enumerate().take(4).skip(1) {
+            if !quick.split(',').any(|wanted| wanted.trim() == (n + 1).to_string()) {
+                continue;
+            }
+            let on_triage = wrk.scenario(scenario, label, &server, warmup, seconds).await?;
+            let on_baseline = match n {
+                1 => second_on_baseline.clone(),
+                _ => {
+                    wrk.scenario(scenario, &format!("{} on the baseline", n + 1), &baseline, warmup, seconds)
+                        .await?
+                }
+            };
+            let ratio = on_triage.requests_per_s / on_baseline.requests_per_s;
+            println!("Triage/baseline for scenario {}: {ratio:.2}x", n + 1);
         }
         for outcome in previous.iter().flat_map(|previous| &previous.rows) {
             println!("{}", outcome.row());

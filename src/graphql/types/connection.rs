@@ -1,26 +1,58 @@
-use async_graphql::{Context, Object, SimpleObject};
+use async_graphql::{Context, Object};
 
 use super::{Invitation, Issue, Project, ProjectMember, User};
-use crate::domain::page::{Page, PageArgs};
+use crate::domain::page::{Cursor, Page, PageArgs};
 
 /// Relay paging information.
-#[derive(Debug, Clone, SimpleObject)]
+#[derive(Debug, Clone)]
 pub struct PageInfo {
-    pub has_next_page: bool,
-    pub has_previous_page: bool,
-    pub start_cursor: Option<String>,
-    pub end_cursor: Option<String>,
+    has_next_page: bool,
+    has_previous_page: bool,
+    start_cursor: Option<Cursor>,
+    end_cursor: Option<Cursor>,
+}
+
+/// Relay paging information.
+#[Object]
+impl PageInfo {
+    async fn has_next_page(&self) -> bool {
+        self.has_next_page
+    }
+
+    async fn has_previous_page(&self) -> bool {
+        self.has_previous_page
+    }
+
+    async fn start_cursor(&self) -> Option<String> {
+        self.start_cursor.as_ref().map(Cursor::encode)
+    }
+
+    async fn end_cursor(&self) -> Option<String> {
+        self.end_cursor.as_ref().map(Cursor::encode)
+    }
 }
 
 /// Declares a Relay connection type and its edge type for one node type.
 macro_rules! connection {
     ($connection:ident, $edge:ident, $node:ty, $doc:literal) => {
         /// One item of a page and where it stands.
-        #[derive(Debug, Clone, SimpleObject)]
+        #[derive(Debug, Clone)]
         pub struct $edge {
+            cursor: Cursor,
+            node: $node,
+        }
+
+        /// One item of a page and where it stands.
+        #[Object]
+        impl $edge {
             /// Pass as `after` or `before` to page from here.
-            pub cursor: String,
-            pub node: $node,
+            async fn cursor(&self) -> String {
+                self.cursor.encode()
+            }
+
+            async fn node(&self) -> &$node {
+                &self.node
+            }
         }
 
         #[doc = $doc]
@@ -63,8 +95,8 @@ macro_rules! connection {
                 let page_info = PageInfo {
                     has_next_page: page.has_next_page,
                     has_previous_page: page.has_previous_page,
-                    start_cursor: edges.first().map(|edge| edge.cursor.clone()),
-                    end_cursor: edges.last().map(|edge| edge.cursor.clone()),
+                    start_cursor: edges.first().map(|edge| edge.cursor),
+                    end_cursor: edges.last().map(|edge| edge.cursor),
                 };
                 Self { edges, page_info, total_count: page.total_count.unwrap_or_default() }
             }
