@@ -172,9 +172,9 @@ pub struct Config {
     #[arg(long, env = "TRIAGE_HEADER_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
     pub header_timeout: Duration,
 
-    /// How long a request may take, body included; an operation still running then is
-    /// cancelled and its transaction rolled back (one that has just committed keeps
-    /// its change, though it is answered `TIMEOUT`).
+    /// How long a request's body may take to arrive, and then its operation to run; an
+    /// operation still running then is cancelled and its transaction rolled back (one
+    /// that has begun to commit is let finish, and answered with what it did).
     #[arg(long, env = "TRIAGE_REQUEST_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
     pub request_timeout: Duration,
 

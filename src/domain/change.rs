@@ -94,6 +94,7 @@ impl<'a> Change<'a> {
     /// Commits, then announces what committed.
     pub async fn commit(self) -> Result<()> {
         let Self { txn, turn, announce, events, outbox_changed } = self;
+        super::mark_committing();
         announce.events.commit(txn, events).await?;
         drop(turn);
         if outbox_changed {

@@ -112,7 +112,7 @@ pub async fn invite(
     .insert(&txn)
     .await?;
     let inviter = policy::account_of(&txn, actor).await?;
-    txn.commit().await?;
+    super::commit(txn).await?;
     drop(turn);
     let refused = match send(postman, &invitation, &standing, &inviter, &token).await {
         Ok(Ok(())) => None,
@@ -218,7 +218,7 @@ pub async fn revoke(db: &DatabaseConnection, actor: Actor, id: InvitationId) -> 
     let mut model: invitations::ActiveModel = invitation.into();
     model.revoked_at = Set(Some(now()));
     let invitation = model.update(&txn).await?;
-    txn.commit().await?;
+    super::commit(txn).await?;
     Ok(invitation)
 }
 
@@ -247,7 +247,7 @@ pub async fn accept(db: &DatabaseConnection, actor: Actor, token: &InvitationTok
         return Err(Error::conflict("token", "You are a member of the project already"));
     }
     let accepted = join(&txn, &invitation, user).await?;
-    txn.commit().await?;
+    super::commit(txn).await?;
     Ok(accepted)
 }
 
@@ -272,7 +272,7 @@ pub async fn accept_signing_up(
     let invitation = pending(&txn, token).await?.ok_or_else(|| Error::bad_input("token", INVALID))?;
     let user = users::insert(&txn, new, password_hash).await?;
     let accepted = join(&txn, &invitation, user).await?;
-    txn.commit().await?;
+    super::commit(txn).await?;
     Ok(accepted)
 }
 

@@ -140,7 +140,7 @@ pub async fn reserve(
             });
         }
     }
-    txn.commit().await?;
+    super::commit(txn).await?;
     Ok(())
 }
 
@@ -199,7 +199,7 @@ pub async fn clear(db: &DatabaseConnection, subject: &LoginSubject, client: Opti
     for (key, _) in keys(subject, client, &limits) {
         login_attempts::Entity::delete_by_id(key).exec(&txn).await?;
     }
-    txn.commit().await?;
+    super::commit(txn).await?;
     Ok(())
 }
 
@@ -214,7 +214,7 @@ pub async fn purge_expired(db: &DatabaseConnection, window: Duration, at: DateTi
         .filter(login_attempts::Column::WindowStartedAt.lte(at - window))
         .exec(&txn)
         .await?;
-    txn.commit().await?;
+    super::commit(txn).await?;
     Ok(deleted.rows_affected)
 }
 

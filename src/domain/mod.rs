@@ -19,7 +19,10 @@ pub mod values;
 use std::{
     collections::BTreeMap,
     path::PathBuf,
-    sync::{Arc, Mutex, OnceLock, PoisonError, Weak},
+    sync::{
+        Arc, Mutex, OnceLock, PoisonError, Weak,
+        atomic::{AtomicBool, Ordering},
+    },
 };
 
 use chrono::{DateTime, Utc};
@@ -105,6 +108,48 @@ pub async fn begin_write(db: &DatabaseConnection) -> crate::Result<(DatabaseTran
         ..Default::default()
     };
     Ok((db.begin_with_options(options).await?, turn))
+}
+
+/// Commits `txn`, first marking the running operation's [`Commits`] (if it has one):
+/// every transaction of the domain ends here.
+pub async fn commit(txn: DatabaseTransaction) -> crate::Result<()> {
+    mark_committing();
+    Ok(txn.commit().await?)
+}
+
+/// Marks the running operation's [`Commits`], if it has one, before its writes are
+/// committed by other means than [`commit`] (the event bus commits a [`change::Change`]).
+pub fn mark_committing() {
+    // Outside [`Commits::watch`] (jobs, the CLI) there is nobody to tell.
+    let _ = WATCHED.try_with(|commits| commits.0.store(true, Ordering::Release));
+}
+
+tokio::task_local! {
+    static WATCHED: Commits;
+}
+
+/// Whether an operation has begun to commit: the point past which cancelling it
+/// would not undo its writes.
+///
+/// An operation run under a deadline (an HTTP request's) is cancelled by dropping
+/// it, which rolls back its open transaction. Once `COMMIT` is sent, though, the
+/// writes may stand whatever becomes of the operation: cancelling it then would
+/// answer `TIMEOUT` for a change that was made, and a client that retried would make
+/// it twice. Whoever holds the deadline runs the operation in [`Commits::watch`]
+/// and lets it finish once [`Commits::started`].
+#[derive(Debug, Clone, Default)]
+pub struct Commits(Arc<AtomicBool>);
+
+impl Commits {
+    /// Runs `operation`, marking `self` when it begins to commit.
+    pub async fn watch<F: Future>(&self, operation: F) -> F::Output {
+        WATCHED.scope(self.clone(), operation).await
+    }
+
+    /// Whether the operation has begun to commit.
+    pub fn started(&self) -> bool {
+        self.0.load(Ordering::Acquire)
+    }
 }
 
 /// The database's turn at writing, for a single statement run outside a

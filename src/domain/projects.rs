@@ -85,7 +85,7 @@ pub async fn create(db: &DatabaseConnection, actor: Actor, new: NewProject) -> R
     .await
     .map_err(|err| Error::on_unique_violation(err, UNIQUE_KEY))?;
     insert_member(&txn, project.id, actor.user_id, ProjectRole::Admin).await?;
-    txn.commit().await?;
+    super::commit(txn).await?;
     Ok(project)
 }
 
@@ -113,7 +113,7 @@ pub async fn ensure_default(db: &DatabaseConnection, key: &ProjectKey) -> Result
     .await;
     match inserted {
         Ok(project) => {
-            txn.commit().await?;
+            super::commit(txn).await?;
             Ok(project)
         }
         Err(err) => match Error::on_unique_violation(err, UNIQUE_KEY) {
@@ -277,7 +277,7 @@ pub async fn update(
     }
     model.updated_at = Set(now());
     let project = model.update(&txn).await?;
-    txn.commit().await?;
+    super::commit(txn).await?;
     Ok(project)
 }
 
@@ -300,7 +300,7 @@ pub async fn set_archived(
     model.archived_at = Set(archived.then_some(at));
     model.updated_at = Set(at);
     let project = model.update(&txn).await?;
-    txn.commit().await?;
+    super::commit(txn).await?;
     Ok(project)
 }
 
@@ -390,7 +390,7 @@ pub async fn add_member(
         return Err(Error::conflict("userId", "That user is already a member; change their role instead"));
     }
     let member = insert_member(&txn, project, user, role).await?;
-    txn.commit().await?;
+    super::commit(txn).await?;
     Ok(member)
 }
 
@@ -412,7 +412,7 @@ pub async fn update_member(
     let mut model: project_members::ActiveModel = member.into();
     model.role = Set(role);
     let member = model.update(&txn).await?;
-    txn.commit().await?;
+    super::commit(txn).await?;
     Ok(member)
 }
 
@@ -434,7 +434,7 @@ pub async fn remove_member(
     }
     project_members::Entity::delete_by_id((project, user)).exec(&txn).await?;
     super::notices::cancel_for_member(&txn, project, user).await?;
-    txn.commit().await?;
+    super::commit(txn).await?;
     Ok(member)
 }
 

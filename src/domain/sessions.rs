@@ -112,18 +112,18 @@ pub async fn refresh(
     if spent.rows_affected == 0 {
         tracing::warn!(user_id = stored.user_id.0, "refresh token reused: revoking its family");
         revoke_family(&txn, &stored.family).await?;
-        txn.commit().await?;
+        super::commit(txn).await?;
         return Err(REJECTED);
     }
     if stored.expires_at <= at {
-        txn.commit().await?;
+        super::commit(txn).await?;
         return Err(REJECTED);
     }
     let Some(user) = super::unique(&txn, users::Entity::find_by_id(stored.user_id)).await? else {
         return Err(REJECTED);
     };
     let session = issue(&txn, keys, refresh_ttl, user, stored.family).await?;
-    txn.commit().await?;
+    super::commit(txn).await?;
     Ok(session)
 }
 

@@ -124,7 +124,7 @@ pub async fn register(
     if let Some(project) = joins {
         super::projects::insert_member(&txn, project, user.id, ProjectRole::Member).await?;
     }
-    txn.commit().await?;
+    super::commit(txn).await?;
     Ok(user)
 }
 
@@ -245,7 +245,7 @@ pub async fn update_profile(
     if changes.password.is_some() {
         super::sessions::revoke_all(&txn, user.id).await?;
     }
-    txn.commit().await?;
+    super::commit(txn).await?;
     Ok(user)
 }
 

@@ -16,9 +16,10 @@
 //! A browser's `GET /graphql` gets the GraphiQL page of `graphiql.rs`.
 //!
 //! Bounds: a header-read timeout (`TRIAGE_HEADER_TIMEOUT`, set in `app.rs`), a
-//! request timeout covering the body and the operation (`TRIAGE_REQUEST_TIMEOUT`: the
-//! operation is cancelled and its transaction rolled back, unless the timer fires
-//! between a mutation's commit and its answer), a body limit, and at most
+//! request timeout for the body and another for the operation
+//! (`TRIAGE_REQUEST_TIMEOUT`: an operation still running then is cancelled and its
+//! transaction rolled back, unless it has begun to commit: that one is let finish,
+//! and answered with what it did), a body limit, and at most
 //! `TRIAGE_MAX_CONCURRENT_REQUESTS` GraphQL requests at once (others wait; `/healthz`
 //! never does). A POST must be
 //! `Content-Type: application/json` (else 415) and name a `query` or a persisted
@@ -43,7 +44,7 @@ use std::{
 use async_graphql::{BatchRequest, BatchResponse, Request, ServerError, parser::types::OperationType};
 use axum::{
     Router,
-    body::Bytes,
+    body::Body,
     extract::{ConnectInfo, DefaultBodyLimit, RawQuery, State},
     http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header},
     response::{Html, IntoResponse, Response},
@@ -63,6 +64,7 @@ use tracing::Instrument as _;
 use crate::{
     app::AppState,
     auth::{Actor, Caller},
+    domain::Commits,
     graphql::{
         Admitted, AppSchema, BudgetKey, BudgetStatus, Gate, RequestContext, Tally, fill_codes,
         operation_type, rate_limited_error, unix_now, with_code,
@@ -121,19 +123,21 @@ impl std::fmt::Debug for HttpState {
 }
 
 pub fn router(state: HttpState, max_body_bytes: usize, cors_origins: &[String]) -> anyhow::Result<Router> {
-    // The body is read inside the handler, so the timeout covers a client that sends
-    // it slowly; the operation's own timeout (shorter by nothing) cancels it cleanly.
-    let timeout = state.request_timeout.saturating_add(Duration::from_secs(1));
-    Ok(Router::new()
-        .route("/graphql", get(graphql_get).post(graphql_post))
-        .route("/graphql/ws", get(ws::graphql_ws))
+    // `/graphql` bounds its own time: the body's read and the operation each within
+    // the request timeout (an operation that has begun to commit is let finish, see
+    // `run`). The other routes are bounded here.
+    let bounded = Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
+        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, state.request_timeout));
+    Ok(Router::new()
+        .route("/graphql", get(graphql_get).post(graphql_post))
+        .route("/graphql/ws", get(ws::graphql_ws))
+        .merge(bounded)
         .layer(DefaultBodyLimit::max(max_body_bytes))
         // A declared length over the limit is refused before a byte of the body is read.
         .layer(RequestBodyLimitLayer::new(max_body_bytes))
-        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, timeout))
         .layer(SetResponseHeaderLayer::overriding(
             header::X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),
@@ -178,9 +182,21 @@ async fn graphql_post(
     State(state): State<HttpState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> Response {
     let media = ResponseMedia::negotiate(&headers);
+    // A client that never finishes sending has the request timeout to do it.
+    let body = match tokio::time::timeout(
+        state.request_timeout,
+        axum::body::to_bytes(body, state.max_message_bytes),
+    )
+    .await
+    {
+        Ok(Ok(body)) => body,
+        // Past the body limit (`TRIAGE_MAX_BODY_BYTES`).
+        Ok(Err(_)) => return StatusCode::PAYLOAD_TOO_LARGE.into_response(),
+        Err(_elapsed) => return StatusCode::REQUEST_TIMEOUT.into_response(),
+    };
     match read_post(&state, &headers, media, &body) {
         Ok(batch) => execute(&state, peer.ip(), &headers, media, batch).await,
         Err(refused) => charge_refusal(&state, peer.ip(), &headers, media, refused),
@@ -408,21 +424,21 @@ async fn run(
     let timeout = state.request_timeout;
     let execution = async move {
         let _place = place;
-        tokio::time::timeout(timeout, schema.execute(request)).await
+        within_deadline(timeout, schema.execute(request)).await
     };
     // A mutation runs on a task of its own: a client that hangs up must not cancel it
-    // half way through its transaction. The timeout does cancel it: the transaction
-    // is dropped, which rolls it back before the connection is used again. A query
-    // stops with its client. The task carries the request's span, so what the
-    // operation logs carries its id.
+    // half way through its transaction. The timeout does cancel it, until it begins
+    // to commit: the transaction is dropped, which rolls it back before the
+    // connection is used again. A query stops with its client. The task carries the
+    // request's span, so what the operation logs carries its id.
     let outcome = if is_mutation {
         state.operations.spawn(execution.instrument(tracing::Span::current())).await
     } else {
         Ok(execution.await)
     };
     let mut response = match outcome {
-        Ok(Ok(response)) => response,
-        Ok(Err(_elapsed)) => {
+        Ok(Some(response)) => response,
+        Ok(None) => {
             tracing::warn!(timeout = ?timeout, "an operation ran out of time and was cancelled");
             let message = format!(
                 "The operation took longer than {} and was cancelled",
@@ -443,6 +459,25 @@ async fn run(
     state.gate.validated(fresh, &response);
     response.errors.truncate(crate::graphql::MAX_ERRORS);
     response
+}
+
+/// Runs `operation` until it ends or `timeout` has passed; `None` when it was
+/// cancelled. One that has begun to commit by then is let finish: its writes stand,
+/// and its answer must say so rather than `TIMEOUT` (see [`Commits`]).
+async fn within_deadline<F: Future>(timeout: Duration, operation: F) -> Option<F::Output> {
+    let commits = Commits::default();
+    let operation = commits.watch(operation);
+    tokio::pin!(operation);
+    tokio::select! {
+        output = &mut operation => Some(output),
+        () = tokio::time::sleep(timeout) => {
+            if !commits.started() {
+                return None;
+            }
+            tracing::info!(timeout = ?timeout, "an operation ran out of time while committing; it finishes");
+            Some(operation.await)
+        }
+    }
 }
 
 /// Reads the caller from `Authorization: Bearer <token>`.
