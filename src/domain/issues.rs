@@ -327,12 +327,8 @@ enum Trash {
 /// The issue `id`, locked for the change, with the caller's standing in its
 /// project, if they may read it: `NOT_FOUND` otherwise.
 async fn get_readable(db: &impl ConnectionTrait, actor: Actor, id: IssueId) -> Result<(Issue, Standing)> {
-    // FOR UPDATE on PostgreSQL (SQLite's write lock is already held): two edits of one
-    // issue apply one after the other, each to what the other left.
-    let issue = super::unique(db, issues::Entity::find_by_id(id).lock_exclusive())
-        .await?
-        .ok_or(Error::NotFound("Issue"))?;
-    let standing = standing_in_project_of(db, actor, &issue).await?;
+    let (issue, standing) =
+        projects::standing_with_issue(db, actor, id).await?.ok_or(Error::NotFound("Issue"))?;
     if !policy::may_read_project(&standing) {
         return Err(Error::NotFound("Issue"));
     }
@@ -353,12 +349,6 @@ async fn get_editable(
     }
     policy::may_edit_issue(actor, &standing, &issue)?;
     Ok((issue, standing))
-}
-
-async fn standing_in_project_of(db: &impl ConnectionTrait, actor: Actor, issue: &Issue) -> Result<Standing> {
-    projects::standing_in(db, actor, &ProjectRef::Id(issue.project_id))
-        .await?
-        .ok_or_else(|| Error::internal("an issue's project is missing"))
 }
 
 /// An issue named by id or by key (`WEB-42`).

@@ -3,9 +3,9 @@
 use sea_orm::{
     ActiveModelTrait,
     ActiveValue::Set,
-    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, FromQueryResult, JoinType,
-    PaginatorTrait as _, QueryFilter, QuerySelect, QueryTrait, Select,
-    sea_query::{Alias, Condition, Expr, ExprTrait as _, Func},
+    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, FromQueryResult, IdenStatic as _,
+    Iterable, JoinType, PaginatorTrait as _, QueryFilter, QuerySelect, QueryTrait, Select,
+    sea_query::{Alias, Condition, Expr, ExprTrait as _, Func, IntoIden as _, LockType},
 };
 
 use super::{
@@ -18,7 +18,8 @@ use crate::{
     Error, Result,
     auth::Actor,
     entity::{
-        ids::{ProjectId, UserId},
+        ids::{IssueId, ProjectId, UserId},
+        issues::{self, Model as Issue},
         project_members::{self, ProjectRole},
         projects::{self, Visibility},
         users,
@@ -177,6 +178,66 @@ pub async fn standing_in(
     actor: Actor,
     reference: &ProjectRef,
 ) -> Result<Option<Standing>> {
+    let select = match reference {
+        ProjectRef::Id(id) => standing_select(actor).filter(projects::Column::Id.eq(*id)),
+        ProjectRef::Key(key) => standing_select(actor).filter(projects::Column::Key.eq(key.as_str())),
+    };
+    let Some(found) = select.into_model::<ProjectStanding>().all(db).await?.pop() else { return Ok(None) };
+    Ok(Some(found.standing()?))
+}
+
+/// Issue `id`, with the caller's standing in its project: one statement, where the
+/// issue and then [`standing_in`] its project were two. On PostgreSQL the issue's row
+/// (and only it) is locked `FOR UPDATE`, so that two edits of one issue apply one
+/// after the other, each to what the other left; SQLite's write lock is already held.
+pub async fn standing_with_issue(
+    db: &impl ConnectionTrait,
+    actor: Actor,
+    id: IssueId,
+) -> Result<Option<(Issue, Standing)>> {
+    let select = issue_standing_select(actor, id);
+    let Some(row) = select.into_model::<IssueStanding>().all(db).await?.pop() else { return Ok(None) };
+    Ok(Some((row.issue, row.standing.standing()?)))
+}
+
+/// [`standing_with_issue`]'s statement.
+fn issue_standing_select(actor: Actor, id: IssueId) -> Select<projects::Entity> {
+    let mut select = standing_select(actor);
+    let query = QueryTrait::query(&mut select);
+    query.join(
+        JoinType::InnerJoin,
+        issues::Entity,
+        Expr::col((issues::Entity, issues::Column::ProjectId))
+            .equals((projects::Entity, projects::Column::Id)),
+    );
+    query.lock_with_tables(LockType::Update, [issues::Entity.into_iden()]);
+    for column in issues::Column::iter() {
+        select = select
+            .column_as(Expr::col((issues::Entity, column)), format!("{ISSUE_PREFIX}{}", column.as_str()));
+    }
+    select.filter(Expr::col((issues::Entity, issues::Column::Id)).eq(id))
+}
+
+/// The prefix of the issue's columns in [`standing_with_issue`].
+const ISSUE_PREFIX: &str = "issue_";
+
+/// A row of [`standing_with_issue`].
+struct IssueStanding {
+    issue: Issue,
+    standing: ProjectStanding,
+}
+
+impl FromQueryResult for IssueStanding {
+    fn from_query_result(res: &sea_orm::QueryResult, pre: &str) -> Result<Self, sea_orm::DbErr> {
+        Ok(Self {
+            issue: Issue::from_query_result(res, &format!("{pre}{ISSUE_PREFIX}"))?,
+            standing: ProjectStanding::from_query_result(res, pre)?,
+        })
+    }
+}
+
+/// The projects, each with the caller's account role and membership role in it.
+fn standing_select(actor: Actor) -> Select<projects::Entity> {
     let mut select = projects::Entity::find();
     let query = QueryTrait::query(&mut select);
     query.join_as(
@@ -186,18 +247,7 @@ pub async fn standing_in(
         Expr::col((Alias::new(VIEWER), users::Column::Id)).eq(actor.user_id),
     );
     let select = select.column_as(Expr::col((Alias::new(VIEWER), users::Column::Role)), "instance");
-    let select = with_member_role(
-        select,
-        Expr::col((projects::Entity, projects::Column::Id)),
-        Expr::value(actor.user_id),
-    );
-    let select = match reference {
-        ProjectRef::Id(id) => select.filter(projects::Column::Id.eq(*id)),
-        ProjectRef::Key(key) => select.filter(projects::Column::Key.eq(key.as_str())),
-    };
-    let Some(found) = select.into_model::<ProjectStanding>().all(db).await?.pop() else { return Ok(None) };
-    let instance = found.instance.ok_or(Error::Unauthenticated("The account no longer exists"))?;
-    Ok(Some(Standing { role: policy::role_of(instance, found.member), project: found.project }))
+    with_member_role(select, Expr::col((projects::Entity, projects::Column::Id)), Expr::value(actor.user_id))
 }
 
 /// The alias of the caller's own `users` row in [`standing_in`].
@@ -209,6 +259,14 @@ struct ProjectStanding {
     /// `None` when the account no longer exists.
     instance: Option<users::Role>,
     member: Option<ProjectRole>,
+}
+
+impl ProjectStanding {
+    /// The caller's standing; `UNAUTHENTICATED` when their account no longer exists.
+    fn standing(self) -> Result<Standing> {
+        let instance = self.instance.ok_or(Error::Unauthenticated("The account no longer exists"))?;
+        Ok(Standing { role: policy::role_of(instance, self.member), project: self.project })
+    }
 }
 
 impl FromQueryResult for ProjectStanding {
@@ -507,4 +565,23 @@ pub async fn ensure_assignable(db: &impl ConnectionTrait, project: ProjectId, us
         ));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use sea_orm::DbBackend;
+
+    use super::*;
+
+    #[test]
+    fn an_issue_read_for_a_change_locks_its_own_row_alone() {
+        let actor = Actor { user_id: UserId(1) };
+        let sql = |backend| issue_standing_select(actor, IssueId(2)).build(backend).sql;
+        assert!(
+            sql(DbBackend::Postgres).ends_with(r#"FOR UPDATE OF "issues""#),
+            "{}",
+            sql(DbBackend::Postgres)
+        );
+        assert!(!sql(DbBackend::Sqlite).contains("FOR UPDATE"));
+    }
 }
