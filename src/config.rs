@@ -172,9 +172,10 @@ pub struct Config {
     #[arg(long, env = "TRIAGE_HEADER_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
     pub header_timeout: Duration,
 
-    /// How long a request's body may take to arrive, and then its operation to run; an
-    /// operation still running then is cancelled and its transaction rolled back (one
-    /// that has begun to commit is let finish, and answered with what it did).
+    /// How long a request's body may take to arrive, and then the request to wait for
+    /// a place and run its operations; an operation still running then is cancelled
+    /// and its transaction rolled back (one that has begun to commit gets as long
+    /// again to finish, and is answered with what it did).
     #[arg(long, env = "TRIAGE_REQUEST_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
     pub request_timeout: Duration,
 

@@ -16,10 +16,11 @@
 //! A browser's `GET /graphql` gets the GraphiQL page of `graphiql.rs`.
 //!
 //! Bounds: a header-read timeout (`TRIAGE_HEADER_TIMEOUT`, set in `app.rs`), a
-//! request timeout for the body and another for the operation
-//! (`TRIAGE_REQUEST_TIMEOUT`: an operation still running then is cancelled and its
-//! transaction rolled back, unless it has begun to commit: that one is let finish,
-//! and answered with what it did), a body limit, and at most
+//! request timeout (`TRIAGE_REQUEST_TIMEOUT`) for the body to arrive and then again
+//! for the request's wait for a place and its operations (an operation still
+//! running then is cancelled and its transaction rolled back, unless it has begun to
+//! commit: that one gets one timeout more to finish, and is answered with what it
+//! did), a body limit, and at most
 //! `TRIAGE_MAX_CONCURRENT_REQUESTS` GraphQL requests at once (others wait; `/healthz`
 //! never does). A POST must be
 //! `Content-Type: application/json` (else 415) and name a `query` or a persisted
@@ -34,6 +35,7 @@ mod ws;
 
 use std::{
     net::{IpAddr, SocketAddr},
+    panic::AssertUnwindSafe,
     sync::{
         Arc,
         atomic::{AtomicU64, Ordering},
@@ -50,7 +52,11 @@ use axum::{
     response::{Html, IntoResponse, Response},
     routing::get,
 };
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
+use futures_util::FutureExt as _;
+use tokio::{
+    sync::{OwnedSemaphorePermit, Semaphore, watch},
+    time::Instant,
+};
 use tokio_util::task::TaskTracker;
 use tower_http::{
     cors::{AllowOrigin, CorsLayer},
@@ -196,13 +202,26 @@ async fn graphql_post(
     {
         Ok(Ok(body)) => body,
         // Past the body limit (`TRIAGE_MAX_BODY_BYTES`).
-        Ok(Err(_)) => return StatusCode::PAYLOAD_TOO_LARGE.into_response(),
+        Ok(Err(err)) if is_too_long(&err) => return StatusCode::PAYLOAD_TOO_LARGE.into_response(),
+        Ok(Err(err)) => return media.request_error(format!("The body could not be read: {err}")),
         Err(_elapsed) => return StatusCode::REQUEST_TIMEOUT.into_response(),
     };
     match read_post(&state, &headers, media, &body) {
         Ok(batch) => execute(&state, peer.ip(), &headers, media, batch).await,
         Err(refused) => charge_refusal(&state, peer.ip(), &headers, media, refused),
     }
+}
+
+/// Whether reading a body failed because it ran past the body limit.
+fn is_too_long(err: &axum::Error) -> bool {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(error) = cause {
+        if error.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        cause = error.source();
+    }
+    false
 }
 
 /// The operations of a POST, or the answer to one that is not a GraphQL request.
@@ -324,9 +343,24 @@ async fn execute(
     batch: BatchRequest,
 ) -> Response {
     state.metrics.graphql_requests.fetch_add(1, Ordering::Relaxed);
+    // One deadline for the request, from now: its wait for a place and its
+    // operations, one after the other.
+    let deadline = Instant::now() + state.request_timeout;
     // Held by every operation's task too: one whose client hung up keeps its place.
-    let Ok(place) = state.running.clone().acquire_owned().await.map(Arc::new) else {
-        return media.error(StatusCode::SERVICE_UNAVAILABLE, "The server is stopping".to_owned());
+    let place = match tokio::time::timeout_at(deadline, state.running.clone().acquire_owned()).await {
+        Ok(Ok(place)) => Arc::new(place),
+        Ok(Err(_closed)) => {
+            return media.error(StatusCode::SERVICE_UNAVAILABLE, "The server is stopping".to_owned());
+        }
+        Err(_elapsed) => {
+            tracing::warn!("a request waited its whole time for a place and was not run");
+            let count = match &batch {
+                BatchRequest::Single(_) => 1,
+                BatchRequest::Batch(requests) => requests.len(),
+            };
+            let single = matches!(batch, BatchRequest::Single(_));
+            return media.respond(refusal(single, count, timed_out(state.request_timeout)));
+        }
     };
     let caller = authenticate(state, headers);
     let address = state.proxies.client(peer, headers);
@@ -364,7 +398,7 @@ async fn execute(
     let mut responses = Vec::with_capacity(count);
     for operation in admitted {
         // One after the other, as a batch's mutations must be.
-        responses.push(run(state, &context, operation, place.clone()).await);
+        responses.push(run(state, &context, operation, place.clone(), deadline).await);
     }
     let response = match (single, responses.pop()) {
         (true, Some(response)) => BatchResponse::Single(response),
@@ -412,44 +446,43 @@ fn with_budget_headers(mut response: Response, budget: Option<&BudgetStatus>) ->
     response
 }
 
-/// Runs one admitted operation, within the request timeout.
+/// Runs one admitted operation, until the request's `deadline`.
 async fn run(
     state: &HttpState,
     context: &RequestContext,
     operation: Admitted,
     place: Arc<OwnedSemaphorePermit>,
+    deadline: Instant,
 ) -> async_graphql::Response {
     let is_mutation = operation.is_mutation;
     let (request, fresh) = operation.into_parts();
     let request = request.data(context.clone());
     let schema = state.schema.clone();
-    let timeout = state.request_timeout;
+    let grace = state.request_timeout;
     let execution = async move {
         let _place = place;
-        within_deadline(timeout, schema.execute(request)).await
+        within_deadline(deadline, grace, schema.execute(request)).await
     };
     // A mutation runs on a task of its own: a client that hangs up must not cancel it
-    // half way through its transaction. The timeout does cancel it, until it begins
+    // half way through its transaction. The deadline does cancel it, until it begins
     // to commit: the transaction is dropped, which rolls it back before the
-    // connection is used again. A query stops with its client. The task carries the
-    // request's span, so what the operation logs carries its id.
+    // connection is used again. A query stops with its client; a panic in it is
+    // caught as the task's would be. The task carries the request's span, so what
+    // the operation logs carries its id.
     let outcome = if is_mutation {
-        state.operations.spawn(execution.instrument(tracing::Span::current())).await
+        state
+            .operations
+            .spawn(execution.instrument(tracing::Span::current()))
+            .await
+            .map_err(|err| err.to_string())
     } else {
-        Ok(execution.await)
+        AssertUnwindSafe(execution).catch_unwind().await.map_err(|_| "a query panicked".to_owned())
     };
     let mut response = match outcome {
         Ok(Some(response)) => response,
         Ok(None) => {
-            tracing::warn!(timeout = ?timeout, "an operation ran out of time and was cancelled");
-            let message = format!(
-                "The operation took longer than {} and was cancelled",
-                humantime::format_duration(timeout)
-            );
-            return async_graphql::Response::from_errors(vec![with_code(
-                ServerError::new(message, None),
-                "TIMEOUT",
-            )]);
+            tracing::warn!(timeout = ?state.request_timeout, "an operation ran out of time and was cancelled");
+            return async_graphql::Response::from_errors(vec![timed_out(state.request_timeout)]);
         }
         Err(err) => {
             tracing::error!(error = %err, "a GraphQL operation's task failed");
@@ -463,21 +496,29 @@ async fn run(
     response
 }
 
-/// Runs `operation` until it ends or `timeout` has passed; `None` when it was
-/// cancelled. One that has begun to commit by then is let finish: its writes stand,
-/// and its answer must say so rather than `TIMEOUT` (see [`Commits`]).
-async fn within_deadline<F: Future>(timeout: Duration, operation: F) -> Option<F::Output> {
+/// The error of a request that ran out of time.
+fn timed_out(timeout: Duration) -> ServerError {
+    let message =
+        format!("The operation took longer than {} and was cancelled", humantime::format_duration(timeout));
+    with_code(ServerError::new(message, None), "TIMEOUT")
+}
+
+/// Runs `operation` until it ends or `deadline` has passed; `None` when it was
+/// cancelled. One that has begun to commit by then is given `grace` more to finish:
+/// its writes stand, and its answer should say so rather than `TIMEOUT` (see
+/// [`Commits`]).
+async fn within_deadline<F: Future>(deadline: Instant, grace: Duration, operation: F) -> Option<F::Output> {
     let commits = Commits::default();
     let operation = commits.watch(operation);
     tokio::pin!(operation);
     tokio::select! {
         output = &mut operation => Some(output),
-        () = tokio::time::sleep(timeout) => {
+        () = tokio::time::sleep_until(deadline) => {
             if !commits.started() {
                 return None;
             }
-            tracing::info!(timeout = ?timeout, "an operation ran out of time while committing; it finishes");
-            Some(operation.await)
+            tracing::info!("an operation ran out of time after it began to commit; it is given time to finish");
+            tokio::time::timeout(grace, operation).await.ok()
         }
     }
 }
