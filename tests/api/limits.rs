@@ -501,9 +501,13 @@ async fn an_operation_past_the_request_timeout_is_cancelled_and_rolled_back() {
 }
 
 #[tokio::test]
-async fn a_mutation_whose_commit_outlasts_the_request_timeout_is_answered_with_what_it_did() {
+async fn a_mutation_whose_commit_outlasts_the_request_timeout_is_answered_with_what_it_did_and_a_request_waits_no_longer()
+ {
     each_backend_with(
-        |config| config.request_timeout = Duration::from_secs(1),
+        |config| {
+            config.request_timeout = Duration::from_secs(1);
+            config.max_concurrent_requests = 1;
+        },
         async |app: &mut TestApp| {
             // Only PostgreSQL can make a COMMIT itself slow: a deferred constraint
             // trigger runs at COMMIT. It outlasts the timeout, not the time one more
