@@ -47,7 +47,7 @@ use async_graphql::{BatchRequest, BatchResponse, Request, ServerError, parser::t
 use axum::{
     Router,
     body::Body,
-    extract::{ConnectInfo, DefaultBodyLimit, RawQuery, State},
+    extract::{ConnectInfo, RawQuery, State},
     http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header},
     response::{Html, IntoResponse, Response},
     routing::get,
@@ -112,7 +112,7 @@ pub struct HttpState {
     pub request_timeout: Duration,
     /// Places for GraphQL requests running at once.
     pub running: Arc<Semaphore>,
-    /// Largest WebSocket message (the body limit, `TRIAGE_MAX_BODY_BYTES`).
+    /// Largest POST body and WebSocket message (`TRIAGE_MAX_BODY_BYTES`).
     pub max_message_bytes: usize,
     /// How long a WebSocket may take to send `connection_init` (`TRIAGE_WS_INIT_TIMEOUT`).
     pub ws_init_timeout: Duration,
@@ -131,9 +131,10 @@ impl std::fmt::Debug for HttpState {
 }
 
 pub fn router(state: HttpState, max_body_bytes: usize, cors_origins: &[String]) -> anyhow::Result<Router> {
-    // `/graphql` bounds its own time: the body's read and the operation each within
-    // the request timeout (an operation that has begun to commit is let finish, see
-    // `run`). The other routes are bounded here.
+    // `/graphql` bounds its own time, in its handlers: the body's read, then the wait
+    // for a place and the operations (an operation that has begun to commit gets one
+    // timeout more, see `within_deadline`). Its body is read there too, within the
+    // body limit. The other routes are bounded here.
     let bounded = Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
@@ -143,7 +144,6 @@ pub fn router(state: HttpState, max_body_bytes: usize, cors_origins: &[String]) 
         .route("/graphql", get(graphql_get).post(graphql_post))
         .route("/graphql/ws", get(ws::graphql_ws))
         .merge(bounded)
-        .layer(DefaultBodyLimit::max(max_body_bytes))
         // A declared length over the limit is refused before a byte of the body is read.
         .layer(RequestBodyLimitLayer::new(max_body_bytes))
         .layer(SetResponseHeaderLayer::overriding(
@@ -346,6 +346,11 @@ async fn execute(
     // One deadline for the request, from now: its wait for a place and its
     // operations, one after the other.
     let deadline = Instant::now() + state.request_timeout;
+    let (requests, single) = match batch {
+        BatchRequest::Single(request) => (vec![request], true),
+        BatchRequest::Batch(requests) => (requests, false),
+    };
+    let count = requests.len();
     // Held by every operation's task too: one whose client hung up keeps its place.
     let place = match tokio::time::timeout_at(deadline, state.running.clone().acquire_owned()).await {
         Ok(Ok(place)) => Arc::new(place),
@@ -354,24 +359,14 @@ async fn execute(
         }
         Err(_elapsed) => {
             tracing::warn!("a request waited its whole time for a place and was not run");
-            let count = match &batch {
-                BatchRequest::Single(_) => 1,
-                BatchRequest::Batch(requests) => requests.len(),
-            };
-            let single = matches!(batch, BatchRequest::Single(_));
             return media.respond(refusal(single, count, timed_out(state.request_timeout)));
         }
     };
     let caller = authenticate(state, headers);
     let address = state.proxies.client(peer, headers);
-    let (requests, single) = match batch {
-        BatchRequest::Single(request) => (vec![request], true),
-        BatchRequest::Batch(requests) => (requests, false),
-    };
     let key = budget_key(caller, address);
     // The whole request is priced before any of it runs. A refused one costs a point,
     // so that a flood of them runs out of budget too.
-    let count = requests.len();
     let mut tally = Tally::default();
     let mut admitted = Vec::with_capacity(count);
     let mut refused = None;

@@ -202,14 +202,14 @@ async fn main() -> anyhow::Result<()> {
                 continue;
             }
             let on_triage = wrk.scenario(scenario, label, &server, warmup, seconds).await?;
-            let on_baseline = match n {
+            let baseline_run = match n {
                 1 => second_on_baseline.clone(),
                 _ => {
                     wrk.scenario(scenario, &format!("{} on the baseline", n + 1), &baseline, warmup, seconds)
                         .await?
                 }
             };
-            let ratio = on_triage.requests_per_s / on_baseline.requests_per_s;
+            let ratio = on_triage.requests_per_s / baseline_run.requests_per_s;
             println!("Triage/baseline for scenario {}: {ratio:.2}x", n + 1);
         }
         for outcome in previous.iter().flat_map(|previous| &previous.rows) {
