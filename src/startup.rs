@@ -123,7 +123,11 @@ impl Application {
             introspection: config.introspection,
         };
         let gate = Gate {
-            documents: Documents::new(config.apq_cache_size, config.document_cache_bytes),
+            documents: Documents::new(
+                config.apq_cache_size,
+                config.document_cache_bytes,
+                config.direct_answers,
+            ),
             admission: Admission::new(&sdl(), limits)?,
             budgets: Budgets::new(
                 config.rate_limit == Switch::On,

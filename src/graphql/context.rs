@@ -1,6 +1,9 @@
 //! What a resolver can reach: the application state, and who is calling.
 
-use std::{net::IpAddr, sync::Arc};
+use std::{
+    net::IpAddr,
+    sync::{Arc, OnceLock},
+};
 
 use async_graphql::{
     Context,
@@ -17,10 +20,11 @@ use crate::{
     Error, Result,
     app::AppState,
     auth::{Actor, Caller},
+    entity::ids::UserId,
 };
 
 /// Per-request data: the caller and the request's DataLoaders (shared by the
-/// operations of one batch).
+/// operations of one batch, and made when a resolver first needs one).
 #[derive(Clone)]
 pub struct RequestContext {
     pub caller: Caller,
@@ -32,41 +36,57 @@ pub struct RequestContext {
     /// When the caller's access token expires, for a subscription's connection;
     /// `None` for one HTTP request.
     pub session_ends: Option<DateTime<Utc>>,
+    loaders: Arc<OnceLock<Loaders>>,
+    db: DatabaseConnection,
+}
+
+/// The DataLoaders of a request.
+pub struct Loaders {
     /// Users by id, cached for the request.
-    pub users: Arc<DataLoader<UserLoader, HashMapCache>>,
+    pub users: DataLoader<UserLoader, HashMapCache>,
     /// Pending assignment notices by issue id.
-    pub pending_notices: Arc<DataLoader<PendingNoticeLoader>>,
+    pub pending_notices: DataLoader<PendingNoticeLoader>,
     /// Projects by id, cached for the request.
-    pub projects: Arc<DataLoader<ProjectLoader, HashMapCache>>,
+    pub projects: DataLoader<ProjectLoader, HashMapCache>,
     /// The users whose email the caller may see, cached for the request.
-    pub emails: Arc<DataLoader<EmailLoader, HashMapCache>>,
+    pub emails: DataLoader<EmailLoader, HashMapCache>,
+}
+
+impl std::fmt::Debug for Loaders {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Loaders").finish_non_exhaustive()
+    }
+}
+
+impl Loaders {
+    fn new(db: &DatabaseConnection, viewer: Option<UserId>) -> Self {
+        let cached = |loader| DataLoader::with_cache(loader, tokio::spawn, HashMapCache::default());
+        Self {
+            users: cached(UserLoader::new(db.clone())),
+            pending_notices: DataLoader::new(PendingNoticeLoader::new(db.clone()), tokio::spawn),
+            projects: DataLoader::with_cache(
+                ProjectLoader::new(db.clone()),
+                tokio::spawn,
+                HashMapCache::default(),
+            ),
+            emails: DataLoader::with_cache(
+                EmailLoader::new(db.clone(), viewer),
+                tokio::spawn,
+                HashMapCache::default(),
+            ),
+        }
+    }
 }
 
 impl RequestContext {
     pub fn new(caller: Caller, client_address: IpAddr, state: &Arc<AppState>) -> Self {
-        let loader =
-            DataLoader::with_cache(UserLoader::new(state.db.clone()), tokio::spawn, HashMapCache::default());
-        let pending_notices = DataLoader::new(PendingNoticeLoader::new(state.db.clone()), tokio::spawn);
-        let projects = DataLoader::with_cache(
-            ProjectLoader::new(state.db.clone()),
-            tokio::spawn,
-            HashMapCache::default(),
-        );
-        let viewer = caller.actor().ok().map(|actor| actor.user_id);
-        let emails = DataLoader::with_cache(
-            EmailLoader::new(state.db.clone(), viewer),
-            tokio::spawn,
-            HashMapCache::default(),
-        );
         Self {
             caller,
             client_address,
             budget: None,
             session_ends: None,
-            users: Arc::new(loader),
-            pending_notices: Arc::new(pending_notices),
-            projects: Arc::new(projects),
-            emails: Arc::new(emails),
+            loaders: Arc::default(),
+            db: state.db.clone(),
         }
     }
 
@@ -78,11 +98,20 @@ impl RequestContext {
         session_ends: DateTime<Utc>,
         state: &Arc<AppState>,
     ) -> Self {
-        let context = Self { session_ends: Some(session_ends), ..Self::new(caller, client_address, state) };
-        context.users.enable_all_cache(false);
-        context.projects.enable_all_cache(false);
-        context.emails.enable_all_cache(false);
-        context
+        Self { session_ends: Some(session_ends), ..Self::new(caller, client_address, state) }
+    }
+
+    /// The request's DataLoaders, made on first use.
+    pub fn loaders(&self) -> &Loaders {
+        self.loaders.get_or_init(|| {
+            let loaders = Loaders::new(&self.db, self.caller.actor().ok().map(|actor| actor.user_id));
+            if self.session_ends.is_some() {
+                loaders.users.enable_all_cache(false);
+                loaders.projects.enable_all_cache(false);
+                loaders.emails.enable_all_cache(false);
+            }
+            loaders
+        })
     }
 }
 

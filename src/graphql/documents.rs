@@ -8,11 +8,17 @@
 //! them past `TRIAGE_DOCUMENT_CACHE_BYTES` (a parsed document is counted as eight
 //! times its text, about what its syntax tree takes).
 //!
+//! A kept document comes with the [`Plan`] of its operation when one covers it
+//! (`direct.rs`), made once, when the document is kept.
+//!
 //! This runs before the schema executes a request, in place of async-graphql
 //! extensions: with any extension installed, async-graphql wraps every field's
 //! resolution in the extension chain, which cost a tenth of a list page's CPU.
 
-use std::{num::NonZeroUsize, sync::Mutex};
+use std::{
+    num::NonZeroUsize,
+    sync::{Arc, Mutex},
+};
 
 use async_graphql::{
     Request, ServerError,
@@ -21,7 +27,10 @@ use async_graphql::{
 use lru::LruCache;
 use sha2::{Digest as _, Sha256};
 
-use super::error_codes::{PARSE_FAILED, with_code};
+use super::{
+    direct::Plan,
+    error_codes::{PARSE_FAILED, with_code},
+};
 
 /// What the client's `extensions.persistedQuery` says.
 #[derive(Debug, serde::Deserialize)]
@@ -34,26 +43,37 @@ struct PersistedQuery {
 /// Parsed documents by query text, and query texts by their SHA-256 (for APQ).
 #[derive(Debug)]
 pub struct Documents {
-    parsed: Mutex<Bounded<ExecutableDocument>>,
+    parsed: Mutex<Bounded<Arc<Kept>>>,
     persisted: Mutex<Bounded<String>>,
+    /// Whether kept documents get plans (`TRIAGE_DIRECT_ANSWERS`).
+    plans: bool,
 }
 
-/// A request whose document is attached, and whether it came from the cache.
+/// A document that passed validation, and the plan of its operation if one covers it.
+#[derive(Debug)]
+pub struct Kept {
+    pub document: ExecutableDocument,
+    pub plan: Option<Plan>,
+}
+
+/// A request and its document: a kept one, or one parsed now and attached to the
+/// request.
 #[derive(Debug)]
 pub struct Prepared {
     pub request: Request,
-    /// `false` when the document was parsed now: [`Documents::keep`] it once it
-    /// has passed validation.
-    pub cached: bool,
+    /// `None` when the document was parsed now: [`Documents::keep`] it once it has
+    /// passed validation.
+    pub kept: Option<Arc<Kept>>,
 }
 
 impl Documents {
     /// Keeps up to `capacity` documents, and as many persisted-query texts, in at
-    /// most `max_bytes` each.
-    pub fn new(capacity: usize, max_bytes: usize) -> Self {
+    /// most `max_bytes` each; with `plans`, a kept document's operation is planned.
+    pub fn new(capacity: usize, max_bytes: usize, plans: bool) -> Self {
         Self {
             parsed: Mutex::new(Bounded::new(capacity, max_bytes, |query| query.len().saturating_mul(8))),
             persisted: Mutex::new(Bounded::new(capacity, max_bytes, |query| query.len())),
+            plans,
         }
     }
 
@@ -63,23 +83,17 @@ impl Documents {
         if let Some(value) = request.extensions.remove("persistedQuery") {
             request.query = self.persisted_query(value, std::mem::take(&mut request.query))?;
         }
-        let cached = lock(&self.parsed).get(&request.query);
-        let cached = match cached {
-            Some(document) => {
-                request.set_parsed_query(document);
-                true
-            }
-            None => {
-                request.parsed_query().map_err(|error| with_code(error, PARSE_FAILED))?;
-                false
-            }
-        };
-        Ok(Prepared { request, cached })
+        let kept = lock(&self.parsed).get(&request.query);
+        if kept.is_none() {
+            request.parsed_query().map_err(|error| with_code(error, PARSE_FAILED))?;
+        }
+        Ok(Prepared { request, kept })
     }
 
-    /// Keeps the document of `query`, which has passed validation.
+    /// Keeps the document of `query`, which has passed validation, with its plan.
     pub fn keep(&self, query: String, document: ExecutableDocument) {
-        lock(&self.parsed).put(query, document);
+        let plan = if self.plans { Plan::compile(&document) } else { None };
+        lock(&self.parsed).put(query, Arc::new(Kept { document, plan }));
     }
 
     /// The query text of an APQ request: the one sent (checked against its hash, and
@@ -145,17 +159,22 @@ impl<V: Clone> Bounded<V> {
     }
 }
 
-/// The type of the operation a prepared request will run, when it names one.
-pub fn operation_type(request: &mut Request) -> Option<OperationType> {
-    let name = request.operation_name.clone();
-    let document = request.parsed_query().ok()?;
-    match (&document.operations, name) {
-        (DocumentOperations::Single(op), _) => Some(op.node.ty),
-        (DocumentOperations::Multiple(ops), Some(name)) => ops.get(name.as_str()).map(|op| op.node.ty),
-        (DocumentOperations::Multiple(ops), None) if ops.len() == 1 => {
-            ops.values().next().map(|op| op.node.ty)
+impl Prepared {
+    /// The type of the operation the request will run, when it names one.
+    pub fn operation_type(&mut self) -> Option<OperationType> {
+        let name = self.request.operation_name.clone();
+        let document = match &self.kept {
+            Some(kept) => &kept.document,
+            None => self.request.parsed_query().ok()?,
+        };
+        match (&document.operations, name.as_deref()) {
+            (DocumentOperations::Single(op), _) => Some(op.node.ty),
+            (DocumentOperations::Multiple(ops), Some(name)) => ops.get(name).map(|op| op.node.ty),
+            (DocumentOperations::Multiple(ops), None) if ops.len() == 1 => {
+                ops.values().next().map(|op| op.node.ty)
+            }
+            _ => None,
         }
-        _ => None,
     }
 }
 

@@ -2,12 +2,18 @@
 //! its document (cached, or parsed now), its price against the admission limits, and
 //! after it ran, its document kept if it passed validation.
 
+use std::sync::Arc;
+
 use async_graphql::{Request, Response, ServerError, parser::types::ExecutableDocument};
+use sea_orm::DatabaseConnection;
+
+use crate::auth::Caller;
 
 use super::{
     admission::{Admission, Tally},
     budget::Budgets,
-    documents::{Documents, Prepared},
+    direct::Plan,
+    documents::{Documents, Kept, Prepared},
     error_codes::is_request_error,
 };
 
@@ -25,9 +31,12 @@ pub struct Gate {
 /// An operation that passed admission, ready to run.
 #[derive(Debug)]
 pub struct Admitted {
-    pub request: Request,
+    /// The request, without its document when that is `kept`.
+    request: Request,
     /// Whether it is a mutation (a query or subscription otherwise).
     pub is_mutation: bool,
+    /// Its document, when it was kept from an earlier request.
+    kept: Option<Arc<Kept>>,
     /// The document to keep once it has passed validation, when it was parsed now.
     fresh: Option<(String, ExecutableDocument)>,
 }
@@ -36,19 +45,22 @@ impl Gate {
     /// Prepares and prices `request`, adding it to the request's `tally`; the error,
     /// with its code, when it may not run.
     pub fn admit(&self, request: Request, tally: &mut Tally) -> Result<Admitted, ServerError> {
-        let Prepared { mut request, cached } = self.documents.prepare(request)?;
+        let Prepared { mut request, kept } = self.documents.prepare(request)?;
         let operation_name = request.operation_name.take();
         let variables = std::mem::take(&mut request.variables);
-        let document = request.parsed_query().map_err(|err| super::with_code(err, "GRAPHQL_PARSE_FAILED"))?;
+        let document = match &kept {
+            Some(kept) => &kept.document,
+            None => request.parsed_query().map_err(|err| super::with_code(err, "GRAPHQL_PARSE_FAILED"))?,
+        };
         let price = self.admission.price(document, operation_name.as_deref(), &variables);
         let is_mutation = price.as_ref().is_ok_and(|price| price.is_mutation);
         let admitted = price.and_then(|price| self.admission.admit(tally, &price));
-        let fresh = (!cached && admitted.is_ok()).then(|| document.clone());
+        let fresh = (kept.is_none() && admitted.is_ok()).then(|| document.clone());
         request.operation_name = operation_name;
         request.variables = variables;
         admitted?;
         let fresh = fresh.map(|document| (request.query.clone(), document));
-        Ok(Admitted { request, is_mutation, fresh })
+        Ok(Admitted { request, is_mutation, kept, fresh })
     }
 
     /// Keeps `fresh`'s document when `response` shows it passed validation.
@@ -62,8 +74,24 @@ impl Gate {
 }
 
 impl Admitted {
-    /// Splits off the document to keep, for a caller that runs the request itself.
+    /// The operation's answer from its plan (`direct.rs`), for `caller`; `None` when
+    /// it has none, or the plan leaves this request to the executor.
+    pub async fn answer_directly(&self, db: &DatabaseConnection, caller: Caller) -> Option<Vec<u8>> {
+        self.plan()?.answer(db, caller, &self.request.variables).await
+    }
+
+    fn plan(&self) -> Option<&Plan> {
+        let plan = self.kept.as_ref()?.plan.as_ref()?;
+        (!self.is_mutation && plan.runs(self.request.operation_name.as_deref())).then_some(plan)
+    }
+
+    /// The request with its document, for the executor, and the document to keep
+    /// once it has passed validation.
     pub fn into_parts(self) -> (Request, Option<(String, ExecutableDocument)>) {
-        (self.request, self.fresh)
+        let mut request = self.request;
+        if let Some(kept) = self.kept {
+            request.set_parsed_query(kept.document.clone());
+        }
+        (request, self.fresh)
     }
 }

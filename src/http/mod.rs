@@ -72,8 +72,8 @@ use crate::{
     auth::{Actor, Caller},
     domain::Commits,
     graphql::{
-        Admitted, AppSchema, BudgetKey, BudgetStatus, Gate, RequestContext, Tally, fill_codes,
-        operation_type, rate_limited_error, unix_now, with_code,
+        Admitted, AppSchema, BudgetKey, BudgetStatus, Gate, Prepared, RequestContext, Tally, fill_codes,
+        rate_limited_error, unix_now, with_code,
     },
 };
 pub use client::TrustedProxies;
@@ -88,6 +88,8 @@ const RESPONSE_HEADERS: usize = 16;
 pub struct Metrics {
     pub sql_statements: AtomicU64,
     pub graphql_requests: AtomicU64,
+    /// Operations answered by their plan rather than the executor.
+    pub direct_answers: AtomicU64,
 }
 
 /// What every handler shares: the application state, and how this edge serves it.
@@ -288,17 +290,16 @@ fn read_get(state: &HttpState, media: ResponseMedia, query: &str) -> Result<Requ
         .map_err(|err| media.request_error(format!("The query string is not a GraphQL request: {err}")))?;
     // Prepared here to see the operation (a persisted one included); `execute`
     // prepares it again, from the cache.
-    let mut request =
-        state.gate.documents.prepare(request).map(|prepared| prepared.request).map_err(|error| {
-            media.respond(BatchResponse::Single(async_graphql::Response::from_errors(vec![error])))
-        })?;
-    if operation_type(&mut request) == Some(OperationType::Mutation) {
+    let mut prepared: Prepared = state.gate.documents.prepare(request).map_err(|error| {
+        media.respond(BatchResponse::Single(async_graphql::Response::from_errors(vec![error])))
+    })?;
+    if prepared.operation_type() == Some(OperationType::Mutation) {
         let mut response =
             media.error(StatusCode::METHOD_NOT_ALLOWED, "Mutations must be sent with POST".to_owned());
         response.headers_mut().insert(header::ALLOW, HeaderValue::from_static("POST"));
         return Err(response);
     }
-    Ok(request)
+    Ok(prepared.request)
 }
 
 /// A request refused before it was read as operations costs its caller a point, like
@@ -390,20 +391,18 @@ async fn execute(
     }
     let mut context = RequestContext::new(caller, address, &state.app);
     context.budget = budget;
-    let mut responses = Vec::with_capacity(count);
+    let mut answers = Vec::with_capacity(count);
     for operation in admitted {
         // One after the other, as a batch's mutations must be.
-        responses.push(run(state, &context, operation, place.clone(), deadline).await);
+        answers.push(run(state, &context, operation, place.clone(), deadline).await);
     }
-    let response = match (single, responses.pop()) {
-        (true, Some(response)) => BatchResponse::Single(response),
-        (_, last) => {
-            responses.extend(last);
-            cap_errors(&mut responses);
-            BatchResponse::Batch(responses)
-        }
-    };
-    with_budget_headers(media.respond(response), budget.as_ref())
+    with_budget_headers(media.answer(single, answers), budget.as_ref())
+}
+
+/// One operation's answer: from the executor, or the JSON its plan wrote.
+enum Answer {
+    Executed(async_graphql::Response),
+    Direct(Vec<u8>),
 }
 
 /// The answer to a request refused before it ran: the error, once per operation.
@@ -416,12 +415,14 @@ fn refusal(single: bool, count: usize, error: ServerError) -> BatchResponse {
     }
 }
 
-/// Leaves at most [`crate::graphql::MAX_ERRORS`] errors across a batch's responses.
-fn cap_errors(responses: &mut [async_graphql::Response]) {
+/// Leaves at most [`crate::graphql::MAX_ERRORS`] errors across a batch's answers.
+fn cap_errors(answers: &mut [Answer]) {
     let mut left = crate::graphql::MAX_ERRORS;
-    for response in responses {
-        response.errors.truncate(left);
-        left -= response.errors.len();
+    for answer in answers {
+        if let Answer::Executed(response) = answer {
+            response.errors.truncate(left);
+            left -= response.errors.len();
+        }
     }
 }
 
@@ -448,15 +449,24 @@ async fn run(
     operation: Admitted,
     place: Arc<OwnedSemaphorePermit>,
     deadline: Instant,
-) -> async_graphql::Response {
+) -> Answer {
     let is_mutation = operation.is_mutation;
-    let (request, fresh) = operation.into_parts();
-    let request = request.data(context.clone());
+    let context = context.clone();
     let schema = state.schema.clone();
+    let app = state.app.clone();
+    let metrics = state.metrics.clone();
     let grace = state.request_timeout;
+    let operation = async move {
+        if let Some(body) = operation.answer_directly(&app.db, context.caller).await {
+            metrics.direct_answers.fetch_add(1, Ordering::Relaxed);
+            return (Answer::Direct(body), None);
+        }
+        let (request, fresh) = operation.into_parts();
+        (Answer::Executed(schema.execute(request.data(context)).await), fresh)
+    };
     let execution = async move {
         let _place = place;
-        within_deadline(deadline, grace, schema.execute(request)).await
+        within_deadline(deadline, grace, operation).await
     };
     // A mutation runs on a task of its own: a client that hangs up must not cancel it
     // half way through its transaction. The deadline does cancel it, until it begins
@@ -473,22 +483,25 @@ async fn run(
     } else {
         AssertUnwindSafe(execution).catch_unwind().await.map_err(|_| "a query panicked".to_owned())
     };
-    let mut response = match outcome {
-        Ok(Some(response)) => response,
+    let (mut response, fresh) = match outcome {
+        Ok(Some((Answer::Executed(response), fresh))) => (response, fresh),
+        Ok(Some((direct, _))) => return direct,
         Ok(None) => {
             tracing::warn!(timeout = ?state.request_timeout, "an operation ran out of time and was cancelled");
-            return async_graphql::Response::from_errors(vec![timed_out(state.request_timeout)]);
+            return Answer::Executed(async_graphql::Response::from_errors(vec![timed_out(
+                state.request_timeout,
+            )]));
         }
         Err(err) => {
             tracing::error!(error = %err, "a GraphQL operation's task failed");
             let error = with_code(ServerError::new("Internal server error", None), "INTERNAL_SERVER_ERROR");
-            return async_graphql::Response::from_errors(vec![error]);
+            return Answer::Executed(async_graphql::Response::from_errors(vec![error]));
         }
     };
     fill_codes(&mut response);
     state.gate.validated(fresh, &response);
     response.errors.truncate(crate::graphql::MAX_ERRORS);
-    response
+    Answer::Executed(response)
 }
 
 /// The error of a request that ran out of time.
@@ -602,6 +615,37 @@ impl ResponseMedia {
         self.json(status, serde_json::to_vec(&body).unwrap_or_default())
     }
 
+    /// The response to a request's operations, one (`single`) or a batch.
+    fn answer(self, single: bool, mut answers: Vec<Answer>) -> Response {
+        if single && let Some(answer) = answers.pop() {
+            return match answer {
+                Answer::Executed(response) => self.respond(BatchResponse::Single(response)),
+                Answer::Direct(body) => self.json(StatusCode::OK, body),
+            };
+        }
+        cap_errors(&mut answers);
+        // A batch is the array of its operations' responses, each written as alone.
+        let mut body = b"[".to_vec();
+        for (n, answer) in answers.iter().enumerate() {
+            if n > 0 {
+                body.push(b',');
+            }
+            let written = match answer {
+                Answer::Executed(response) => serde_json::to_writer(&mut body, response),
+                Answer::Direct(direct) => {
+                    body.extend_from_slice(direct);
+                    Ok(())
+                }
+            };
+            if let Err(err) = written {
+                tracing::error!(error = %err, "serialising a GraphQL response failed");
+                return self.error(StatusCode::INTERNAL_SERVER_ERROR, "Internal server error".to_owned());
+            }
+        }
+        body.push(b']');
+        self.json(StatusCode::OK, body)
+    }
+
     fn respond(self, response: BatchResponse) -> Response {
         let failed_before_execution = match &response {
             BatchResponse::Single(single) => crate::graphql::is_request_error(single),
@@ -646,9 +690,13 @@ async fn metrics(State(state): State<HttpState>) -> Response {
          triage_sql_statements_total {}\n\
          # HELP triage_graphql_requests_total GraphQL HTTP requests served.\n\
          # TYPE triage_graphql_requests_total counter\n\
-         triage_graphql_requests_total {}\n",
+         triage_graphql_requests_total {}\n\
+         # HELP triage_graphql_direct_answers_total GraphQL operations answered by their plan, without the executor.\n\
+         # TYPE triage_graphql_direct_answers_total counter\n\
+         triage_graphql_direct_answers_total {}\n",
         state.metrics.sql_statements.load(Ordering::Relaxed),
         state.metrics.graphql_requests.load(Ordering::Relaxed),
+        state.metrics.direct_answers.load(Ordering::Relaxed),
     );
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()
 }

@@ -142,7 +142,9 @@ impl Executor for SocketExecutor {
             Err(error) => return refuse(error),
         };
         // Request data comes before the connection's: this operation's budget.
-        let request = request.data(RequestContext { budget, ..context });
+        let mut context = context;
+        context.budget = budget;
+        let request = request.data(context);
         let gate = self.gate.clone();
         let responses = self.schema.execute_stream_with_session_data(request, session);
         // The count drops when the stream ends or the client stops it.

@@ -237,7 +237,15 @@ impl TestApp {
 
     /// Starts a second server on the same database and settings; returns its address.
     pub async fn start_replica(&mut self) -> SocketAddr {
-        let replica = Server::start(self.config.clone(), self.overrides.clone()).await;
+        self.start_replica_with(|_| {}).await
+    }
+
+    /// Starts a second server on the same database, with its settings adjusted by
+    /// `configure`; returns its address.
+    pub async fn start_replica_with(&mut self, configure: impl Fn(&mut Config)) -> SocketAddr {
+        let mut config = self.config.clone();
+        configure(&mut config);
+        let replica = Server::start(config, self.overrides.clone()).await;
         let address = replica.address;
         self.replicas.push(replica);
         address
@@ -272,17 +280,20 @@ impl TestApp {
         query: &str,
         variables: Value,
     ) -> Value {
-        let url = format!("http://{address}/graphql");
-        let mut request = self.client.post(url).json(&json!({
-            "query": query,
-            "variables": variables,
-        }));
+        let body = json!({ "query": query, "variables": variables });
+        let text = self.post_at(address, token, &body).await;
+        serde_json::from_str(&text).expect("a JSON body")
+    }
+
+    /// POSTs `body` to the server at `address`; returns the response's text.
+    pub async fn post_at(&self, address: SocketAddr, token: Option<&str>, body: &Value) -> String {
+        let mut request = self.client.post(format!("http://{address}/graphql")).json(body);
         if let Some(token) = token {
             request = request.bearer_auth(token);
         }
         let response = request.send().await.expect("the server answers");
         assert_eq!(response.status(), 200, "a GraphQL response over application/json is 200");
-        response.json().await.expect("a JSON body")
+        response.text().await.expect("a body")
     }
 
     /// Like [`Self::graphql`], but the operation must succeed; returns `data`.
@@ -325,11 +336,16 @@ impl TestApp {
 
     /// How many SQL statements the server has run so far, from `/metrics`.
     pub async fn sql_statements(&self) -> u64 {
+        self.counter("triage_sql_statements_total").await
+    }
+
+    /// The counter `name` of the server's `/metrics`.
+    pub async fn counter(&self, name: &str) -> u64 {
         let body = self.client.get(self.url("/metrics")).send().await.unwrap().text().await.unwrap();
         body.lines()
-            .find_map(|line| line.strip_prefix("triage_sql_statements_total "))
+            .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
             .and_then(|count| count.trim().parse().ok())
-            .expect("the statement counter")
+            .unwrap_or_else(|| panic!("the counter {name}"))
     }
 }
 

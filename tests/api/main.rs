@@ -7,6 +7,7 @@
 mod auth;
 mod bounds;
 mod digest;
+mod direct;
 mod helpers;
 mod http;
 mod invitations;

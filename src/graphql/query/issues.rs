@@ -2,7 +2,7 @@ use async_graphql::{Context, ID, Object};
 
 use crate::{
     Error, Result,
-    domain::{self, issues::IssueRef},
+    domain::{self, issues::IssueRef, page::PageArgs},
     graphql::{
         context::ContextExt as _,
         types::{self, Issue, IssueConnection, IssueFilter, IssueOrder, lookup, page_args},
@@ -17,14 +17,7 @@ impl IssueQuery {
     /// The issue with this id, or this key (`WEB-42`): pass one of the two. Null
     /// when there is none the caller may read.
     async fn issue(&self, ctx: &Context<'_>, id: Option<ID>, key: Option<String>) -> Result<Option<Issue>> {
-        let reference = match (id, key) {
-            (Some(id), None) => match lookup(&id) {
-                Some(id) => IssueRef::Id(id),
-                None => return Ok(None),
-            },
-            (None, Some(key)) => IssueRef::Key(bounded_key(key)?),
-            _ => return Err(Error::bad_input("id", "Pass either id or key")),
-        };
+        let Some(reference) = issue_reference(id, key)? else { return Ok(None) };
         Ok(domain::issues::readable(ctx.db()?, ctx.actor()?, &reference).await?.map(Issue::from))
     }
 
@@ -39,9 +32,35 @@ impl IssueQuery {
         last: Option<i32>,
         before: Option<String>,
     ) -> Result<IssueConnection> {
-        let filter = filter.map(TryInto::try_into).transpose()?.unwrap_or_default();
-        let order = order_by.map(Into::into).unwrap_or_default();
-        types::list_issues(ctx, filter, order, page_args(first, after, last, before)).await
+        let listing = IssueListing::read(filter, order_by, page_args(first, after, last, before))?;
+        types::list_issues(ctx, listing.filter, listing.order, listing.page).await
+    }
+}
+
+/// The issue `issue(id, key)` names; `None` (the query answers null) for an id that
+/// cannot name one.
+pub(in crate::graphql) fn issue_reference(id: Option<ID>, key: Option<String>) -> Result<Option<IssueRef>> {
+    match (id, key) {
+        (Some(id), None) => Ok(lookup(&id).map(IssueRef::Id)),
+        (None, Some(key)) => Ok(Some(IssueRef::Key(bounded_key(key)?))),
+        _ => Err(Error::bad_input("id", "Pass either id or key")),
+    }
+}
+
+/// What `issues(...)` lists, read from its arguments.
+pub(in crate::graphql) struct IssueListing {
+    pub filter: domain::issues::IssueFilter,
+    pub order: domain::issues::IssueOrder,
+    pub page: PageArgs,
+}
+
+impl IssueListing {
+    pub fn read(filter: Option<IssueFilter>, order_by: Option<IssueOrder>, page: PageArgs) -> Result<Self> {
+        Ok(Self {
+            filter: filter.map(TryInto::try_into).transpose()?.unwrap_or_default(),
+            order: order_by.map(Into::into).unwrap_or_default(),
+            page,
+        })
     }
 }
 

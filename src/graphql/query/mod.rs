@@ -1,6 +1,6 @@
 //! Query roots, one per domain, merged into `QueryRoot`.
 
-mod issues;
+pub(super) mod issues;
 mod projects;
 mod rate_limit;
 mod users;

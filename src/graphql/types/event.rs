@@ -53,6 +53,7 @@ impl IssueEvent {
     /// The issue's project.
     async fn project(&self, ctx: &Context<'_>) -> Result<Project> {
         ctx.request()?
+            .loaders()
             .projects
             .load_one(self.0.project_id)
             .await

@@ -15,7 +15,8 @@ impl Invitation {
     }
 
     async fn project(&self, ctx: &Context<'_>) -> Result<Project> {
-        let project = ctx.request()?.projects.load_one(self.0.project_id).await.map_err(Error::from)?;
+        let project =
+            ctx.request()?.loaders().projects.load_one(self.0.project_id).await.map_err(Error::from)?;
         project.map(Project).ok_or_else(|| Error::internal("an invitation's project is missing"))
     }
 

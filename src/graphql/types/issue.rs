@@ -145,7 +145,8 @@ impl Issue {
         if !policy::may_see_pending_notice(ctx.actor()?, &self.issue) {
             return Ok(None);
         }
-        let notice = ctx.request()?.pending_notices.load_one(self.issue.id).await.map_err(Error::from)?;
+        let notice =
+            ctx.request()?.loaders().pending_notices.load_one(self.issue.id).await.map_err(Error::from)?;
         Ok(notice.map(|notice| PendingNotice { due_at: notice.due_at, recipient_id: notice.recipient_id }))
     }
 }
@@ -153,6 +154,7 @@ impl Issue {
 impl Issue {
     async fn project_row(&self, ctx: &Context<'_>) -> Result<domain::projects::Project> {
         ctx.request()?
+            .loaders()
             .projects
             .load_one(self.issue.project_id)
             .await
@@ -182,7 +184,7 @@ impl PendingNotice {
 }
 
 pub(super) async fn load_user(ctx: &Context<'_>, id: UserId) -> Result<Option<User>> {
-    let user = ctx.request()?.users.load_one(id).await.map_err(Error::from)?;
+    let user = ctx.request()?.loaders().users.load_one(id).await.map_err(Error::from)?;
     Ok(user.map(User::new))
 }
 

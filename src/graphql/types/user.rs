@@ -52,9 +52,14 @@ impl User {
         let shown = self.own
             || match ctx.request()?.caller.actor() {
                 Ok(viewer) if viewer.user_id == self.account.id => true,
-                Ok(_) => {
-                    ctx.request()?.emails.load_one(self.account.id).await.map_err(Error::from)?.is_some()
-                }
+                Ok(_) => ctx
+                    .request()?
+                    .loaders()
+                    .emails
+                    .load_one(self.account.id)
+                    .await
+                    .map_err(Error::from)?
+                    .is_some(),
                 Err(_) => false,
             };
         Ok(shown.then_some(self.account.email.as_str()))
