@@ -22,7 +22,7 @@
 //! turns plans off; a test sends the same documents to a server with and without
 //! them and compares the bytes.
 
-use std::{collections::HashSet, fmt::Display};
+use std::collections::HashSet;
 
 use async_graphql::{
     InputType, Name, Positioned, Variables,
@@ -501,15 +501,38 @@ impl Json {
         let _ = serde_json::to_writer(&mut self.0, text);
     }
 
-    /// A value whose text needs no escaping (a number, an id, a time), in quotes.
-    fn quoted(&mut self, value: impl Display) {
-        use std::io::Write as _;
-        let _ = write!(self.0, "\"{value}\"");
+    /// Text that needs no escaping (a name, a time), in quotes.
+    fn quoted(&mut self, text: &str) {
+        self.0.push(b'"');
+        self.raw(text);
+        self.0.push(b'"');
     }
 
-    fn number(&mut self, value: impl Display) {
-        use std::io::Write as _;
-        let _ = write!(self.0, "{value}");
+    /// An integer, as serde_json writes it.
+    fn integer(&mut self, value: i128) {
+        let mut digits = [0_u8; 40];
+        let mut at = digits.len();
+        let mut rest = value.unsigned_abs();
+        loop {
+            at -= 1;
+            // A digit: always below 10.
+            digits[at] = b'0' + (rest % 10) as u8;
+            rest /= 10;
+            if rest == 0 {
+                break;
+            }
+        }
+        if value < 0 {
+            self.0.push(b'-');
+        }
+        self.0.extend_from_slice(&digits[at..]);
+    }
+
+    /// A row id, as an `ID`: the integer in quotes.
+    fn id(&mut self, id: i64) {
+        self.0.push(b'"');
+        self.integer(id.into());
+        self.0.push(b'"');
     }
 
     fn boolean(&mut self, value: bool) {
@@ -524,7 +547,7 @@ impl Json {
     }
 
     fn time(&mut self, time: DateTime<Utc>) {
-        self.quoted(time.to_rfc3339());
+        self.quoted(&time.to_rfc3339());
     }
 
     fn optional_time(&mut self, time: Option<DateTime<Utc>>) {
@@ -547,7 +570,7 @@ impl Json {
             self.raw(",");
         }
         self.quoted(key);
-        self.raw(":");
+        self.0.push(b':');
     }
 
     /// An object of `fields`, each written by `write` after its name.
@@ -578,7 +601,7 @@ impl Json {
         self.object(fields, |out, field| {
             match field {
                 ConnectionField::Typename => out.string("IssueConnection"),
-                ConnectionField::TotalCount => out.number(page.total_count.unwrap_or_default()),
+                ConnectionField::TotalCount => out.integer(page.total_count.unwrap_or_default().into()),
                 ConnectionField::Nodes(fields) => {
                     out.list(&page.items, |out, (_, listed)| out.listed(fields, listed))?;
                 }
@@ -632,8 +655,8 @@ impl Json {
         self.object(fields, |out, field| {
             match field {
                 IssueField::Typename => out.string("Issue"),
-                IssueField::Id => out.quoted(issue.id),
-                IssueField::Number => out.number(issue.number),
+                IssueField::Id => out.id(issue.id.0),
+                IssueField::Number => out.integer(issue.number.into()),
                 IssueField::Kind => out.name(IssueKind::from(issue.kind))?,
                 IssueField::Title => out.string(&issue.title),
                 IssueField::Description => out.string(&issue.description),
@@ -657,7 +680,7 @@ impl Json {
         self.object(fields, |out, field| {
             match field {
                 UserField::Typename => out.string("User"),
-                UserField::Id => out.quoted(person.id),
+                UserField::Id => out.id(person.id.0),
                 UserField::Username => out.string(&person.username),
                 UserField::FirstName => out.string(&person.first_name),
                 UserField::LastName => out.string(&person.last_name),
@@ -665,5 +688,70 @@ impl Json {
             }
             Some(())
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan(query: &str) -> Option<Plan> {
+        Plan::compile(&async_graphql::parser::parse_query(query).ok()?)
+    }
+
+    #[test]
+    fn integers_are_written_as_serde_json_writes_them() {
+        for n in
+            [i128::from(i64::MIN), -10, -1, 0, 7, 10, 99, 100, i128::from(i64::MAX), i128::from(u64::MAX)]
+        {
+            let mut out = Json(Vec::new());
+            out.integer(n);
+            assert_eq!(String::from_utf8(out.0).unwrap(), serde_json::to_string(&n).unwrap());
+        }
+    }
+
+    #[test]
+    fn plans_cover_only_what_they_can_answer() {
+        let covered = [
+            "{ issue(id: 1) { id title } }",
+            "query($a: ID, $n: Int = 5) { issues(first: $n, filter: {assignedTo: $a}) { totalCount nodes { id } } }",
+            "query Q { a: issues { ...P } } fragment P on IssueConnection { edges { cursor } pageInfo { endCursor } }",
+            "{ __typename issues { nodes { ... on Issue { createdBy { username } } } } }",
+        ];
+        for query in covered {
+            assert!(plan(query).is_some(), "{query}");
+        }
+        let left_to_the_executor = [
+            "mutation { logout(input: {}) { ok } }",
+            "{ me { id } }",
+            "{ issue(id: 1) { id id } }",
+            "{ a: issue(id: 1) { id } a: issue(id: 2) { id } }",
+            "{ issue(id: 1) { id @include(if: true) } }",
+            "{ issue(id: 1) { project { id } } }",
+            "{ issues { nodes { createdBy { email } } } }",
+            "query($f: IssueFilter) { issues(filter: $f) { totalCount } }",
+            "{ issues { ...P } } fragment P on UserConnection { totalCount }",
+            "query A { issue(id: 1) { id } } query B { issue(id: 2) { id } }",
+            "{ __schema { types { name } } }",
+        ];
+        for query in left_to_the_executor {
+            assert!(plan(query).is_none(), "{query}");
+        }
+    }
+
+    #[test]
+    fn variables_must_fit_as_they_are() {
+        let variable =
+            |scalar, nullable, default| Variable { name: Name::new("v"), scalar, nullable, default };
+        let number = |n: i64| ConstValue::Number(n.into());
+        assert!(variable(Scalar::Id, false, None).fits(Some(&number(3))));
+        assert!(!variable(Scalar::Id, false, None).fits(Some(&ConstValue::Boolean(true))));
+        assert!(!variable(Scalar::Id, false, None).fits(None));
+        assert!(!variable(Scalar::Id, false, None).fits(Some(&ConstValue::Null)));
+        assert!(variable(Scalar::Id, true, Some(ConstValue::Null)).fits(None));
+        assert!(variable(Scalar::Int, true, None).fits(Some(&number(i64::from(i32::MAX)))));
+        assert!(!variable(Scalar::Int, true, None).fits(Some(&number(i64::from(i32::MAX) + 1))));
+        assert!(!variable(Scalar::String, true, None).fits(Some(&number(1))));
+        assert!(variable(Scalar::Boolean, true, None).fits(Some(&ConstValue::Boolean(false))));
     }
 }
