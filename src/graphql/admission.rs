@@ -456,7 +456,9 @@ impl<'a> Walker<'a> {
                 };
                 match (size("first"), size("last")) {
                     (None, None) => DEFAULT_PAGE_SIZE,
-                    (first, last) => first.unwrap_or(0).max(last.unwrap_or(0)),
+                    // A page of none is still a selection to validate and plan: priced
+                    // as one item, so that `first: 0` cannot hide any size of it.
+                    (first, last) => first.unwrap_or(0).max(last.unwrap_or(0)).max(1),
                 }
             }
             Mode::Data => 1,
@@ -614,6 +616,14 @@ mod tests {
             price("{ issues(first: 5000) { nodes { id } } }").map(|p| p.nodes).ok(),
             Some(1 + 100 * 2)
         );
+    }
+
+    #[test]
+    fn a_page_of_none_is_priced_as_a_page_of_one() {
+        for first in ["0", "-5"] {
+            let query = format!("{{ issues(first: {first}) {{ nodes {{ id title }} }} }}");
+            assert_eq!(price(&query).map(|p| p.nodes).ok(), Some(1 + 3), "first: {first}");
+        }
     }
 
     #[test]

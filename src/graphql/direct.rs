@@ -8,21 +8,23 @@
 //!
 //! - an operation that is a query, with no directives anywhere and no two fields
 //!   answering under one name, whose fragments (inline or spread) are on the type
-//!   they are spread in;
+//!   they are spread in, and at most [`MAX_FIELDS`] fields once they are spread;
 //! - variables of type `ID`, `String`, `Int` or `Boolean`, nullable or not;
-//! - `Query.issue` and `Query.issues`; an issue's `id`, `number`, `kind`, `title`,
-//!   `description`, `status`, its four times, `createdBy` and `assignedTo`; a
+//! - one root field that reads, `Query.issue` or `Query.issues`, after any
+//!   `__typename`: the executor puts root fields in the order they finish, so only
+//!   then is its order certain;
+//! - an issue's `id`, `number`, `kind`, `title`, `description`, `status` and its four
+//!   times, and in a page its `createdBy` and `assignedTo` (read with the page); a
 //!   user's `id`, `username`, `firstName`, `lastName` and `createdAt`; a page's
 //!   `totalCount`, `nodes`, `edges { cursor node }` and `pageInfo`; `__typename`.
 //!
 //! Anything else goes to the executor as it always has, and so does a request the
 //! plan cannot answer: a variable's value of another type, a caller who is not
-//! signed in, any error, a person the page did not read. A query changes nothing, so
-//! a plan that gives up half way has only cost the work it did. `TRIAGE_DIRECT_ANSWERS=false`
-//! turns plans off; a test sends the same documents to a server with and without
-//! them and compares the bytes.
+//! signed in, any error. A query changes nothing, so a plan that gives up has only
+//! cost the read it did. `TRIAGE_DIRECT_ANSWERS=false` turns plans off; a test sends
+//! the same documents to a server with and without them and compares the bytes.
 
-use std::collections::HashSet;
+use std::{cell::Cell, collections::HashSet};
 
 use async_graphql::{
     InputType, Name, Positioned, Variables,
@@ -52,6 +54,11 @@ use crate::{
 /// How deep fragments may spread into each other in a plan's document.
 const MAX_SPREAD_DEPTH: usize = 8;
 
+/// Most fields a plan holds once its fragments are spread: a small document can
+/// spread one fragment into many places, and a plan is kept as long as its document.
+/// A bigger one is left to the executor.
+pub const MAX_FIELDS: usize = 1_000;
+
 /// An operation's answer, made without the executor.
 #[derive(Debug)]
 pub struct Plan {
@@ -59,6 +66,8 @@ pub struct Plan {
     name: Option<Name>,
     variables: Vec<Variable>,
     root: Object<Root>,
+    /// How many fields the plan holds, fragments spread (at most [`MAX_FIELDS`]).
+    fields: usize,
 }
 
 /// The fields of an object in the response: each with the name it answers under.
@@ -140,6 +149,12 @@ enum IssueField {
     AssignedTo(Object<UserField>),
 }
 
+impl IssueField {
+    fn is_person(&self) -> bool {
+        matches!(self, Self::CreatedBy(_) | Self::AssignedTo(_))
+    }
+}
+
 #[derive(Debug)]
 enum UserField {
     Typename,
@@ -186,13 +201,16 @@ impl Plan {
                 })
             })
             .collect::<Option<_>>()?;
-        let compiler = Compiler { document };
+        let compiler = Compiler { document, fields: Cell::new(0) };
         let root = compiler.object("Query", &operation.selection_set, |name, field| match name {
             "__typename" => Some(Root::Typename),
             "issue" => Some(Root::Issue(
                 compiler.arguments(field, &["id", "key"])?,
-                compiler
-                    .object("Issue", &field.selection_set, |name, field| compiler.issue_field(name, field))?,
+                // A single issue is read without its people: asking for them is left
+                // to the executor, rather than read twice.
+                compiler.object("Issue", &field.selection_set, |name, field| {
+                    compiler.issue_field(name, field).filter(|field| !field.is_person())
+                })?,
             )),
             "issues" => Some(Root::Issues(
                 compiler.arguments(field, &["filter", "orderBy", "first", "after", "last", "before"])?,
@@ -200,7 +218,20 @@ impl Plan {
             )),
             _ => None,
         })?;
-        Some(Self { name, variables, root })
+        // The executor puts a query's root fields in the order they finish: those that
+        // need no database first (`__typename`), the others as their reads return.
+        // A plan answers what that order makes certain: one field that reads, after
+        // any `__typename`.
+        let reads = root.iter().filter(|(_, field)| !matches!(field, Root::Typename)).count();
+        if reads != 1 || !matches!(root.last(), Some((_, Root::Issue(..) | Root::Issues(..)))) {
+            return None;
+        }
+        Some(Self { name, variables, root, fields: compiler.fields.get() })
+    }
+
+    /// How many fields the plan holds, to weigh it in the document cache.
+    pub fn fields(&self) -> usize {
+        self.fields
     }
 
     /// Whether a request naming `operation` (or none) runs this plan's operation.
@@ -316,6 +347,8 @@ impl Variable {
 /// Makes a plan's parts from a validated document.
 struct Compiler<'a> {
     document: &'a ExecutableDocument,
+    /// The fields made so far.
+    fields: Cell<usize>,
 }
 
 impl Compiler<'_> {
@@ -334,6 +367,10 @@ impl Compiler<'_> {
             let key = &selected.alias.as_ref().unwrap_or(&selected.name).node;
             // Two fields under one name are merged by the executor: left to it.
             if !keys.insert(key) {
+                return None;
+            }
+            self.fields.set(self.fields.get() + 1);
+            if self.fields.get() > MAX_FIELDS {
                 return None;
             }
             object.push((key.clone(), field(selected.name.node.as_str(), selected)?));
@@ -733,10 +770,29 @@ mod tests {
             "{ issues { ...P } } fragment P on UserConnection { totalCount }",
             "query A { issue(id: 1) { id } } query B { issue(id: 2) { id } }",
             "{ __schema { types { name } } }",
+            "{ issues { totalCount } __typename }",
+            "{ a: issues { totalCount } b: issues { totalCount } }",
+            "{ issue(id: 1) { createdBy { id } } }",
         ];
         for query in left_to_the_executor {
             assert!(plan(query).is_none(), "{query}");
         }
+    }
+
+    #[test]
+    fn a_plan_holds_at_most_max_fields() {
+        let fields = |n: usize| (0..n).map(|i| format!("f{i}: id")).collect::<Vec<_>>().join(" ");
+        let spread =
+            |n: usize| (0..n).map(|i| format!("c{i}: createdBy {{ ...P }}")).collect::<Vec<_>>().join(" ");
+        let query = |people: usize, each: usize| {
+            format!(
+                "{{ issues {{ nodes {{ {} }} }} }} fragment P on User {{ {} }}",
+                spread(people),
+                fields(each)
+            )
+        };
+        assert!(plan(&query(10, 90)).is_some_and(|plan| plan.fields() == 2 + 10 * 91));
+        assert!(plan(&query(20, 90)).is_none(), "a fragment spread into many places");
     }
 
     #[test]

@@ -32,6 +32,9 @@ use super::{
     error_codes::{PARSE_FAILED, with_code},
 };
 
+/// About what one field of a plan takes in memory.
+const PLAN_FIELD_BYTES: usize = 64;
+
 /// What the client's `extensions.persistedQuery` says.
 #[derive(Debug, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -93,7 +96,9 @@ impl Documents {
     /// Keeps the document of `query`, which has passed validation, with its plan.
     pub fn keep(&self, query: String, document: ExecutableDocument) {
         let plan = if self.plans { Plan::compile(&document) } else { None };
-        lock(&self.parsed).put(query, Arc::new(Kept { document, plan }));
+        // A plan spreads its fragments: it is weighed by its fields, beside the text.
+        let plan_bytes = plan.as_ref().map_or(0, |plan| plan.fields().saturating_mul(PLAN_FIELD_BYTES));
+        lock(&self.parsed).put(query, Arc::new(Kept { document, plan }), plan_bytes);
     }
 
     /// The query text of an APQ request: the one sent (checked against its hash, and
@@ -116,7 +121,7 @@ impl Documents {
         if format!("{:x}", Sha256::digest(query.as_bytes())) != persisted.sha256_hash {
             return Err(invalid("provided sha does not match query"));
         }
-        lock(&self.persisted).put(persisted.sha256_hash, query.clone());
+        lock(&self.persisted).put(persisted.sha256_hash, query.clone(), 0);
         Ok(query)
     }
 }
@@ -140,8 +145,9 @@ impl<V: Clone> Bounded<V> {
         self.entries.get(key).map(|(value, _)| value.clone())
     }
 
-    fn put(&mut self, key: String, value: V) {
-        let weight = (self.weigh)(&key).saturating_add(key.len());
+    /// Keeps `value` under `key`; `extra` is what it weighs beyond its text.
+    fn put(&mut self, key: String, value: V, extra: usize) {
+        let weight = (self.weigh)(&key).saturating_add(key.len()).saturating_add(extra);
         if weight > self.max_bytes {
             return;
         }
@@ -192,11 +198,11 @@ mod tests {
     fn the_cache_stays_within_its_bytes() {
         let mut cache: Bounded<u8> = Bounded::new(100, 100, str::len);
         for n in 0..50 {
-            cache.put(format!("{n:020}"), 0);
+            cache.put(format!("{n:020}"), 0, 0);
             assert!(cache.bytes <= 100, "{} bytes", cache.bytes);
         }
         assert_eq!(cache.entries.len(), 2);
-        cache.put("x".repeat(200), 1);
+        cache.put("x".repeat(200), 1, 0);
         assert!(cache.get(&"x".repeat(200)).is_none(), "an entry larger than the cache is not kept");
     }
 }
