@@ -60,22 +60,18 @@ impl std::fmt::Debug for Loaders {
 
 impl Loaders {
     fn new(db: &DatabaseConnection, viewer: Option<UserId>) -> Self {
-        let cached = |loader| DataLoader::with_cache(loader, tokio::spawn, HashMapCache::default());
         Self {
             users: cached(UserLoader::new(db.clone())),
             pending_notices: DataLoader::new(PendingNoticeLoader::new(db.clone()), tokio::spawn),
-            projects: DataLoader::with_cache(
-                ProjectLoader::new(db.clone()),
-                tokio::spawn,
-                HashMapCache::default(),
-            ),
-            emails: DataLoader::with_cache(
-                EmailLoader::new(db.clone(), viewer),
-                tokio::spawn,
-                HashMapCache::default(),
-            ),
+            projects: cached(ProjectLoader::new(db.clone())),
+            emails: cached(EmailLoader::new(db.clone(), viewer)),
         }
     }
+}
+
+/// A DataLoader that caches what it loaded for the request.
+fn cached<T>(loader: T) -> DataLoader<T, HashMapCache> {
+    DataLoader::with_cache(loader, tokio::spawn, HashMapCache::default())
 }
 
 impl RequestContext {

@@ -57,7 +57,7 @@ const MAX_SPREAD_DEPTH: usize = 8;
 /// Most fields a plan holds once its fragments are spread: a small document can
 /// spread one fragment into many places, and a plan is kept as long as its document.
 /// A bigger one is left to the executor.
-pub const MAX_FIELDS: usize = 1_000;
+const MAX_FIELDS: usize = 1_000;
 
 /// An operation's answer, made without the executor.
 #[derive(Debug)]

@@ -19,7 +19,7 @@ mod types;
 pub use admission::{Admission, AdmissionLimits, Tally};
 pub use budget::{BudgetKey, BudgetStatus, Budgets, rate_limited_error, unix_now};
 pub use context::RequestContext;
-pub use documents::{Documents, Prepared};
+pub use documents::Documents;
 pub use error_codes::{fill_codes, is_request_error, with_code};
 pub use gate::{Admitted, Gate, MAX_ERRORS};
 pub use loader::UserLoader;

@@ -72,7 +72,7 @@ use crate::{
     auth::{Actor, Caller},
     domain::Commits,
     graphql::{
-        Admitted, AppSchema, BudgetKey, BudgetStatus, Gate, Prepared, RequestContext, Tally, fill_codes,
+        Admitted, AppSchema, BudgetKey, BudgetStatus, Gate, RequestContext, Tally, fill_codes,
         rate_limited_error, unix_now, with_code,
     },
 };
@@ -290,7 +290,7 @@ fn read_get(state: &HttpState, media: ResponseMedia, query: &str) -> Result<Requ
         .map_err(|err| media.request_error(format!("The query string is not a GraphQL request: {err}")))?;
     // Prepared here to see the operation (a persisted one included); `execute`
     // prepares it again, from the cache.
-    let mut prepared: Prepared = state.gate.documents.prepare(request).map_err(|error| {
+    let mut prepared = state.gate.documents.prepare(request).map_err(|error| {
         media.respond(BatchResponse::Single(async_graphql::Response::from_errors(vec![error])))
     })?;
     if prepared.operation_type() == Some(OperationType::Mutation) {
@@ -453,11 +453,11 @@ async fn run(
     let is_mutation = operation.is_mutation;
     let context = context.clone();
     let schema = state.schema.clone();
-    let app = state.app.clone();
+    let db = state.app.db.clone();
     let metrics = state.metrics.clone();
     let grace = state.request_timeout;
     let operation = async move {
-        if let Some(body) = operation.answer_directly(&app.db, context.caller).await {
+        if let Some(body) = operation.answer_directly(&db, context.caller).await {
             metrics.direct_answers.fetch_add(1, Ordering::Relaxed);
             return (Answer::Direct(body), None);
         }
