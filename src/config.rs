@@ -236,7 +236,7 @@ pub struct Config {
     #[arg(long, env = "TRIAGE_LOGIN_WINDOW", default_value = "15m", value_parser = humantime::parse_duration)]
     pub login_window: Duration,
 
-    /// Most password hashes computed at once (each a thread, and 19 MiB); further
+    /// Most password hashes computed at once (each a thread, and 7 MiB); further
     /// logins wait their turn. By default half the CPU cores, at least one.
     #[arg(long, env = "TRIAGE_MAX_CONCURRENT_HASHES")]
     pub max_concurrent_hashes: Option<usize>,
