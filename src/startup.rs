@@ -322,8 +322,17 @@ async fn start_jobs(
     Jobs::start(db, outbox, dispatcher, jobs_config).await
 }
 
+/// Each SQLite connection's page cache, in SQLite's spelling (negative: KiB), in
+/// place of SQLite's 2,000 KiB: pages it does not hold come from the operating
+/// system's file cache, which every connection shares. With the default, the page
+/// caches were a fifth of the server's RSS under load (four API and up to four jobs
+/// connections, each filling its own 2 MiB with much the same pages); at 256 KiB,
+/// 64 pages, a write's pages still fit, and reads measured no slower.
+const SQLITE_CACHE_SIZE: &str = "-256";
+
 /// Opens the database pool. SQLite runs in WAL mode with foreign keys on, a busy
-/// timeout and `synchronous=NORMAL` (durable at every checkpoint, fast per commit).
+/// timeout, `synchronous=NORMAL` (durable at every checkpoint, fast per commit) and
+/// a small page cache ([`SQLITE_CACHE_SIZE`]).
 pub async fn connect(
     config: &DatabaseConfig,
     metrics: Option<Arc<Metrics>>,
@@ -360,6 +369,7 @@ pub async fn connect(
                 .synchronous(SqliteSynchronous::Normal)
                 .foreign_keys(true)
                 .busy_timeout(Duration::from_secs(10))
+                .pragma("cache_size", SQLITE_CACHE_SIZE)
         });
     let mut db = Database::connect(options).await.context("connecting to the database")?;
     if let Some(metrics) = metrics {

@@ -138,3 +138,20 @@ async fn sqlite_is_built_without_memory_statistics() {
         .collect();
     assert!(options.iter().any(|option| option == "DEFAULT_MEMSTATUS=0"), "{options:?}");
 }
+
+/// Every SQLite connection the server opens keeps a small page cache (256 KiB, in
+/// place of SQLite's 2,000): the rest comes from the operating system's file cache.
+#[tokio::test]
+async fn sqlite_connections_keep_a_small_page_cache() {
+    use sea_orm::ConnectionTrait as _;
+    let dir = tempfile::tempdir().unwrap();
+    let config = triage::config::DatabaseConfig {
+        database_url: Secret::new(format!("sqlite://{}?mode=rwc", dir.path().join("cache.db").display())),
+        db_max_connections: Some(2),
+        db_statement_timeout: std::time::Duration::from_secs(30),
+    };
+    let db = triage::startup::connect(&config, None).await.unwrap();
+    let statement = sea_orm::Statement::from_string(db.get_database_backend(), "PRAGMA cache_size");
+    let rows = db.query_all_raw(statement).await.unwrap();
+    assert_eq!(rows[0].try_get_by_index::<i64>(0).unwrap(), -256);
+}
