@@ -1,11 +1,13 @@
 //! Issues: who may change them, what a change does, and how they are listed.
 
+use std::sync::LazyLock;
+
 use chrono::{DateTime, Utc};
 use sea_orm::{
     ActiveModelTrait,
     ActiveValue::Set,
     ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait, FromQueryResult,
-    IdenStatic as _, Iterable, JoinType, QueryFilter, QueryResult, QuerySelect, QueryTrait, Select,
+    IdenStatic as _, Iterable, JoinType, QueryFilter, QueryResult, QuerySelect, QueryTrait, Select, Value,
     sea_query::{Alias, Condition, Expr, ExprTrait as _, Func, IntoIden as _, Query},
 };
 
@@ -14,7 +16,7 @@ use super::{
     change::{Announce, Change},
     events::{self, IssueEvent},
     notices, now,
-    page::{self, Keyset, Page, PageArgs, Position},
+    page::{self, Keyset, Listing, Page, PageArgs, Position, Shaped, Shapes},
     policy::{self, Standing},
     projects::{self, ProjectRef},
     users::Profile,
@@ -527,6 +529,15 @@ fn with_people(mut select: Select<issues::Entity>) -> Select<issues::Entity> {
     select
 }
 
+/// The keyset of issues in `order`.
+fn keyset_of(order: IssueOrder) -> Keyset<issues::Column> {
+    let (tag, key) = match order.field {
+        OrderField::CreatedAt => ("c", issues::Column::CreatedAt),
+        OrderField::UpdatedAt => ("u", issues::Column::UpdatedAt),
+    };
+    Keyset { tag, key: Some(key), id: issues::Column::Id, descending: order.descending }
+}
+
 /// A page of the issues matching `filter`, in `order`, each with its people.
 pub async fn list(
     db: &impl ConnectionTrait,
@@ -536,11 +547,7 @@ pub async fn list(
     args: PageArgs,
     with_total: bool,
 ) -> Result<Page<ListedIssue>> {
-    let (tag, key) = match order.field {
-        OrderField::CreatedAt => ("c", issues::Column::CreatedAt),
-        OrderField::UpdatedAt => ("u", issues::Column::UpdatedAt),
-    };
-    let keyset = Keyset { tag, key: Some(key), id: issues::Column::Id, descending: order.descending };
+    let keyset = keyset_of(order);
     let position = move |listed: &ListedIssue| Position {
         key: Some(match order.field {
             OrderField::CreatedAt => listed.issue.created_at,
@@ -550,10 +557,64 @@ pub async fn list(
     };
     // The project is joined to the list and to its count alike.
     let select = with_project().filter(filter.condition(viewer.user_id));
-    page::fetch(db, select, keyset, args, with_total, with_people, position).await
+    let listing = Listing { select, shaped: filter.shaped(viewer.user_id) };
+    page::fetch(db, listing, keyset, args, with_total, with_people, position).await
 }
 
+/// The SQL of issue lists, by shape.
+static LIST_SHAPES: LazyLock<Shapes> = LazyLock::new(Shapes::new);
+
+/// Lists of kinds or statuses longer than this are not kept by shape (a list may
+/// repeat a value, and each is a placeholder).
+const MAX_SHAPED_LIST: usize = 8;
+
 impl IssueFilter {
+    /// The filter's shape and the values [`Self::condition`] binds, in its order, for
+    /// [`LIST_SHAPES`]; none for the trash, a search, or a long list of kinds or
+    /// statuses, which are built each time.
+    fn shaped(&self, viewer: UserId) -> Option<Shaped<'static>> {
+        if self.trashed || self.search.is_some() {
+            return None;
+        }
+        let mut values = policy::readable_issues_values(viewer);
+        // Each criterion is a digit of the shape, in a base wide enough for its states.
+        let mut shape: u64 = 0;
+        let mut digit = |state: usize, states: usize| shape = shape * states as u64 + state as u64;
+        let id_match = |wanted: Option<IdMatch<Value>>, values: &mut Vec<Value>| match wanted {
+            None => 0,
+            Some(IdMatch::Id(id)) => {
+                values.push(id);
+                1
+            }
+            Some(IdMatch::Nothing) => {
+                values.push(false.into());
+                2
+            }
+        };
+        digit(id_match(self.project.map(|m| m.map(Into::into)), &mut values), 3);
+        for list in [
+            self.kind.as_ref().map(|kinds| kinds.iter().map(|&kind| kind.into()).collect::<Vec<Value>>()),
+            self.status.as_ref().map(|statuses| statuses.iter().map(|&status| status.into()).collect()),
+        ] {
+            match list {
+                None => digit(0, MAX_SHAPED_LIST + 2),
+                Some(list) if list.len() <= MAX_SHAPED_LIST => {
+                    digit(list.len() + 1, MAX_SHAPED_LIST + 2);
+                    if list.is_empty() {
+                        // sea-query spells `IN ()` as `1 = 2`, both bound.
+                        values.extend([1_i32.into(), 2_i32.into()]);
+                    }
+                    values.extend(list);
+                }
+                Some(_) => return None,
+            }
+        }
+        digit(id_match(self.assigned_to.map(|m| m.map(Into::into)), &mut values), 3);
+        digit(id_match(self.created_by.map(|m| m.map(Into::into)), &mut values), 3);
+        digit(self.unassigned.map_or(0, |unassigned| 1 + usize::from(unassigned)), 3);
+        Some(Shaped { shapes: &LIST_SHAPES, filter: shape, values })
+    }
+
     /// The filter as SQL, within what `viewer` may read.
     fn condition(&self, viewer: UserId) -> Condition {
         let mut all = Condition::all().add(policy::readable_issues(viewer, PROJECT));
@@ -607,6 +668,90 @@ impl IssueFilter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Filters of every shape [`IssueFilter::shaped`] keeps, and some it does not.
+    fn filters() -> Vec<IssueFilter> {
+        let mut filters = vec![IssueFilter::default()];
+        let one = |change: fn(&mut IssueFilter)| {
+            let mut filter = IssueFilter::default();
+            change(&mut filter);
+            filter
+        };
+        filters.push(one(|f| f.project = Some(IdMatch::Id(ProjectId(3)))));
+        filters.push(one(|f| f.project = Some(IdMatch::Nothing)));
+        filters.push(one(|f| f.kind = Some(vec![])));
+        filters.push(one(|f| f.kind = Some(vec![Kind::Bug, Kind::Task, Kind::Bug])));
+        filters.push(one(|f| f.status = Some(vec![Status::Closed])));
+        filters.push(one(|f| f.assigned_to = Some(IdMatch::Id(UserId(7)))));
+        filters.push(one(|f| f.created_by = Some(IdMatch::Nothing)));
+        filters.push(one(|f| f.unassigned = Some(false)));
+        filters.push(one(|f| f.unassigned = Some(true)));
+        filters.push(one(|f| f.trashed = true));
+        filters.push(one(|f| f.status = Some(vec![Status::Open; MAX_SHAPED_LIST + 1])));
+        filters.push(IssueFilter {
+            project: Some(IdMatch::Id(ProjectId(2))),
+            kind: Some(vec![Kind::Feature, Kind::Enhancement]),
+            status: Some(vec![Status::Open, Status::InProgress]),
+            assigned_to: Some(IdMatch::Nothing),
+            created_by: Some(IdMatch::Id(UserId(4))),
+            unassigned: Some(true),
+            ..IssueFilter::default()
+        });
+        filters
+    }
+
+    #[test]
+    fn the_kept_sql_of_a_page_binds_what_the_build_would() {
+        let position = |id| Position { key: DateTime::from_timestamp_micros(1_700_000_000_000_000 + id), id };
+        let mut shapes = std::collections::HashSet::new();
+        for backend in [DbBackend::Sqlite, DbBackend::Postgres] {
+            for filter in filters() {
+                for (order, after, before, backward, limit, with_total) in [
+                    (IssueOrder::default(), None, None, false, 20, true),
+                    (IssueOrder::default(), Some(position(5)), None, false, 3, false),
+                    (
+                        IssueOrder { field: OrderField::UpdatedAt, descending: false },
+                        None,
+                        None,
+                        true,
+                        7,
+                        true,
+                    ),
+                    (IssueOrder::default(), Some(position(9)), Some(position(2)), true, 100, true),
+                ] {
+                    // Two viewers, so the second run of each shape binds other values
+                    // to the SQL kept from the first.
+                    for viewer in [UserId(1), UserId(8)] {
+                        let keyset = keyset_of(order);
+                        let bounds = page::Bounds { after, before, backward, limit };
+                        let select = with_project().filter(filter.condition(viewer));
+                        let shaped = filter.shaped(viewer);
+                        if let Some(shaped) = &shaped {
+                            shapes.insert((
+                                backend == DbBackend::Postgres,
+                                shaped.filter,
+                                format!("{after:?}{before:?}{backward}{limit}{with_total}"),
+                            ));
+                        }
+                        let kept = page::statement(
+                            backend,
+                            &select,
+                            shaped,
+                            keyset,
+                            bounds,
+                            with_total,
+                            with_people,
+                        );
+                        let built =
+                            page::statement(backend, &select, None, keyset, bounds, with_total, with_people);
+                        assert_eq!(kept, built, "{backend:?} {filter:?}");
+                    }
+                }
+            }
+        }
+        // Different filters have different shapes: 11 of the 13 are kept by shape.
+        assert_eq!(shapes.len(), 2 * 11 * 4);
+    }
 
     #[test]
     fn the_template_of_an_issue_by_id_binds_what_the_build_would() {

@@ -53,6 +53,16 @@ impl<T: PartialEq> IdMatch<T> {
     }
 }
 
+impl<T> IdMatch<T> {
+    /// The same criterion with the id turned into `U`.
+    pub fn map<U>(self, f: impl FnOnce(T) -> U) -> IdMatch<U> {
+        match self {
+            Self::Id(id) => IdMatch::Id(f(id)),
+            Self::Nothing => IdMatch::Nothing,
+        }
+    }
+}
+
 /// A turn at writing, held from [`begin_write`] (or [`write_turn`]) until its
 /// transaction or statement has ended.
 #[derive(Debug)]
