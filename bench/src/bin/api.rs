@@ -22,7 +22,8 @@
 //! `bench/run api` (`--postgres` for PostgreSQL). Env: `SECONDS` (default 15), `WARMUP`
 //! (default 3), `BENCH_DATABASE_URL` (an empty database; default a fresh SQLite file),
 //! `BENCH_QUICK` (set: scenario 1 only, beside the baseline and the previous release;
-//! `BENCH_QUICK=2,3,4` adds those scenarios, each beside its baseline).
+//! `BENCH_QUICK=2,3,4` adds those scenarios, each beside its baseline; `5`, `6` and `7`
+//! add those alone, which have none; the server's peak RSS is printed last).
 
 use std::{
     collections::BTreeMap,
@@ -195,19 +196,21 @@ async fn main() -> anyhow::Result<()> {
     if let Some(quick) = std::env::var_os("BENCH_QUICK") {
         println!("{}", scenario_1.row());
         println!("{}", on_baseline.row());
-        // `BENCH_QUICK=2,3`: scenarios 2, 3 or 4 as well, each beside its baseline.
+        // `BENCH_QUICK=2,3`: scenarios 2, 3 or 4 as well, each beside its baseline;
+        // 5, 6 or 7 alone (the login, the mix, the projects' list).
         let quick = quick.to_string_lossy().into_owned();
-        for (n, (scenario, label)) in SCENARIOS.iter().enumerate().take(4).skip(1) {
+        for (n, (scenario, label)) in SCENARIOS.iter().enumerate().skip(1) {
             if !quick.split(',').any(|wanted| wanted.trim() == (n + 1).to_string()) {
                 continue;
             }
             let on_triage = wrk.scenario(scenario, label, &server, warmup, seconds).await?;
             let baseline_run = match n {
                 1 => second_on_baseline.clone(),
-                _ => {
+                2 | 3 => {
                     wrk.scenario(scenario, &format!("{} on the baseline", n + 1), &baseline, warmup, seconds)
                         .await?
                 }
+                _ => continue,
             };
             let ratio = on_triage.requests_per_s / baseline_run.requests_per_s;
             println!("Triage/baseline for scenario {}: {ratio:.2}x", n + 1);
@@ -219,6 +222,8 @@ async fn main() -> anyhow::Result<()> {
         if let Some(previous) = &previous {
             println!("this build/previous release: {:.2}x", previous.ratio);
         }
+        let peak_kib = server.child.id().and_then(peak_rss_kib_of).unwrap_or(0);
+        println!("server: peak RSS {:.1} MiB over the run", peak_kib as f64 / 1024.0);
         server.stop().await?;
         baseline.stop().await?;
         return Ok(());
