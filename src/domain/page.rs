@@ -243,7 +243,9 @@ where
 
 /// The SQL of one list's pages, kept by shape, so that a page whose shape was seen
 /// before binds its values to that SQL instead of building the statement (and its
-/// count) as a tree and rendering it: a tenth of a page's CPU. A shape is all that
+/// count) as a tree and rendering it (with cloning and dropping the trees, 12 to 15 %
+/// of a page's CPU in a PostgreSQL profile; the base select and its filter are still
+/// built, for the statements a page may need besides). A shape is all that
 /// decides the SQL: the list's filter shape (which criteria, lists of how many), the
 /// order, which cursors, which way, the page size and whether the total is counted.
 ///
