@@ -23,7 +23,8 @@
 //! (default 3), `BENCH_DATABASE_URL` (an empty database; default a fresh SQLite file),
 //! `BENCH_QUICK` (set: scenario 1 only, beside the baseline and the previous release;
 //! `BENCH_QUICK=2,3,4` adds those scenarios, each beside its baseline; `5`, `6` and `7`
-//! add those alone, which have none; the server's peak RSS is printed last).
+//! add those alone, which have none, `hostile` each kind of hostile request alone and
+//! `storm` scenario 1 during the login storm; the server's peak RSS is printed last).
 
 use std::{
     collections::BTreeMap,
@@ -199,8 +200,9 @@ async fn main() -> anyhow::Result<()> {
         // `BENCH_QUICK=2,3`: scenarios 2, 3 or 4 as well, each beside its baseline;
         // 5, 6 or 7 alone (the login, the mix, the projects' list).
         let quick = quick.to_string_lossy().into_owned();
+        let wants = |name: &str| quick.split(',').any(|wanted| wanted.trim() == name);
         for (n, (scenario, label)) in SCENARIOS.iter().enumerate().skip(1) {
-            if !quick.split(',').any(|wanted| wanted.trim() == (n + 1).to_string()) {
+            if !wants(&(n + 1).to_string()) {
                 continue;
             }
             let on_triage = wrk.scenario(scenario, label, &server, warmup, seconds).await?;
@@ -214,6 +216,17 @@ async fn main() -> anyhow::Result<()> {
             };
             let ratio = on_triage.requests_per_s / baseline_run.requests_per_s;
             println!("Triage/baseline for scenario {}: {ratio:.2}x", n + 1);
+        }
+        // `hostile`: each kind of hostile request alone; `storm`: scenario 1 during the
+        // login storm.
+        if wants("hostile") {
+            print_hostile_costs(&wrk.hostile_costs(&server).await?);
+        }
+        if wants("storm") {
+            let (during_storm, storm) = storm_beside(&wrk, first, &server, seconds).await?;
+            println!("{}", during_storm.row());
+            println!("{}", storm.row());
+            println!("{}", storm.summary(&during_storm, &scenario_1));
         }
         for outcome in previous.iter().flat_map(|previous| &previous.rows) {
             println!("{}", outcome.row());
@@ -229,23 +242,12 @@ async fn main() -> anyhow::Result<()> {
         return Ok(());
     }
 
-    // The storm: logins start first, and outlast scenario 1's run. They are sent by
-    // this process, which times each answer: wrk's latencies would mix the logins
-    // served with those shed at once.
-    let storm =
-        tokio::spawn(login_storm(server.url.clone(), STORM_CONNECTIONS, Duration::from_secs(seconds + 4)));
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    let mut during_storm =
-        wrk.measure(first, "1 during a login storm", &server, Duration::from_secs(seconds)).await?;
-    let storm = storm.await??;
+    let (mut during_storm, storm) = storm_beside(&wrk, first, &server, seconds).await?;
     println!("{}", storm.row());
     during_storm.logged = log.take()?;
 
     // Hostile requests: what each kind costs the server, then scenario 1 beside them.
-    let mut hostile_costs = Vec::new();
-    for kind in HOSTILE_KINDS {
-        hostile_costs.push(wrk.hostile_cost(kind, &server, Duration::from_secs(HOSTILE_SECONDS)).await?);
-    }
+    let hostile_costs = wrk.hostile_costs(&server).await?;
     let hostile = wrk.spawn_with(
         "hostile",
         &[("HOSTILE_KIND", "all")],
@@ -322,27 +324,9 @@ async fn main() -> anyhow::Result<()> {
         );
     }
     let storm_ratio = during_storm.p99_ms / scenario_1.p99_ms;
-    println!(
-        "login storm: scenario 1's p99 {:.1} ms during {:.0} logins served/s and {:.0} shed/s ({} \
-         connections, {} served, {} shed, {} errors; served logins p50 {:.0} ms, p99 {:.0} ms) vs {:.1} ms \
-         without: {storm_ratio:.2}x",
-        during_storm.p99_ms,
-        storm.served_per_s,
-        storm.shed_per_s,
-        STORM_CONNECTIONS,
-        storm.served,
-        storm.shed,
-        storm.errors,
-        storm.p50_ms,
-        storm.p99_ms,
-        scenario_1.p99_ms,
-    );
+    println!("{}", storm.summary(&during_storm, &scenario_1));
     println!();
-    println!("| hostile request | refused/s | server CPU per request µs |");
-    println!("|---|---:|---:|");
-    for (kind, per_s, cpu_us) in &hostile_costs {
-        println!("| {kind} | {per_s:.0} | {cpu_us:.0} |");
-    }
+    print_hostile_costs(&hostile_costs);
     let hostile_ratio = beside_hostile.p99_ms / scenario_1.p99_ms;
     println!(
         "hostile: scenario 1's p99 {:.1} ms beside {:.0} hostile requests/s ({} connections) vs {:.1} ms \
@@ -460,6 +444,30 @@ impl Target {
     }
 }
 
+/// What one kind of hostile request cost the server, measured alone.
+struct HostileCost {
+    kind: &'static str,
+    refused_per_s: f64,
+    cpu_us: f64,
+    /// The server's RSS high-water mark once it was done: a kind that raised it shows
+    /// as the step up from the row before.
+    peak_kib: u64,
+}
+
+fn print_hostile_costs(costs: &[HostileCost]) {
+    println!("| hostile request | refused/s | server CPU per request µs | server peak RSS so far MiB |");
+    println!("|---|---:|---:|---:|");
+    for cost in costs {
+        println!(
+            "| {} | {:.0} | {:.0} | {:.1} |",
+            cost.kind,
+            cost.refused_per_s,
+            cost.cpu_us,
+            cost.peak_kib as f64 / 1024.0
+        );
+    }
+}
+
 /// The logins of the storm: those served (with their latencies) and those shed.
 struct Storm {
     served: u64,
@@ -472,12 +480,48 @@ struct Storm {
 }
 
 impl Storm {
+    /// The storm beside scenario 1's run during it and the one without.
+    fn summary(&self, during: &Outcome, alone: &Outcome) -> String {
+        format!(
+            "login storm: scenario 1's p99 {:.1} ms during {:.0} logins served/s and {:.0} shed/s ({} \
+             connections, {} served, {} shed, {} errors; served logins p50 {:.0} ms, p99 {:.0} ms) vs {:.1} ms \
+             without: {:.2}x",
+            during.p99_ms,
+            self.served_per_s,
+            self.shed_per_s,
+            STORM_CONNECTIONS,
+            self.served,
+            self.shed,
+            self.errors,
+            self.p50_ms,
+            self.p99_ms,
+            alone.p99_ms,
+            during.p99_ms / alone.p99_ms,
+        )
+    }
+
     fn row(&self) -> String {
         format!(
             "| logins of the storm (served) | {:.0} | {:.1} | {:.1} | {} | {} | |",
             self.served_per_s, self.p50_ms, self.p99_ms, self.errors, self.shed
         )
     }
+}
+
+/// Scenario 1 (`first`) during a login storm, and the storm. The logins start first,
+/// and outlast scenario 1's run. They are sent by this process, which times each
+/// answer: wrk's latencies would mix the logins served with those shed at once.
+async fn storm_beside(
+    wrk: &Wrk,
+    first: &str,
+    server: &Server,
+    seconds: u64,
+) -> anyhow::Result<(Outcome, Storm)> {
+    let storm =
+        tokio::spawn(login_storm(server.url.clone(), STORM_CONNECTIONS, Duration::from_secs(seconds + 4)));
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let during = wrk.measure(first, "1 during a login storm", server, Duration::from_secs(seconds)).await?;
+    Ok((during, storm.await??))
 }
 
 /// `connections` clients logging in as the seeded users, one login after another,
@@ -756,22 +800,28 @@ impl Wrk {
 
     /// Runs `hostile.lua` with one `kind` for `duration`: the refusals per second and
     /// the server's CPU time (user and system) per refusal, in microseconds.
-    async fn hostile_cost(
-        &self,
-        kind: &'static str,
-        server: &Server,
-        duration: Duration,
-    ) -> anyhow::Result<(&'static str, f64, f64)> {
+    /// Each kind of hostile request alone, for [`HOSTILE_SECONDS`].
+    async fn hostile_costs(&self, server: &Server) -> anyhow::Result<Vec<HostileCost>> {
         let pid = server.child.id().context("the server is not running")?;
-        let before = cpu_seconds_of(pid)?;
-        let output = self
-            .spawn_with("hostile", &[("HOSTILE_KIND", kind)], 1, 8, duration, &server.url)?
-            .wait_with_output()
-            .await?;
-        let cpu = cpu_seconds_of(pid)? - before;
-        let outcome = Outcome::parse(kind, &output.stdout, 0)?;
-        let requests = outcome.requests_per_s * duration.as_secs_f64();
-        Ok((kind, outcome.requests_per_s, cpu * 1e6 / requests.max(1.0)))
+        let duration = Duration::from_secs(HOSTILE_SECONDS);
+        let mut costs = Vec::new();
+        for kind in HOSTILE_KINDS {
+            let before = cpu_seconds_of(pid)?;
+            let output = self
+                .spawn_with("hostile", &[("HOSTILE_KIND", kind)], 1, 8, duration, &server.url)?
+                .wait_with_output()
+                .await?;
+            let cpu = cpu_seconds_of(pid)? - before;
+            let outcome = Outcome::parse(kind, &output.stdout, 0)?;
+            let requests = outcome.requests_per_s * duration.as_secs_f64();
+            costs.push(HostileCost {
+                kind,
+                refused_per_s: outcome.requests_per_s,
+                cpu_us: cpu * 1e6 / requests.max(1.0),
+                peak_kib: peak_rss_kib_of(pid).unwrap_or(0),
+            });
+        }
+        Ok(costs)
     }
 
     /// Starts `wrk` on `scenario`.lua with `extra` environment variables.
