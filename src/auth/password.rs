@@ -5,10 +5,12 @@
 //! (`TRIAGE_MAX_CONCURRENT_HASHES`), which further logins queue for, but only for
 //! so long (`TRIAGE_LOGIN_QUEUE_TIMEOUT`): one that cannot start by then is answered
 //! at once with `RATE_LIMITED`, rather than waiting seconds behind a storm. The threads
-//! run at a lower CPU priority (nice 5) than the rest of the server, so a login
-//! storm takes mostly the CPU the API leaves idle rather than the API's share: reads
-//! stay fast while logins queue. A hash's 7 MiB are kept while logins keep coming and
-//! given back to the system after two idle seconds.
+//! run at the server's own CPU priority, and there are half as many as cores by
+//! default, so a login storm takes at most half the CPU and a login that is served is
+//! not kept waiting by the reads. (At nice 5, a hash of 14 ms of CPU took up to
+//! 170 ms among a flood of reads on PostgreSQL, and the p99 of the logins served came
+//! to 500 ms and more; at the same priority, 66 ms.) A hash's 7 MiB are kept while
+//! logins keep coming and given back to the system after two idle seconds.
 
 use std::{
     sync::{Arc, Mutex, mpsc},
@@ -23,13 +25,6 @@ use argon2::{
 use tokio::sync::Semaphore;
 
 use crate::Result;
-
-/// The hashing threads' priority, on thread-priority's 0 (lowest) to 99 scale,
-/// which on Linux maps 34 to nice 5: about a third of a nice-0 thread's CPU share
-/// when both want the CPU. (At nice 10, a tenth, a login served during a storm of
-/// reads took up to 250 ms to hash after its wait, and the p99 of the logins served
-/// passed 500 ms.)
-const HASHING_PRIORITY: u8 = 34;
 
 /// Work for a hashing thread, given that thread's argon2 memory.
 type Job = Box<dyn FnOnce(&mut Vec<Block>) + Send>;
@@ -263,19 +258,9 @@ impl HashTurn<'_> {
     }
 }
 
-/// One hashing thread: lowers its own priority, then runs jobs until the hasher is
-/// dropped. The thread waiting for the next job (the others wait for it) frees the
+/// One hashing thread: runs jobs until the hasher is dropped. The thread waiting for the next job (the others wait for it) frees the
 /// idle memory when none has come for [`IDLE_RELEASE`].
 fn hashing_thread(queue: &Mutex<mpsc::Receiver<Job>>, memory: &Memory) {
-    use thread_priority::{ThreadPriority, ThreadPriorityValue, set_current_thread_priority};
-    let lowered =
-        ThreadPriorityValue::try_from(HASHING_PRIORITY).map_err(|err| format!("{err:?}")).and_then(|value| {
-            set_current_thread_priority(ThreadPriority::Crossplatform(value))
-                .map_err(|err| format!("{err:?}"))
-        });
-    if let Err(err) = lowered {
-        tracing::warn!(error = %err, "cannot lower the password hashing thread's priority");
-    }
     loop {
         let job = match lock(queue).recv_timeout(IDLE_RELEASE) {
             Ok(job) => job,

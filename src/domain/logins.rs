@@ -22,7 +22,7 @@ use std::{
 
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ConnectionTrait as _, DatabaseConnection, DatabaseTransaction, DbBackend, EntityTrait as _, Statement,
+    ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, EntityTrait as _, Statement,
 };
 use sha2::{Digest as _, Sha256};
 
@@ -190,16 +190,37 @@ async fn retry_after(
     Ok(millis.div_ceil(1000).max(1))
 }
 
+/// A login whose password matched: its user, and the attempts it counted, which its
+/// session clears ([`super::sessions::log_in`]).
+#[derive(Debug)]
+pub struct Authenticated {
+    pub user: User,
+    subject: LoginSubject,
+    client: Option<IpAddr>,
+}
+
+impl Authenticated {
+    pub fn new(user: User, subject: LoginSubject, client: Option<IpAddr>) -> Self {
+        Self { user, subject, client }
+    }
+
+    /// Forgets the attempts counted against this login's account, within `db`'s write.
+    pub async fn forget_attempts(&self, db: &impl ConnectionTrait) -> Result<()> {
+        clear(db, &self.subject, self.client).await
+    }
+}
+
 /// Forgets the attempts of `subject` after it logged in from `client`: both the
-/// account's counter and this address's.
-pub async fn clear(db: &DatabaseConnection, subject: &LoginSubject, client: Option<IpAddr>) -> Result<()> {
+/// account's counter and this address's, in one statement. Run in the caller's
+/// write (on SQLite it needs the write turn).
+pub async fn clear(db: &impl ConnectionTrait, subject: &LoginSubject, client: Option<IpAddr>) -> Result<()> {
+    use sea_orm::{ColumnTrait as _, QueryFilter as _};
     // Any limits: only the keys are used.
     let limits = LoginLimits { per_client: 1, per_account: 1, window: Duration::ZERO };
-    let (txn, _turn) = begin_write(db).await?;
-    for (key, _) in keys(subject, client, &limits) {
-        login_attempts::Entity::delete_by_id(key).exec(&txn).await?;
-    }
-    super::commit(txn).await?;
+    login_attempts::Entity::delete_many()
+        .filter(login_attempts::Column::Key.is_in(keys(subject, client, &limits).map(|(key, _)| key)))
+        .exec(db)
+        .await?;
     Ok(())
 }
 

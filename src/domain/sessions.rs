@@ -13,6 +13,7 @@ use sea_orm::{
 };
 
 use super::{
+    logins::Authenticated,
     now,
     values::{REFRESH_TOKEN_BYTES, RefreshToken},
 };
@@ -59,6 +60,22 @@ pub async fn start(
     let family = random_token_string::<16>()?;
     let _turn = super::write_turn(db).await;
     issue(db, keys, refresh_ttl, user, family).await
+}
+
+/// Starts the session of a login whose password matched, and clears the attempts the
+/// login counted, in one write.
+pub async fn log_in(
+    db: &DatabaseConnection,
+    keys: &TokenKeys,
+    refresh_ttl: Duration,
+    login: Authenticated,
+) -> Result<Session> {
+    let family = random_token_string::<16>()?;
+    let (txn, _turn) = super::begin_write(db).await?;
+    login.forget_attempts(&txn).await?;
+    let session = issue(&txn, keys, refresh_ttl, login.user, family).await?;
+    super::commit(txn).await?;
+    Ok(session)
 }
 
 async fn issue(

@@ -12,7 +12,7 @@ use sea_orm::{
 };
 
 use super::{
-    logins::{self, LoginLimits, LoginSubject},
+    logins::{self, Authenticated, LoginLimits, LoginSubject},
     now,
     page::{self, Keyset, Page, PageArgs, Position},
     policy,
@@ -152,7 +152,7 @@ pub(super) async fn insert(db: &impl ConnectionTrait, new: NewUser, password_has
 /// Once a hashing thread is free (else `RATE_LIMITED` at once, uncounted), and
 /// before any hashing, the attempt is counted against the account (known or not)
 /// from `client` and from anywhere, and refused with `RATE_LIMITED` when either count
-/// is used up (see [`super::logins`]); a success clears both counts.
+/// is used up (see [`super::logins`]); the session a success starts clears both.
 pub async fn authenticate(
     db: &DatabaseConnection,
     hasher: &PasswordHasher,
@@ -160,18 +160,16 @@ pub async fn authenticate(
     login: &LoginName,
     password: &PasswordAttempt,
     client: Option<IpAddr>,
-) -> Result<User> {
-    let user = find_by_login(db, login).await?;
+) -> Result<Authenticated> {
+    // The user is looked up while the login waits for a hashing thread. A login shed
+    // for want of one is not counted as an attempt.
+    let (user, turn) = tokio::join!(find_by_login(db, login), hasher.turn());
+    let (user, turn) = (user?, turn?);
     let subject = LoginSubject::of(user.as_ref(), login);
-    // A login shed for want of a hashing thread is not counted as an attempt.
-    let turn = hasher.turn().await?;
     logins::reserve(db, limits, &subject, client).await?;
     let verified = turn.verify(user.as_ref().map(|u| u.password_hash.as_str()), password.expose()).await?;
     match user {
-        Some(user) if verified => {
-            forget_attempts(db, &subject, client).await;
-            Ok(user)
-        }
+        Some(user) if verified => Ok(Authenticated::new(user, subject, client)),
         _ => {
             tracing::warn!(account = %subject, client = ?client, "login failed: wrong username or password");
             Err(Error::Unauthenticated("Invalid username or password"))
@@ -179,9 +177,10 @@ pub async fn authenticate(
     }
 }
 
-/// Clears a subject's attempt counts after a correct password. A failure here must
-/// not turn the correct password away: it is logged, and the counts expire anyway.
+/// Clears a subject's attempt counts after a correct current password. A failure here
+/// must not turn the correct password away: it is logged, and the counts expire anyway.
 async fn forget_attempts(db: &DatabaseConnection, subject: &LoginSubject, client: Option<IpAddr>) {
+    let _turn = super::write_turn(db).await;
     if let Err(err) = logins::clear(db, subject, client).await {
         tracing::error!(account = %subject, error = %err, "clearing login attempt counts failed");
     }

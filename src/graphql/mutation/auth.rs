@@ -104,11 +104,12 @@ impl AuthMutation {
         let password = PasswordAttempt::parse(input.password, "password")?;
         let state = ctx.state()?;
         let client = Some(ctx.request()?.client_address);
-        let user =
+        let authenticated =
             domain::users::authenticate(&state.db, &state.hasher, &state.logins, &login, &password, client)
                 .await?;
         let session =
-            domain::sessions::start(&state.db, &state.tokens, state.refresh_token_ttl, user).await?;
+            domain::sessions::log_in(&state.db, &state.tokens, state.refresh_token_ttl, authenticated)
+                .await?;
         Ok(session.into())
     }
 
