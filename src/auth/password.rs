@@ -9,7 +9,7 @@
 //! default, so a login storm takes at most half the CPU and a login that is served is
 //! not kept waiting by the reads. (At nice 5, a hash of 14 ms of CPU took up to
 //! 170 ms among a flood of reads on PostgreSQL, and the p99 of the logins served came
-//! to 500 ms and more; at the same priority, 66 ms.) A hash's 7 MiB are kept while
+//! to 500 ms and more; at the server's own priority, 66 ms.) A hash's 7 MiB are kept while
 //! logins keep coming and given back to the system after two idle seconds.
 
 use std::{
@@ -258,8 +258,9 @@ impl HashTurn<'_> {
     }
 }
 
-/// One hashing thread: runs jobs until the hasher is dropped. The thread waiting for the next job (the others wait for it) frees the
-/// idle memory when none has come for [`IDLE_RELEASE`].
+/// One hashing thread: runs jobs until the hasher is dropped. The thread waiting for
+/// the next job (the others wait for it) frees the idle memory when none has come for
+/// [`IDLE_RELEASE`].
 fn hashing_thread(queue: &Mutex<mpsc::Receiver<Job>>, memory: &Memory) {
     loop {
         let job = match lock(queue).recv_timeout(IDLE_RELEASE) {

@@ -103,12 +103,9 @@ fn client_key(client: Option<IpAddr>) -> String {
 
 /// The two counters of an attempt, tight one first (the order every transaction
 /// takes their locks in).
-fn keys(subject: &LoginSubject, client: Option<IpAddr>, limits: &LoginLimits) -> [(String, u32); 2] {
+fn keys(subject: &LoginSubject, client: Option<IpAddr>) -> [String; 2] {
     let subject = subject.key();
-    [
-        (format!("client:{}|{subject}", client_key(client)), limits.per_client),
-        (format!("account:{subject}"), limits.per_account),
-    ]
+    [format!("client:{}|{subject}", client_key(client)), format!("account:{subject}")]
 }
 
 /// Reserves one login attempt for `subject` from `client`, or refuses it with
@@ -124,7 +121,8 @@ pub async fn reserve(
     let (txn, _turn) = begin_write(db).await?;
     let at = now();
     let expired = at - window;
-    for (key, limit) in keys(subject, client, limits) {
+    let [client_counter, account_counter] = keys(subject, client);
+    for (key, limit) in [(client_counter, limits.per_client), (account_counter, limits.per_account)] {
         if !count(&txn, &key, limit, at, expired).await? {
             let retry_after = retry_after(&txn, &key, window, at).await?;
             txn.rollback().await?;
@@ -215,10 +213,8 @@ impl Authenticated {
 /// write (on SQLite it needs the write turn).
 pub async fn clear(db: &impl ConnectionTrait, subject: &LoginSubject, client: Option<IpAddr>) -> Result<()> {
     use sea_orm::{ColumnTrait as _, QueryFilter as _};
-    // Any limits: only the keys are used.
-    let limits = LoginLimits { per_client: 1, per_account: 1, window: Duration::ZERO };
     login_attempts::Entity::delete_many()
-        .filter(login_attempts::Column::Key.is_in(keys(subject, client, &limits).map(|(key, _)| key)))
+        .filter(login_attempts::Column::Key.is_in(keys(subject, client)))
         .exec(db)
         .await?;
     Ok(())

@@ -798,9 +798,9 @@ impl Wrk {
         self.spawn_with(scenario, &[], threads, connections, duration, url)
     }
 
-    /// Runs `hostile.lua` with one `kind` for `duration`: the refusals per second and
-    /// the server's CPU time (user and system) per refusal, in microseconds.
-    /// Each kind of hostile request alone, for [`HOSTILE_SECONDS`].
+    /// Runs `hostile.lua` with each kind alone for [`HOSTILE_SECONDS`]: the refusals
+    /// per second, the server's CPU time (user and system) per refusal, in
+    /// microseconds, and its RSS high-water mark after.
     async fn hostile_costs(&self, server: &Server) -> anyhow::Result<Vec<HostileCost>> {
         let pid = server.child.id().context("the server is not running")?;
         let duration = Duration::from_secs(HOSTILE_SECONDS);
