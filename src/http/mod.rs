@@ -156,7 +156,8 @@ pub fn router(state: HttpState, max_body_bytes: usize, cors_origins: &[String]) 
         .layer(TraceLayer::new_for_http().make_span_with(request_id::span))
         // Outside the trace layer, so the span it makes carries the id.
         .layer(axum::middleware::from_fn(request_id::assign))
-        .with_state(state))
+        // Behind one `Arc`: a handler's `State` is then one count, not one per field.
+        .with_state(Arc::new(state)))
 }
 
 /// CORS for browser apps on other origins: `*`, a list of origins, or none.
@@ -189,7 +190,7 @@ fn cors(origins: &[String]) -> anyhow::Result<CorsLayer> {
 }
 
 async fn graphql_post(
-    State(state): State<HttpState>,
+    State(state): State<Arc<HttpState>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     body: Body,
@@ -260,7 +261,7 @@ fn read_post(
 }
 
 async fn graphql_get(
-    State(state): State<HttpState>,
+    State(state): State<Arc<HttpState>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
@@ -673,7 +674,7 @@ impl ResponseMedia {
     }
 }
 
-async fn readyz(State(state): State<HttpState>) -> Response {
+async fn readyz(State(state): State<Arc<HttpState>>) -> Response {
     match state.app.db.ping().await {
         Ok(()) => (StatusCode::OK, "ready").into_response(),
         Err(err) => {
@@ -683,7 +684,7 @@ async fn readyz(State(state): State<HttpState>) -> Response {
     }
 }
 
-async fn metrics(State(state): State<HttpState>) -> Response {
+async fn metrics(State(state): State<Arc<HttpState>>) -> Response {
     let body = format!(
         "# HELP triage_sql_statements_total SQL statements sent to the database.\n\
          # TYPE triage_sql_statements_total counter\n\

@@ -52,7 +52,7 @@ const FORBIDDEN: &str = "Forbidden";
 const PING_EVERY: Duration = Duration::from_secs(30);
 
 pub async fn graphql_ws(
-    State(state): State<HttpState>,
+    State(state): State<Arc<HttpState>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     protocol: GraphQLProtocol,
@@ -174,7 +174,7 @@ fn refuse(error: ServerError) -> BoxStream<'static, Response> {
     stream::once(future::ready(Response::from_errors(vec![error]))).boxed()
 }
 
-async fn serve_socket(state: HttpState, protocol: GraphQLProtocol, socket: WebSocket, address: IpAddr) {
+async fn serve_socket(state: Arc<HttpState>, protocol: GraphQLProtocol, socket: WebSocket, address: IpAddr) {
     tracing::debug!(protocol = ?protocol, "WebSocket open");
     let (mut sink, stream) = socket.split();
     let (outgoing, mut to_send) = tokio::sync::mpsc::channel::<Message>(16);
