@@ -2,12 +2,15 @@
 //!
 //! The id is the client's (or its proxy's) `X-Request-Id` when that is sane, so one
 //! id joins the proxy's log, ours and the client's bug report; otherwise it is a new
-//! random UUID. It is echoed on the response as `X-Request-Id`, and [`span`] puts it
+//! version 4 UUID, unique to this process. It is echoed on the response as `X-Request-Id`, and [`span`] puts it
 //! into the tracing span that covers the request, its GraphQL operations (which run
 //! on tasks of their own, instrumented with the span) and, for a WebSocket, the
 //! whole connection.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{
+    OnceLock,
+    atomic::{AtomicU64, Ordering},
+};
 
 use axum::{
     extract::Request,
@@ -40,9 +43,13 @@ impl RequestId {
         }
     }
 
-    /// A new random (version 4) UUID.
+    /// A new version 4 UUID: [`PREFIX`]'s random bits, then a count.
     pub fn generate() -> Self {
-        let id = uuid::Builder::from_random_bytes(random_bytes()).into_uuid();
+        let count = COUNT.fetch_add(1, Ordering::Relaxed);
+        let mut bytes = [0u8; 16];
+        bytes[..8].copy_from_slice(&PREFIX.get_or_init(random_prefix).to_be_bytes());
+        bytes[8..].copy_from_slice(&count.to_be_bytes());
+        let id = uuid::Builder::from_random_bytes(bytes).into_uuid();
         let mut text = uuid::Uuid::encode_buffer();
         let text = id.hyphenated().encode_lower(&mut text);
         // A UUID's text is always a valid header value; the fallback cannot happen.
@@ -65,22 +72,27 @@ fn is_sane(value: &[u8]) -> bool {
     (1..=MAX_LEN).contains(&value.len()) && value.iter().all(|byte| byte.is_ascii_graphic())
 }
 
-/// Sixteen bytes from the operating system's random source. Should that ever fail,
-/// the clock and a counter still make the id unique within this process, which is
-/// all a request id needs; a request is not refused for it.
-fn random_bytes() -> [u8; 16] {
+/// The first half of every id this process makes: drawn once from the operating
+/// system's random source, so that ids stay apart across processes and restarts,
+/// while an id costs no system call (one a request was measurable in scenario 2).
+/// A request id must be unique, not secret: a client may send its own.
+static PREFIX: OnceLock<u64> = OnceLock::new();
+
+/// The second half: how many ids this process made before.
+static COUNT: AtomicU64 = AtomicU64::new(0);
+
+/// Eight random bytes; should the random source ever fail, the clock's nanoseconds,
+/// which still tell this process's ids from another's. A request is not refused for it.
+fn random_prefix() -> u64 {
     use argon2::password_hash::rand_core::{OsRng, RngCore as _};
 
-    let mut bytes = [0u8; 16];
-    if OsRng.try_fill_bytes(&mut bytes).is_err() {
-        static COUNTER: AtomicU64 = AtomicU64::new(0);
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |elapsed| elapsed.as_nanos() as u64);
-        bytes[..8].copy_from_slice(&nanos.to_be_bytes());
-        bytes[8..].copy_from_slice(&COUNTER.fetch_add(1, Ordering::Relaxed).to_be_bytes());
+    let mut bytes = [0u8; 8];
+    if OsRng.try_fill_bytes(&mut bytes).is_ok() {
+        return u64::from_be_bytes(bytes);
     }
-    bytes
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_nanos() as u64)
 }
 
 /// Middleware: gives the request its id and echoes it on the response, whatever
@@ -150,5 +162,12 @@ mod tests {
         assert_ne!(a.as_str(), b.as_str());
         let parsed = uuid::Uuid::try_parse(a.as_str()).map(|id| id.get_version_num());
         assert_eq!(parsed, Ok(4), "{}", a.as_str());
+    }
+
+    #[test]
+    fn generated_ids_do_not_repeat() {
+        let ids: std::collections::HashSet<String> =
+            (0..10_000).map(|_| RequestId::generate().as_str().to_owned()).collect();
+        assert_eq!(ids.len(), 10_000);
     }
 }
