@@ -9,8 +9,8 @@
 //! default, so a login storm takes at most half the CPU and a login that is served is
 //! not kept waiting by the reads. (At nice 5, a hash of 14 ms of CPU took up to
 //! 170 ms among a flood of reads on PostgreSQL, and the p99 of the logins served came
-//! to 500 ms and more; at the server's own priority, 66 ms.) A hash's 7 MiB are kept while
-//! logins keep coming and given back to the system after two idle seconds.
+//! to 500 ms and more; at the server's own priority, 66 ms.) A hash's 7 MiB are kept
+//! while logins keep coming and given back to the system after two idle seconds.
 
 use std::{
     sync::{Arc, Mutex, mpsc},

@@ -2,10 +2,10 @@
 //!
 //! The id is the client's (or its proxy's) `X-Request-Id` when that is sane, so one
 //! id joins the proxy's log, ours and the client's bug report; otherwise it is a new
-//! version 4 UUID, unique to this process. It is echoed on the response as `X-Request-Id`, and [`span`] puts it
-//! into the tracing span that covers the request, its GraphQL operations (which run
-//! on tasks of their own, instrumented with the span) and, for a WebSocket, the
-//! whole connection.
+//! version 4 UUID, unique to this process. It is echoed on the response as
+//! `X-Request-Id`, and [`span`] puts it into the tracing span that covers the
+//! request, its GraphQL operations (which run on tasks of their own, instrumented
+//! with the span) and, for a WebSocket, the whole connection.
 
 use std::sync::{
     OnceLock,
