@@ -183,6 +183,13 @@ pub struct Config {
     #[arg(long, env = "TRIAGE_MAX_CONCURRENT_REQUESTS", default_value_t = 256)]
     pub max_concurrent_requests: usize,
 
+    /// Most queries running at once; more wait their turn before they start, so a
+    /// query waiting for a database connection holds its place in a queue rather
+    /// than an execution half built (tens of KiB each). By default eight a CPU core:
+    /// enough to keep the cores and the database busy while queries wait on it.
+    #[arg(long, env = "TRIAGE_MAX_CONCURRENT_QUERIES")]
+    pub max_concurrent_queries: Option<usize>,
+
     /// How long a WebSocket has to send `connection_init` (else closed with 4408).
     #[arg(long, env = "TRIAGE_WS_INIT_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
     pub ws_init_timeout: Duration,
@@ -367,6 +374,10 @@ impl Config {
             self.max_concurrent_requests >= 1,
             "TRIAGE_MAX_CONCURRENT_REQUESTS must be at least 1"
         );
+        anyhow::ensure!(
+            self.max_concurrent_queries != Some(0),
+            "TRIAGE_MAX_CONCURRENT_QUERIES must be at least 1"
+        );
         anyhow::ensure!(self.max_nodes >= 1, "TRIAGE_MAX_NODES must be at least 1");
         anyhow::ensure!(self.max_root_fields >= 1, "TRIAGE_MAX_ROOT_FIELDS must be at least 1");
         Ok(())
@@ -377,11 +388,20 @@ impl Config {
         self.database.sqlite_path()
     }
 
+    /// Queries run at once: as configured, or eight a CPU core.
+    pub fn concurrent_queries(&self) -> usize {
+        self.max_concurrent_queries.unwrap_or(8 * cores())
+    }
+
     /// Password hashes computed at once: as configured, or half the CPU cores.
     pub fn concurrent_hashes(&self) -> usize {
-        let cores = std::thread::available_parallelism().map_or(1, usize::from);
-        self.max_concurrent_hashes.unwrap_or(cores / 2).max(1)
+        self.max_concurrent_hashes.unwrap_or(cores() / 2).max(1)
     }
+}
+
+/// The CPU cores this process may use.
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, usize::from)
 }
 
 impl DatabaseConfig {

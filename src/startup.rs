@@ -147,6 +147,7 @@ impl Application {
             proxies: Arc::new(TrustedProxies::parse(&config.trusted_proxies)?),
             request_timeout: config.request_timeout,
             running: Arc::new(tokio::sync::Semaphore::new(config.max_concurrent_requests)),
+            queries: Arc::new(tokio::sync::Semaphore::new(config.concurrent_queries())),
             max_message_bytes: config.max_body_bytes,
             ws_init_timeout: config.ws_init_timeout,
             ws_max_subscriptions: config.ws_max_subscriptions,

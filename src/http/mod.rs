@@ -114,6 +114,8 @@ pub struct HttpState {
     pub request_timeout: Duration,
     /// Places for GraphQL requests running at once.
     pub running: Arc<Semaphore>,
+    /// Turns for queries running at once, within the places.
+    pub queries: Arc<Semaphore>,
     /// Largest POST body and WebSocket message (`TRIAGE_MAX_BODY_BYTES`).
     pub max_message_bytes: usize,
     /// How long a WebSocket may take to send `connection_init` (`TRIAGE_WS_INIT_TIMEOUT`).
@@ -463,10 +465,22 @@ async fn run(
             return (Answer::Direct(body), None);
         }
         let (request, fresh) = operation.into_parts();
-        (Answer::Executed(schema.execute(request.data(context)).await), fresh)
+        // Boxed: the executor's future is many times the size of a plan's, and inline
+        // every request would carry it, answered directly or not.
+        (Answer::Executed(Box::pin(schema.execute(request.data(context))).await), fresh)
     };
+    // A query waits for its turn before it starts: queued, it holds this future
+    // alone, not the database layer's (tens of KiB a statement, boxed as it starts).
+    let queries = (!is_mutation).then(|| state.queries.clone());
     let execution = async move {
         let _place = place;
+        let _turn = match queries {
+            Some(queries) => match tokio::time::timeout_at(deadline, queries.acquire_owned()).await {
+                Ok(Ok(turn)) => Some(turn),
+                Ok(Err(_)) | Err(_) => return None,
+            },
+            None => None,
+        };
         within_deadline(deadline, grace, operation).await
     };
     // A mutation runs on a task of its own: a client that hangs up must not cancel it

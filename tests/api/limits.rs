@@ -636,3 +636,51 @@ async fn a_request_that_is_not_graphql_reports_the_budget_too() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn a_query_waits_for_a_turn_and_a_mutation_does_not() {
+    each_backend_with(
+        |config| config.max_concurrent_queries = Some(1),
+        async |app: &mut TestApp| {
+            // Only PostgreSQL can hold a query inside the database: it waits on a lock
+            // another connection holds on `issues`.
+            if app.config.database.is_sqlite() {
+                return;
+            }
+            let ada = app.register("ada").await;
+            let token = Some(ada.access_token.as_str());
+            let db = sea_orm::Database::connect(app.config.database.database_url.expose()).await.unwrap();
+            let lock = sea_orm::TransactionTrait::begin(&db).await.unwrap();
+            sea_orm::ConnectionTrait::execute_unprepared(&lock, "LOCK TABLE issues IN ACCESS EXCLUSIVE MODE")
+                .await
+                .unwrap();
+            let second_done = std::sync::atomic::AtomicBool::new(false);
+            let held = app.graphql(token, "{ issues { totalCount } }", json!({}));
+            let waiting = async {
+                // After the first query has taken the only turn.
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                let me = app.graphql(token, "{ me { username } }", json!({})).await;
+                second_done.store(true, std::sync::atomic::Ordering::SeqCst);
+                me
+            };
+            let unblock = async {
+                tokio::time::sleep(Duration::from_millis(600)).await;
+                let mutation = "mutation { updateMe(input: { firstName: \"Ada\" }) { user { firstName } } }";
+                let updated = app.data(token, mutation, json!({})).await;
+                assert_eq!(updated["updateMe"]["user"]["firstName"], "Ada");
+                // The mutation needed no turn; the query touching no locked table
+                // still waits for the one the locked query holds.
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                assert!(
+                    !second_done.load(std::sync::atomic::Ordering::SeqCst),
+                    "the second query had no turn to run"
+                );
+                lock.commit().await.unwrap();
+            };
+            let (held, waiting, ()) = tokio::join!(held, waiting, unblock);
+            assert_eq!(held["data"]["issues"]["totalCount"], 0, "{held}");
+            assert_eq!(waiting["data"]["me"]["username"], "ada", "{waiting}");
+        },
+    )
+    .await;
+}
