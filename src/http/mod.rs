@@ -22,7 +22,8 @@
 //! commit: that one gets one timeout more to finish, and is answered with what it
 //! did), a body limit, and at most
 //! `TRIAGE_MAX_CONCURRENT_REQUESTS` GraphQL requests at once (others wait; `/healthz`
-//! never does). A POST must be
+//! never does), of which `TRIAGE_MAX_CONCURRENT_QUERIES` queries running (others
+//! wait for a turn before they start; mutations do not). A POST must be
 //! `Content-Type: application/json` (else 415) and name a `query` or a persisted
 //! query's hash (else 400). Responses are `application/graphql-response+json` when
 //! the client accepts it, with 4xx for requests that fail before execution; plain

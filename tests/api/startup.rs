@@ -72,6 +72,14 @@ async fn a_malformed_key_is_a_start_up_error() {
     assert!(err.contains("TRIAGE_TOKEN_KEY"), "{err}");
 }
 
+#[tokio::test]
+async fn no_turns_for_queries_is_a_start_up_error() {
+    let mut config = test_config("sqlite::memory:".to_owned(), String::new());
+    config.max_concurrent_queries = Some(0);
+    let err = Application::build(config).await.expect_err("no turns, no start").to_string();
+    assert!(err.contains("TRIAGE_MAX_CONCURRENT_QUERIES must be at least 1"), "{err}");
+}
+
 fn triage(args: &[&str], database_url: &str) -> std::process::Output {
     Command::new(TRIAGE)
         .args(args)
