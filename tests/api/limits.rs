@@ -657,14 +657,13 @@ async fn a_query_waits_for_a_turn_and_a_mutation_does_not() {
             let second_done = std::sync::atomic::AtomicBool::new(false);
             let held = app.graphql(token, "{ issues { totalCount } }", json!({}));
             let waiting = async {
-                // After the first query has taken the only turn.
-                tokio::time::sleep(Duration::from_millis(300)).await;
+                a_query_waits_on_a_lock(&db).await;
                 let me = app.graphql(token, "{ me { username } }", json!({})).await;
                 second_done.store(true, std::sync::atomic::Ordering::SeqCst);
                 me
             };
             let unblock = async {
-                tokio::time::sleep(Duration::from_millis(600)).await;
+                a_query_waits_on_a_lock(&db).await;
                 let mutation = "mutation { updateMe(input: { firstName: \"Ada\" }) { user { firstName } } }";
                 let updated = app.data(token, mutation, json!({})).await;
                 assert_eq!(updated["updateMe"]["user"]["firstName"], "Ada");
@@ -683,4 +682,18 @@ async fn a_query_waits_for_a_turn_and_a_mutation_does_not() {
         },
     )
     .await;
+}
+
+/// Returns once a statement of this test's PostgreSQL database waits on a lock.
+async fn a_query_waits_on_a_lock(db: &sea_orm::DatabaseConnection) {
+    let sql =
+        "SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()";
+    for _ in 0..400 {
+        let statement = sea_orm::Statement::from_string(sea_orm::DbBackend::Postgres, sql);
+        if sea_orm::ConnectionTrait::query_one_raw(db, statement).await.unwrap().is_some() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("no statement waited on the lock");
 }
