@@ -475,11 +475,11 @@ async fn run(
     let queries = (!is_mutation).then(|| state.queries.clone());
     let execution = async move {
         let _place = place;
+        // No turn by the deadline: the operation is cancelled, as one that ran out.
         let _turn = match queries {
-            Some(queries) => match tokio::time::timeout_at(deadline, queries.acquire_owned()).await {
-                Ok(Ok(turn)) => Some(turn),
-                Ok(Err(_)) | Err(_) => return None,
-            },
+            Some(queries) => {
+                Some(tokio::time::timeout_at(deadline, queries.acquire_owned()).await.ok()?.ok()?)
+            }
             None => None,
         };
         within_deadline(deadline, grace, operation).await
