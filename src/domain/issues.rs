@@ -17,8 +17,8 @@ use super::{
     events::{self, IssueEvent},
     notices, now,
     page::{self, Keyset, Listing, Page, PageArgs, Position, Shaped, Shapes},
-    policy::{self, Standing},
-    projects::{self, ProjectRef},
+    policy,
+    projects::{self, IssueStanding, ProjectRef},
     users::Profile,
     values::{IssueDescription, IssueTitle, SearchText},
 };
@@ -199,10 +199,9 @@ pub async fn update(
     changes: IssueChanges,
 ) -> Result<Issue> {
     let mut change = Change::begin(db, announce).await?;
-    let (issue, _) = get_editable(change.txn(), actor, id, Trash::Excluded).await?;
-    if let Some(Some(assignee)) = changes.assigned_to {
-        projects::ensure_assignable(change.txn(), issue.project_id, assignee).await?;
-    }
+    let found = get_editable(change.txn(), actor, id, Trash::Excluded, changes.assigned_to.flatten()).await?;
+    found.ensure_assignable()?;
+    let issue = found.issue;
     let at = now();
     let mut model: issues::ActiveModel = issue.clone().into();
     if let Some(kind) = changes.kind {
@@ -254,7 +253,7 @@ pub async fn delete(
 ) -> Result<Issue> {
     let mut change = Change::begin(db, announce).await?;
     let trash = if permanently { Trash::Included } else { Trash::Excluded };
-    let (issue, _) = get_editable(change.txn(), actor, id, trash).await?;
+    let issue = get_editable(change.txn(), actor, id, trash, None).await?.issue;
     notices::cancel_for_issue(&mut change, issue.id).await?;
     if permanently {
         issues::Entity::delete_by_id(issue.id).exec(change.txn()).await?;
@@ -281,7 +280,7 @@ pub async fn restore(
     retention: std::time::Duration,
 ) -> Result<Issue> {
     let mut change = Change::begin(db, announce).await?;
-    let (issue, standing) = get_readable(change.txn(), actor, id).await?;
+    let IssueStanding { issue, standing, .. } = get_readable(change.txn(), actor, id, None).await?;
     let Some(deleted_at) = issue.deleted_at else {
         return Err(Error::conflict("id", "The issue is not in the trash"));
     };
@@ -327,14 +326,20 @@ enum Trash {
 }
 
 /// The issue `id`, locked for the change, with the caller's standing in its
-/// project, if they may read it: `NOT_FOUND` otherwise.
-async fn get_readable(db: &impl ConnectionTrait, actor: Actor, id: IssueId) -> Result<(Issue, Standing)> {
-    let (issue, standing) =
-        projects::standing_with_issue(db, actor, id).await?.ok_or(Error::NotFound("Issue"))?;
-    if !policy::may_read_project(&standing) {
+/// project (and the roles there of the new `assignee` the change names, if any),
+/// if they may read it: `NOT_FOUND` otherwise.
+async fn get_readable(
+    db: &impl ConnectionTrait,
+    actor: Actor,
+    id: IssueId,
+    assignee: Option<UserId>,
+) -> Result<IssueStanding> {
+    let found =
+        projects::standing_with_issue(db, actor, id, assignee).await?.ok_or(Error::NotFound("Issue"))?;
+    if !policy::may_read_project(&found.standing) {
         return Err(Error::NotFound("Issue"));
     }
-    Ok((issue, standing))
+    Ok(found)
 }
 
 /// Like [`get_readable`], if the actor may also edit it (`FORBIDDEN` otherwise); an
@@ -344,13 +349,14 @@ async fn get_editable(
     actor: Actor,
     id: IssueId,
     trash: Trash,
-) -> Result<(Issue, Standing)> {
-    let (issue, standing) = get_readable(db, actor, id).await?;
-    if issue.deleted_at.is_some() && trash == Trash::Excluded {
+    assignee: Option<UserId>,
+) -> Result<IssueStanding> {
+    let found = get_readable(db, actor, id, assignee).await?;
+    if found.issue.deleted_at.is_some() && trash == Trash::Excluded {
         return Err(Error::NotFound("Issue"));
     }
-    policy::may_edit_issue(actor, &standing, &issue)?;
-    Ok((issue, standing))
+    policy::may_edit_issue(actor, &found.standing, &found.issue)?;
+    Ok(found)
 }
 
 /// An issue named by id or by key (`WEB-42`).

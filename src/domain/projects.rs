@@ -186,22 +186,36 @@ pub async fn standing_in(
     Ok(Some(found.standing()?))
 }
 
-/// Issue `id`, with the caller's standing in its project: one statement, where the
-/// issue and then [`standing_in`] its project were two. On PostgreSQL the issue's row
-/// (and only it) is locked `FOR UPDATE`, so that two edits of one issue apply one
+/// Issue `id` with the caller's standing in its project and, when the change at hand
+/// names a new `assignee`, that user's roles there: one statement, where the issue,
+/// [`standing_in`] its project and [`ensure_assignable`] were three (on SQLite each
+/// is a hop to the connection's thread, in the write turn). On PostgreSQL the issue's
+/// row (and only it) is locked `FOR UPDATE`, so that two edits of one issue apply one
 /// after the other, each to what the other left; SQLite's write lock is already held.
 pub async fn standing_with_issue(
     db: &impl ConnectionTrait,
     actor: Actor,
     id: IssueId,
-) -> Result<Option<(Issue, Standing)>> {
-    let select = issue_standing_select(actor, id);
-    let Some(row) = select.into_model::<IssueStanding>().all(db).await?.pop() else { return Ok(None) };
-    Ok(Some((row.issue, row.standing.standing()?)))
+    assignee: Option<UserId>,
+) -> Result<Option<IssueStanding>> {
+    let select = issue_standing_select(actor, id, assignee);
+    let Some(row) = db.query_all(&select.into_query()).await?.pop() else { return Ok(None) };
+    let assignee = match assignee {
+        None => None,
+        Some(_) => Some(match row.try_get::<Option<users::Role>>("", ASSIGNEE_INSTANCE)? {
+            Some(instance) => Some(Roles { instance, member: row.try_get("", ASSIGNEE_MEMBER)? }),
+            None => None,
+        }),
+    };
+    Ok(Some(IssueStanding {
+        issue: Issue::from_query_result(&row, ISSUE_PREFIX)?,
+        standing: ProjectStanding::from_query_result(&row, "")?.standing()?,
+        assignee,
+    }))
 }
 
 /// [`standing_with_issue`]'s statement.
-fn issue_standing_select(actor: Actor, id: IssueId) -> Select<projects::Entity> {
+fn issue_standing_select(actor: Actor, id: IssueId, assignee: Option<UserId>) -> Select<projects::Entity> {
     let mut select = standing_select(actor);
     let query = QueryTrait::query(&mut select);
     query.join(
@@ -210,6 +224,29 @@ fn issue_standing_select(actor: Actor, id: IssueId) -> Select<projects::Entity> 
         Expr::col((issues::Entity, issues::Column::ProjectId))
             .equals((projects::Entity, projects::Column::Id)),
     );
+    if let Some(assignee) = assignee {
+        let (user, member) = (Alias::new(ASSIGNEE_INSTANCE), Alias::new(ASSIGNEE_MEMBER));
+        query
+            .join_as(
+                JoinType::LeftJoin,
+                users::Entity,
+                user.clone(),
+                Expr::col((user.clone(), users::Column::Id)).eq(assignee),
+            )
+            .join_as(
+                JoinType::LeftJoin,
+                project_members::Entity,
+                member.clone(),
+                Condition::all()
+                    .add(
+                        Expr::col((member.clone(), project_members::Column::ProjectId))
+                            .equals((projects::Entity, projects::Column::Id)),
+                    )
+                    .add(Expr::col((member.clone(), project_members::Column::UserId)).eq(assignee)),
+            )
+            .expr_as(Expr::col((user, users::Column::Role)), Alias::new(ASSIGNEE_INSTANCE))
+            .expr_as(Expr::col((member, project_members::Column::Role)), Alias::new(ASSIGNEE_MEMBER));
+    }
     query.lock_with_tables(LockType::Update, [issues::Entity.into_iden()]);
     for column in issues::Column::iter() {
         select = select
@@ -220,19 +257,25 @@ fn issue_standing_select(actor: Actor, id: IssueId) -> Select<projects::Entity> 
 
 /// The prefix of the issue's columns in [`standing_with_issue`].
 const ISSUE_PREFIX: &str = "issue_";
+/// The named assignee's account (its role) and membership in [`standing_with_issue`]:
+/// each the alias of the table joined and the name of the role read from it.
+const ASSIGNEE_INSTANCE: &str = "assignee_instance";
+const ASSIGNEE_MEMBER: &str = "assignee_member";
 
-/// A row of [`standing_with_issue`].
-struct IssueStanding {
-    issue: Issue,
-    standing: ProjectStanding,
+/// An issue read for a change ([`standing_with_issue`]).
+#[derive(Debug)]
+pub struct IssueStanding {
+    pub issue: Issue,
+    pub standing: Standing,
+    /// The roles of the assignee the change names, if it names one; `Some(None)`
+    /// when there is no such user.
+    assignee: Option<Option<Roles>>,
 }
 
-impl FromQueryResult for IssueStanding {
-    fn from_query_result(res: &sea_orm::QueryResult, pre: &str) -> Result<Self, sea_orm::DbErr> {
-        Ok(Self {
-            issue: Issue::from_query_result(res, &format!("{pre}{ISSUE_PREFIX}"))?,
-            standing: ProjectStanding::from_query_result(res, pre)?,
-        })
+impl IssueStanding {
+    /// [`ensure_assignable`] for the assignee named to [`standing_with_issue`], if any.
+    pub fn ensure_assignable(&self) -> Result<()> {
+        self.assignee.as_ref().map_or(Ok(()), |roles| assignable(roles.as_ref()))
     }
 }
 
@@ -555,9 +598,13 @@ async fn keep_an_admin(db: &impl ConnectionTrait, project: ProjectId, field: &'s
 /// `BAD_USER_INPUT` on `assignedTo` unless `user` exists and may be assigned issues
 /// of `project` ([`policy::may_be_assigned`]).
 pub async fn ensure_assignable(db: &impl ConnectionTrait, project: ProjectId, user: UserId) -> Result<()> {
-    let roles = roles_in(db, user, project)
-        .await?
-        .ok_or_else(|| Error::bad_input("assignedTo", "assignedTo does not name an existing user"))?;
+    assignable(roles_in(db, user, project).await?.as_ref())
+}
+
+/// [`ensure_assignable`] for a user's `roles` in the project (`None`: no such user).
+fn assignable(roles: Option<&Roles>) -> Result<()> {
+    let roles =
+        roles.ok_or_else(|| Error::bad_input("assignedTo", "assignedTo does not name an existing user"))?;
     if !policy::may_be_assigned(policy::role_of(roles.instance, roles.member)) {
         return Err(Error::bad_input(
             "assignedTo",
@@ -576,7 +623,7 @@ mod tests {
     #[test]
     fn an_issue_read_for_a_change_locks_its_own_row_alone() {
         let actor = Actor { user_id: UserId(1) };
-        let sql = |backend| issue_standing_select(actor, IssueId(2)).build(backend).sql;
+        let sql = |backend| issue_standing_select(actor, IssueId(2), None).build(backend).sql;
         assert!(
             sql(DbBackend::Postgres).ends_with(r#"FOR UPDATE OF "issues""#),
             "{}",

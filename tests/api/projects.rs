@@ -211,6 +211,38 @@ async fn only_members_can_be_assigned_and_a_removed_member_gets_no_email() {
 }
 
 #[tokio::test]
+async fn an_update_assigns_only_members_and_a_refused_one_changes_nothing() {
+    each_backend(async |app| {
+        let ada = app.register("ada").await;
+        let bob = app.register("bob").await;
+        let web = project(app, &ada, "WEB", "PUBLIC").await;
+        let token = Some(ada.access_token.as_str());
+        let created = file(app, &ada, &web, "Unassigned").await;
+        let id = created["data"]["createIssue"]["issue"]["id"].clone();
+        let update = "mutation($input: UpdateIssueInput!) {
+            updateIssue(input: $input) { issue { title assignedTo { username } } } }";
+        let assign =
+            |assignee: &str| json!({ "input": { "id": id, "title": "Changed", "assignedTo": assignee } });
+        for (assignee, message) in [(bob.id.as_str(), "MEMBER or ADMIN"), ("987654", "existing user")] {
+            let refused = app.graphql(token, update, assign(assignee)).await;
+            assert_eq!((error_code(&refused), error_field(&refused)), ("BAD_USER_INPUT", "assignedTo"));
+            assert!(refused["errors"][0]["message"].as_str().unwrap().contains(message), "{refused}");
+        }
+        let unchanged = app.data(token, update, json!({ "input": { "id": id } })).await;
+        assert_eq!(unchanged["updateIssue"]["issue"], json!({ "title": "Unassigned", "assignedTo": null }));
+        let stranger = app.graphql(Some(&bob.access_token), update, assign(&bob.id)).await;
+        assert_eq!(error_code(&stranger), "FORBIDDEN", "the issue's edit rights come before the assignee's");
+        add_member(app, &ada, &web, &bob, "MEMBER").await;
+        let assigned = app.data(token, update, assign(&bob.id)).await;
+        assert_eq!(
+            assigned["updateIssue"]["issue"],
+            json!({ "title": "Changed", "assignedTo": { "username": "bob" } })
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn a_deleted_issue_waits_in_the_trash_until_restored_or_purged() {
     each_backend(async |app| {
         let ada = app.register("ada").await;
