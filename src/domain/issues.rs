@@ -18,7 +18,7 @@ use super::{
     notices, now,
     page::{self, Keyset, Listing, Page, PageArgs, Position, Shaped, Shapes},
     policy,
-    projects::{self, IssueStanding, ProjectRef},
+    projects::{self, IssueStanding},
     users::Profile,
     values::{IssueDescription, IssueTitle, SearchText},
 };
@@ -153,14 +153,11 @@ async fn may_create(
     project: ProjectId,
     assignee: Option<UserId>,
 ) -> Result<()> {
-    let standing = projects::readable(db, actor, &ProjectRef::Id(project))
+    let (standing, assignee) = projects::readable_with_assignee(db, actor, project, assignee)
         .await?
         .ok_or_else(|| Error::bad_input("projectId", "projectId does not name an existing project"))?;
     policy::may_create_issue(&standing)?;
-    if let Some(assignee) = assignee {
-        projects::ensure_assignable(db, project, assignee).await?;
-    }
-    Ok(())
+    assignee.ensure_assignable()
 }
 
 /// Whether a new issue takes its number in a statement of its own, before its
@@ -200,7 +197,7 @@ pub async fn update(
 ) -> Result<Issue> {
     let mut change = Change::begin(db, announce).await?;
     let found = get_editable(change.txn(), actor, id, Trash::Excluded, changes.assigned_to.flatten()).await?;
-    found.ensure_assignable()?;
+    found.assignee.ensure_assignable()?;
     let issue = found.issue;
     let at = now();
     let mut model: issues::ActiveModel = issue.clone().into();

@@ -4,8 +4,8 @@ use sea_orm::{
     ActiveModelTrait,
     ActiveValue::Set,
     ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, FromQueryResult, IdenStatic as _,
-    Iterable, JoinType, PaginatorTrait as _, QueryFilter, QuerySelect, QueryTrait, Select,
-    sea_query::{Alias, Condition, Expr, ExprTrait as _, Func, IntoIden as _, LockType},
+    Iterable, JoinType, PaginatorTrait as _, QueryFilter, QueryResult, QuerySelect, QueryTrait, Select,
+    sea_query::{Alias, Condition, Expr, ExprTrait as _, Func, IntoIden as _, LockType, SelectStatement},
 };
 
 use super::{
@@ -186,12 +186,30 @@ pub async fn standing_in(
     Ok(Some(found.standing()?))
 }
 
+/// Project `id` with the caller's standing in it, if they may read it, and the
+/// roles there of the `assignee` a new issue names: one statement, where
+/// [`readable`] and the assignee's roles were two (on SQLite each is a hop to the
+/// connection's thread, in the write turn).
+pub async fn readable_with_assignee(
+    db: &impl ConnectionTrait,
+    actor: Actor,
+    id: ProjectId,
+    assignee: Option<UserId>,
+) -> Result<Option<(Standing, NamedAssignee)>> {
+    let mut select = standing_select(actor).filter(projects::Column::Id.eq(id));
+    join_assignee(QueryTrait::query(&mut select), assignee);
+    let Some(row) = db.query_all(&select.into_query()).await?.pop() else { return Ok(None) };
+    let standing = ProjectStanding::from_query_result(&row, "")?.standing()?;
+    let assignee = NamedAssignee::read(&row, assignee)?;
+    Ok(policy::may_read_project(&standing).then_some((standing, assignee)))
+}
+
 /// Issue `id` with the caller's standing in its project and, when the change at hand
 /// names a new `assignee`, that user's roles there: one statement, where the issue,
-/// [`standing_in`] its project and [`ensure_assignable`] were three (on SQLite each
-/// is a hop to the connection's thread, in the write turn). On PostgreSQL the issue's
-/// row (and only it) is locked `FOR UPDATE`, so that two edits of one issue apply one
-/// after the other, each to what the other left; SQLite's write lock is already held.
+/// [`standing_in`] its project and the assignee's roles were three. On PostgreSQL
+/// the issue's row (and only it) is locked `FOR UPDATE`, so that two edits of one
+/// issue apply one after the other, each to what the other left; SQLite's write
+/// lock is already held.
 pub async fn standing_with_issue(
     db: &impl ConnectionTrait,
     actor: Actor,
@@ -200,17 +218,10 @@ pub async fn standing_with_issue(
 ) -> Result<Option<IssueStanding>> {
     let select = issue_standing_select(actor, id, assignee);
     let Some(row) = db.query_all(&select.into_query()).await?.pop() else { return Ok(None) };
-    let assignee = match assignee {
-        None => None,
-        Some(_) => Some(match row.try_get::<Option<users::Role>>("", ASSIGNEE_INSTANCE)? {
-            Some(instance) => Some(Roles { instance, member: row.try_get("", ASSIGNEE_MEMBER)? }),
-            None => None,
-        }),
-    };
     Ok(Some(IssueStanding {
         issue: Issue::from_query_result(&row, ISSUE_PREFIX)?,
         standing: ProjectStanding::from_query_result(&row, "")?.standing()?,
-        assignee,
+        assignee: NamedAssignee::read(&row, assignee)?,
     }))
 }
 
@@ -224,29 +235,7 @@ fn issue_standing_select(actor: Actor, id: IssueId, assignee: Option<UserId>) ->
         Expr::col((issues::Entity, issues::Column::ProjectId))
             .equals((projects::Entity, projects::Column::Id)),
     );
-    if let Some(assignee) = assignee {
-        let (user, member) = (Alias::new(ASSIGNEE_INSTANCE), Alias::new(ASSIGNEE_MEMBER));
-        query
-            .join_as(
-                JoinType::LeftJoin,
-                users::Entity,
-                user.clone(),
-                Expr::col((user.clone(), users::Column::Id)).eq(assignee),
-            )
-            .join_as(
-                JoinType::LeftJoin,
-                project_members::Entity,
-                member.clone(),
-                Condition::all()
-                    .add(
-                        Expr::col((member.clone(), project_members::Column::ProjectId))
-                            .equals((projects::Entity, projects::Column::Id)),
-                    )
-                    .add(Expr::col((member.clone(), project_members::Column::UserId)).eq(assignee)),
-            )
-            .expr_as(Expr::col((user, users::Column::Role)), Alias::new(ASSIGNEE_INSTANCE))
-            .expr_as(Expr::col((member, project_members::Column::Role)), Alias::new(ASSIGNEE_MEMBER));
-    }
+    join_assignee(query, assignee);
     query.lock_with_tables(LockType::Update, [issues::Entity.into_iden()]);
     for column in issues::Column::iter() {
         select = select
@@ -255,10 +244,38 @@ fn issue_standing_select(actor: Actor, id: IssueId, assignee: Option<UserId>) ->
     select.filter(Expr::col((issues::Entity, issues::Column::Id)).eq(id))
 }
 
+/// Joins to `query`, a select of projects, the account of the `assignee` a change
+/// names and its membership in the project, and reads both roles
+/// ([`NamedAssignee::read`]).
+fn join_assignee(query: &mut SelectStatement, assignee: Option<UserId>) {
+    let Some(assignee) = assignee else { return };
+    let (user, member) = (Alias::new(ASSIGNEE_INSTANCE), Alias::new(ASSIGNEE_MEMBER));
+    query
+        .join_as(
+            JoinType::LeftJoin,
+            users::Entity,
+            user.clone(),
+            Expr::col((user.clone(), users::Column::Id)).eq(assignee),
+        )
+        .join_as(
+            JoinType::LeftJoin,
+            project_members::Entity,
+            member.clone(),
+            Condition::all()
+                .add(
+                    Expr::col((member.clone(), project_members::Column::ProjectId))
+                        .equals((projects::Entity, projects::Column::Id)),
+                )
+                .add(Expr::col((member.clone(), project_members::Column::UserId)).eq(assignee)),
+        )
+        .expr_as(Expr::col((user, users::Column::Role)), Alias::new(ASSIGNEE_INSTANCE))
+        .expr_as(Expr::col((member, project_members::Column::Role)), Alias::new(ASSIGNEE_MEMBER));
+}
+
 /// The prefix of the issue's columns in [`standing_with_issue`].
 const ISSUE_PREFIX: &str = "issue_";
-/// The named assignee's account (its role) and membership in [`standing_with_issue`]:
-/// each the alias of the table joined and the name of the role read from it.
+/// The named assignee's account and membership in [`join_assignee`]: each the alias
+/// of the table joined and the name of the role read from it.
 const ASSIGNEE_INSTANCE: &str = "assignee_instance";
 const ASSIGNEE_MEMBER: &str = "assignee_member";
 
@@ -267,15 +284,31 @@ const ASSIGNEE_MEMBER: &str = "assignee_member";
 pub struct IssueStanding {
     pub issue: Issue,
     pub standing: Standing,
-    /// The roles of the assignee the change names, if it names one; `Some(None)`
-    /// when there is no such user.
-    assignee: Option<Option<Roles>>,
+    pub assignee: NamedAssignee,
 }
 
-impl IssueStanding {
-    /// [`ensure_assignable`] for the assignee named to [`standing_with_issue`], if any.
+/// The roles in a project of the new assignee a change names, if it names one, read
+/// with the caller's standing ([`join_assignee`]).
+#[derive(Debug)]
+pub struct NamedAssignee(Option<Option<Roles>>);
+
+impl NamedAssignee {
+    /// The roles [`join_assignee`] read, if `assignee` was named.
+    fn read(row: &QueryResult, assignee: Option<UserId>) -> Result<Self> {
+        if assignee.is_none() {
+            return Ok(Self(None));
+        }
+        let roles = match row.try_get::<Option<users::Role>>("", ASSIGNEE_INSTANCE)? {
+            Some(instance) => Some(Roles { instance, member: row.try_get("", ASSIGNEE_MEMBER)? }),
+            None => None,
+        };
+        Ok(Self(Some(roles)))
+    }
+
+    /// `BAD_USER_INPUT` on `assignedTo` unless the assignee named, if any, exists and
+    /// may be assigned the project's issues ([`policy::may_be_assigned`]).
     pub fn ensure_assignable(&self) -> Result<()> {
-        self.assignee.as_ref().map_or(Ok(()), |roles| assignable(roles.as_ref()))
+        self.0.as_ref().map_or(Ok(()), |roles| assignable(roles.as_ref()))
     }
 }
 
@@ -595,13 +628,9 @@ async fn keep_an_admin(db: &impl ConnectionTrait, project: ProjectId, field: &'s
     Ok(())
 }
 
-/// `BAD_USER_INPUT` on `assignedTo` unless `user` exists and may be assigned issues
-/// of `project` ([`policy::may_be_assigned`]).
-pub async fn ensure_assignable(db: &impl ConnectionTrait, project: ProjectId, user: UserId) -> Result<()> {
-    assignable(roles_in(db, user, project).await?.as_ref())
-}
-
-/// [`ensure_assignable`] for a user's `roles` in the project (`None`: no such user).
+/// `BAD_USER_INPUT` on `assignedTo` unless the user whose `roles` in a project these
+/// are exists (`None`: no such user) and may be assigned its issues
+/// ([`policy::may_be_assigned`]).
 fn assignable(roles: Option<&Roles>) -> Result<()> {
     let roles =
         roles.ok_or_else(|| Error::bad_input("assignedTo", "assignedTo does not name an existing user"))?;
