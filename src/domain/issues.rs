@@ -140,7 +140,8 @@ pub async fn create(
     }
     .insert(change.txn())
     .await?;
-    notices::on_assignment_change(&mut change, issue.id, actor.user_id, None, issue.assigned_to).await?;
+    notices::on_assignment_change(&mut change, issue.id, actor.user_id, (None, issue.assigned_to), false)
+        .await?;
     change.publish(events::created(actor.user_id, &issue));
     change.commit().await?;
     Ok(issue)
@@ -198,7 +199,7 @@ pub async fn update(
     let mut change = Change::begin(db, announce).await?;
     let found = get_editable(change.txn(), actor, id, Trash::Excluded, changes.assigned_to.flatten()).await?;
     found.assignee.ensure_assignable()?;
-    let issue = found.issue;
+    let IssueStanding { issue, notice_pending, .. } = found;
     let at = now();
     let mut model: issues::ActiveModel = issue.clone().into();
     if let Some(kind) = changes.kind {
@@ -229,8 +230,8 @@ pub async fn update(
         &mut change,
         issue.id,
         actor.user_id,
-        before.assigned_to,
-        issue.assigned_to,
+        (before.assigned_to, issue.assigned_to),
+        notice_pending,
     )
     .await?;
     change.publish(events::updated(actor.user_id, &before, &issue));
@@ -250,8 +251,11 @@ pub async fn delete(
 ) -> Result<Issue> {
     let mut change = Change::begin(db, announce).await?;
     let trash = if permanently { Trash::Included } else { Trash::Excluded };
-    let issue = get_editable(change.txn(), actor, id, trash, None).await?.issue;
-    notices::cancel_for_issue(&mut change, issue.id).await?;
+    let IssueStanding { issue, notice_pending, .. } =
+        get_editable(change.txn(), actor, id, trash, None).await?;
+    if notice_pending {
+        notices::cancel_for_issue(&mut change, issue.id).await?;
+    }
     if permanently {
         issues::Entity::delete_by_id(issue.id).exec(change.txn()).await?;
     } else {

@@ -40,23 +40,21 @@ use crate::{
 pub use notices::Model as Notice;
 
 /// Within the change of an issue's assignee from `old` to `new`: cancels the pending
-/// notice of the former assignment and schedules one for the new.
-///
-/// An issue with no assignee has no pending assignment notice (whatever takes its
-/// assignee away cancels it here, and deleting a user deletes their notices), so
-/// from `None` there is nothing to cancel: a new issue's write is a statement
-/// shorter.
+/// notice of the former assignment, if the issue has one (`notice_pending`, read with
+/// the issue: [`pending_exists`]), and schedules one for the new. A reassignment
+/// after the former notice went out, or of an issue nobody was assigned, is a
+/// statement shorter.
 pub async fn on_assignment_change(
     change: &mut Change<'_>,
     issue_id: IssueId,
     actor_id: UserId,
-    old: Option<UserId>,
-    new: Option<UserId>,
+    (old, new): (Option<UserId>, Option<UserId>),
+    notice_pending: bool,
 ) -> Result<()> {
     if old == new {
         return Ok(());
     }
-    if old.is_some() {
+    if notice_pending {
         cancel_for_issue(change, issue_id).await?;
     }
     if let Some(recipient) = new {
@@ -81,6 +79,22 @@ pub async fn on_assignment_change(
         change.outbox_changed();
     }
     Ok(())
+}
+
+/// Whether issue `issue` (an id column or value) has a pending assignment notice:
+/// read with the issue at the start of a change, it spares the change a cancel that
+/// would find nothing. The issue's change holds it locked, and nothing else makes a
+/// notice of it pending, so the answer holds until the change commits.
+pub fn pending_exists(issue: Expr) -> Expr {
+    Expr::exists(
+        Query::select()
+            .expr(Expr::val(1))
+            .from(notices::Entity)
+            .and_where(Expr::col((notices::Entity, notices::Column::IssueId)).eq(issue))
+            .and_where(Expr::col((notices::Entity, notices::Column::Kind)).eq(Kind::Assignment))
+            .and_where(Expr::col((notices::Entity, notices::Column::State)).eq(State::Pending))
+            .to_owned(),
+    )
 }
 
 /// Within `change`, cancels the pending assignment notice of an issue, if any.

@@ -9,7 +9,7 @@ use sea_orm::{
 };
 
 use super::{
-    begin_write, now,
+    begin_write, notices, now,
     page::{self, Keyset, Page, PageArgs, Position},
     policy::{self, Standing},
     values::{ProjectDescription, ProjectKey, ProjectName, SearchText},
@@ -222,6 +222,7 @@ pub async fn standing_with_issue(
         issue: Issue::from_query_result(&row, ISSUE_PREFIX)?,
         standing: ProjectStanding::from_query_result(&row, "")?.standing()?,
         assignee: NamedAssignee::read(&row, assignee)?,
+        notice_pending: row.try_get("", NOTICE_PENDING)?,
     }))
 }
 
@@ -236,6 +237,10 @@ fn issue_standing_select(actor: Actor, id: IssueId, assignee: Option<UserId>) ->
             .equals((projects::Entity, projects::Column::Id)),
     );
     join_assignee(query, assignee);
+    query.expr_as(
+        notices::pending_exists(Expr::col((issues::Entity, issues::Column::Id))),
+        Alias::new(NOTICE_PENDING),
+    );
     query.lock_with_tables(LockType::Update, [issues::Entity.into_iden()]);
     for column in issues::Column::iter() {
         select = select
@@ -274,6 +279,8 @@ fn join_assignee(query: &mut SelectStatement, assignee: Option<UserId>) {
 
 /// The prefix of the issue's columns in [`standing_with_issue`].
 const ISSUE_PREFIX: &str = "issue_";
+/// Whether the issue has a pending assignment notice, in [`standing_with_issue`].
+const NOTICE_PENDING: &str = "notice_pending";
 /// The named assignee's account and membership in [`join_assignee`]: each the alias
 /// of the table joined and the name of the role read from it.
 const ASSIGNEE_INSTANCE: &str = "assignee_instance";
@@ -285,6 +292,8 @@ pub struct IssueStanding {
     pub issue: Issue,
     pub standing: Standing,
     pub assignee: NamedAssignee,
+    /// Whether the issue has a pending assignment notice ([`notices::pending_exists`]).
+    pub notice_pending: bool,
 }
 
 /// The roles in a project of the new assignee a change names, if it names one, read

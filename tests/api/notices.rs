@@ -95,6 +95,18 @@ async fn an_assignment_notice_goes_out_once_exactly_when_due_with_the_issue_as_i
                 "{html}"
             );
             assert!(pending(app, &ada, &issue).await.is_null(), "nothing is pending once it went out");
+
+            // Reassigned after it went out: nothing to cancel, and the new assignee's is due in full.
+            app.data(
+                Some(&ada.access_token),
+                UPDATE,
+                json!({ "input": { "id": issue, "assignedTo": eve.id } }),
+            )
+            .await;
+            assert_eq!(due_at(&pending(app, &eve, &issue).await), app.clock.now() + DELAY);
+            app.advance(DELAY);
+            let sent = app.exactly_emails(2).await;
+            assert_eq!((sent[0].to_name.as_str(), sent[1].to_name.as_str()), ("Test bob", "Test eve"));
         },
     )
     .await;
