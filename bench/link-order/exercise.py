@@ -2,7 +2,11 @@
 """Sends a server each kind of request the api benchmark sends, a few times each:
 registration, logins (good, bad, shed), issue writes and reads, project lists, and
 the hostile kinds, so that every code path they take runs at least once."""
-import json, sys, time, urllib.request, urllib.error, concurrent.futures
+import concurrent.futures
+import json
+import sys
+import urllib.error
+import urllib.request
 
 url = sys.argv[1]
 
