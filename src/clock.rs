@@ -9,7 +9,14 @@
 //! Only the jobs' time is the clock's: issue and account timestamps, tokens and login
 //! windows keep the wall clock (tokens are checked against it by whoever reads them).
 
-use std::{collections::HashMap, sync::Arc, time::Duration};
+use std::{
+    collections::HashMap,
+    sync::{
+        Arc,
+        atomic::{AtomicI64, Ordering},
+    },
+    time::Duration,
+};
 
 use chrono::{DateTime, TimeDelta, Utc};
 use tokio::sync::{Notify, watch};
@@ -49,7 +56,7 @@ impl Clock {
     /// A timer on this clock, for one task's waits (see [`Timer`]).
     pub fn timer(&self) -> Timer {
         let wake = match &self.0 {
-            Source::System => Wake::System(Arc::new(Notify::new())),
+            Source::System => Wake::System(Arc::new(SystemWake::default())),
             Source::Manual(manual) => Wake::Manual { clock: manual.clone(), id: manual.register() },
         };
         Timer { wake }
@@ -69,7 +76,9 @@ pub fn to_micros(at: DateTime<Utc>) -> DateTime<Utc> {
 
 /// One task's way of waiting on a clock: until a moment, or until woken early
 /// through a [`TimerHandle`]. A wake while the task is not waiting is kept for its
-/// next wait (as with [`Notify::notify_one`]), so a wake is never lost.
+/// next wait (as with [`Notify::notify_one`]), so a wake is never lost. A wake for a
+/// moment ([`TimerHandle::wake_by`]) is sent only when the task would otherwise
+/// sleep past it: a task that is not waiting counts as one that would.
 ///
 /// On a manual clock the timer is registered for as long as it lives, and counts as
 /// busy whenever its task is not waiting on it: [`ManualClock::settled`] waits for it.
@@ -86,8 +95,35 @@ pub struct TimerHandle {
 
 #[derive(Debug, Clone)]
 enum Wake {
-    System(Arc<Notify>),
+    System(Arc<SystemWake>),
     Manual { clock: ManualClock, id: u64 },
+}
+
+/// A system-clock timer's wake, and the moment its task sleeps until.
+#[derive(Debug)]
+struct SystemWake {
+    notify: Notify,
+    /// The deadline of the current wait, in microseconds since the epoch;
+    /// [`AWAKE`] while the task is not waiting.
+    asleep_until: AtomicI64,
+}
+
+/// [`SystemWake::asleep_until`] while the timer's task is not waiting.
+const AWAKE: i64 = i64::MIN;
+
+impl Default for SystemWake {
+    fn default() -> Self {
+        Self { notify: Notify::new(), asleep_until: AtomicI64::new(AWAKE) }
+    }
+}
+
+/// Marks a system-clock timer's task as not waiting once its wait ends or is given up.
+struct Awake<'a>(&'a SystemWake);
+
+impl Drop for Awake<'_> {
+    fn drop(&mut self) {
+        self.0.asleep_until.store(AWAKE, Ordering::SeqCst);
+    }
 }
 
 impl Timer {
@@ -98,11 +134,15 @@ impl Timer {
     /// Waits until the clock reads `deadline` or later, or until woken.
     pub async fn sleep_until(&self, deadline: DateTime<Utc>) {
         match &self.wake {
-            Wake::System(notify) => {
+            Wake::System(wake) => {
                 let wait = (deadline - Utc::now()).to_std().unwrap_or(Duration::ZERO);
+                // Stored before the wait begins: a wake sent from now on sees the
+                // deadline, and one sent before is kept by the notify.
+                wake.asleep_until.store(deadline.timestamp_micros(), Ordering::SeqCst);
+                let _awake = Awake(wake);
                 tokio::select! {
                     () = tokio::time::sleep(wait) => {}
-                    () = notify.notified() => {}
+                    () = wake.notify.notified() => {}
                 }
             }
             Wake::Manual { clock, id } => clock.sleep_until(*id, deadline).await,
@@ -123,16 +163,27 @@ impl Drop for Timer {
 impl TimerHandle {
     /// Ends the timer's current wait, or its next one.
     pub fn wake(&self) {
+        self.wake_by(DateTime::<Utc>::MIN_UTC);
+    }
+
+    /// Ends the timer's current wait if it would last past `at`; ends its next one
+    /// if its task is not waiting (it may be about to plan a wait past `at`).
+    pub fn wake_by(&self, at: DateTime<Utc>) {
         match &self.wake {
-            Wake::System(notify) => notify.notify_one(),
+            Wake::System(wake) => {
+                let asleep_until = wake.asleep_until.load(Ordering::SeqCst);
+                if asleep_until == AWAKE || at.timestamp_micros() < asleep_until {
+                    wake.notify.notify_one();
+                }
+            }
             Wake::Manual { clock, id } => {
                 clock.state.send_if_modified(|state| match state.timers.get_mut(id) {
-                    Some(timer) => {
+                    Some(timer) if timer.asleep_until.is_none_or(|deadline| at < deadline) => {
                         timer.woken = true;
                         true
                     }
-                    // The timer's task has ended.
-                    None => false,
+                    // Waiting until `at` or sooner, or the timer's task has ended.
+                    _ => false,
                 });
             }
         }
@@ -270,6 +321,55 @@ mod tests {
         timer.handle().wake();
         timer.sleep_until(start() + TimeDelta::days(1)).await;
         assert_eq!(manual.now(), start(), "woken, not timed out");
+    }
+
+    #[tokio::test]
+    async fn a_wake_by_a_moment_ends_only_a_wait_past_it() {
+        let manual = ManualClock::new(start());
+        let timer = Clock::from(manual.clone()).timer();
+        let handle = timer.handle();
+        let deadline = start() + TimeDelta::minutes(10);
+        let sleeping = tokio::spawn(async move { timer.sleep_until(deadline).await });
+        manual.settled().await;
+        handle.wake_by(deadline);
+        handle.wake_by(deadline + TimeDelta::minutes(2));
+        manual.settled().await;
+        assert!(!sleeping.is_finished(), "it wakes by then anyway");
+        handle.wake_by(deadline - TimeDelta::seconds(1));
+        assert!(sleeping.await.is_ok());
+        assert_eq!(manual.now(), start(), "woken, not timed out");
+    }
+
+    #[tokio::test]
+    async fn a_wake_by_a_moment_while_busy_is_kept_for_the_next_wait() {
+        let manual = ManualClock::new(start());
+        let timer = Clock::from(manual.clone()).timer();
+        timer.handle().wake_by(start() + TimeDelta::days(2));
+        timer.sleep_until(start() + TimeDelta::days(1)).await;
+        assert_eq!(manual.now(), start(), "woken: the task had not planned its wait yet");
+    }
+
+    #[tokio::test]
+    async fn a_system_timer_is_woken_only_by_a_moment_before_its_deadline() {
+        let timer = Clock::system().timer();
+        let handle = timer.handle();
+        let deadline = Utc::now() + TimeDelta::hours(1);
+        let (asleep, is_asleep) = tokio::sync::oneshot::channel();
+        let sleeping = tokio::spawn(async move {
+            let wait = timer.sleep_until(deadline);
+            tokio::pin!(wait);
+            // Polled once: the deadline is stored and the wait has begun.
+            assert!(futures_util::poll!(&mut wait).is_pending());
+            let _ = asleep.send(());
+            wait.await;
+        });
+        assert!(is_asleep.await.is_ok());
+        handle.wake_by(deadline + TimeDelta::minutes(1));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(!sleeping.is_finished(), "a wake after its deadline leaves it asleep");
+        handle.wake_by(deadline - TimeDelta::minutes(1));
+        let woken = tokio::time::timeout(Duration::from_secs(10), sleeping).await;
+        assert!(woken.is_ok_and(|joined| joined.is_ok()), "a wake before its deadline ends the wait");
     }
 
     #[tokio::test]

@@ -8,6 +8,7 @@
 
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use sea_orm::{DatabaseConnection, DatabaseTransaction};
 
 use super::{WriteTurn, begin_write, events::IssueEvent};
@@ -46,9 +47,11 @@ impl Outbox {
         &self.clock
     }
 
-    /// Tells the dispatcher that the set of pending notices changed.
-    pub fn committed(&self) {
-        self.dispatcher.wake();
+    /// Tells the dispatcher that notices due at `due` and later were committed: it
+    /// is woken only if it would sleep past `due`. (A cancelled notice needs no wake:
+    /// the dispatcher finds it gone when it wakes for it.)
+    pub fn scheduled(&self, due: DateTime<Utc>) {
+        self.dispatcher.wake_by(due);
     }
 }
 
@@ -60,14 +63,15 @@ pub struct Change<'a> {
     turn: WriteTurn,
     announce: Announce<'a>,
     events: Vec<IssueEvent>,
-    outbox_changed: bool,
+    /// When the earliest notice the change scheduled is due.
+    earliest_due: Option<DateTime<Utc>>,
 }
 
 impl<'a> Change<'a> {
     /// Begins a write (see [`begin_write`]).
     pub async fn begin(db: &DatabaseConnection, announce: Announce<'a>) -> Result<Self> {
         let (txn, turn) = begin_write(db).await?;
-        Ok(Self { txn, turn, announce, events: Vec::new(), outbox_changed: false })
+        Ok(Self { txn, turn, announce, events: Vec::new(), earliest_due: None })
     }
 
     /// The transaction, for the change's statements.
@@ -85,20 +89,20 @@ impl<'a> Change<'a> {
         self.events.extend(events);
     }
 
-    /// Records that the change scheduled or cancelled a notice, so the dispatcher
-    /// looks at the outbox again once it commits.
-    pub fn outbox_changed(&mut self) {
-        self.outbox_changed = true;
+    /// Records that the change scheduled a notice due at `due`, so that the
+    /// dispatcher plans for it once the change commits.
+    pub fn scheduled(&mut self, due: DateTime<Utc>) {
+        self.earliest_due = Some(self.earliest_due.map_or(due, |earliest| earliest.min(due)));
     }
 
     /// Commits, then announces what committed.
     pub async fn commit(self) -> Result<()> {
-        let Self { txn, turn, announce, events, outbox_changed } = self;
+        let Self { txn, turn, announce, events, earliest_due } = self;
         super::mark_committing();
         announce.events.commit(txn, events).await?;
         drop(turn);
-        if outbox_changed {
-            announce.outbox.committed();
+        if let Some(due) = earliest_due {
+            announce.outbox.scheduled(due);
         }
         Ok(())
     }

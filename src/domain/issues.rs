@@ -254,7 +254,7 @@ pub async fn delete(
     let IssueStanding { issue, notice_pending, .. } =
         get_editable(change.txn(), actor, id, trash, None).await?;
     if notice_pending {
-        notices::cancel_for_issue(&mut change, issue.id).await?;
+        notices::cancel_for_issue(&change, issue.id).await?;
     }
     if permanently {
         issues::Entity::delete_by_id(issue.id).exec(change.txn()).await?;

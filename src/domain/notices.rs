@@ -59,13 +59,14 @@ pub async fn on_assignment_change(
     }
     if let Some(recipient) = new {
         let at = change.outbox().clock().now();
+        let due = at + change.outbox().assignment_delay;
         notices::ActiveModel {
             kind: Set(Kind::Assignment),
             issue_id: Set(Some(issue_id)),
             recipient_id: Set(recipient),
             actor_id: Set(Some(actor_id)),
             dedupe_key: Set(None),
-            due_at: Set(at + change.outbox().assignment_delay),
+            due_at: Set(due),
             state: Set(State::Pending),
             attempts: Set(0),
             last_error: Set(None),
@@ -76,7 +77,7 @@ pub async fn on_assignment_change(
         }
         .insert(change.txn())
         .await?;
-        change.outbox_changed();
+        change.scheduled(due);
     }
     Ok(())
 }
@@ -98,8 +99,9 @@ pub fn pending_exists(issue: Expr) -> Expr {
 }
 
 /// Within `change`, cancels the pending assignment notice of an issue, if any.
-pub async fn cancel_for_issue(change: &mut Change<'_>, issue_id: IssueId) -> Result<()> {
-    let cancelled = notices::Entity::update_many()
+/// Cancelling only makes the dispatcher's next wake-up early, so nobody needs waking.
+pub async fn cancel_for_issue(change: &Change<'_>, issue_id: IssueId) -> Result<()> {
+    notices::Entity::update_many()
         .col_expr(notices::Column::State, Expr::value(State::Cancelled))
         .col_expr(notices::Column::LastError, Expr::value("cancelled: the assignment changed"))
         .filter(notices::Column::IssueId.eq(issue_id))
@@ -107,9 +109,6 @@ pub async fn cancel_for_issue(change: &mut Change<'_>, issue_id: IssueId) -> Res
         .filter(notices::Column::State.eq(State::Pending))
         .exec(change.txn())
         .await?;
-    if cancelled.rows_affected > 0 {
-        change.outbox_changed();
-    }
     Ok(())
 }
 

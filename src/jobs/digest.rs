@@ -38,7 +38,7 @@ pub async fn run_digest(
     let enqueued = notices::enqueue_digests(db, period, include_empty, at).await?;
     if enqueued > 0 {
         tracing::info!(period, enqueued, "digests enqueued");
-        outbox.committed();
+        outbox.scheduled(at);
     }
     Ok(enqueued)
 }
