@@ -461,7 +461,12 @@ async fn run(
     let metrics = state.metrics.clone();
     let grace = state.request_timeout;
     let operation = async move {
-        if let Some(body) = operation.answer_directly(&db, context.caller).await {
+        // Boxed, as the executor's future below: the database layer's futures are
+        // tens of KiB, and inline they would make every future around this one as
+        // big, each copied as it is created and moved (a mutation's into its task).
+        if let Some(answer) = operation.answer_directly(&db, context.caller)
+            && let Some(body) = Box::pin(answer).await
+        {
             metrics.direct_answers.fetch_add(1, Ordering::Relaxed);
             return (Answer::Direct(body), None);
         }
@@ -473,7 +478,10 @@ async fn run(
     // A query waits for its turn before it starts: queued, it holds this future
     // alone, not the database layer's (tens of KiB a statement, boxed as it starts).
     let queries = (!is_mutation).then(|| state.queries.clone());
-    let execution = async move {
+    // Boxed: a future is copied each time it is moved, and one holding this one
+    // inline (a mutation's task, the handler's future, each layer of the router's)
+    // would be tens of KiB.
+    let execution = Box::pin(async move {
         let _place = place;
         // No turn by the deadline: the operation is cancelled, as one that ran out.
         let _turn = match queries {
@@ -483,7 +491,7 @@ async fn run(
             None => None,
         };
         within_deadline(deadline, grace, operation).await
-    };
+    });
     // A mutation runs on a task of its own: a client that hangs up must not cancel it
     // half way through its transaction. The deadline does cancel it, until it begins
     // to commit: the transaction is dropped, which rolls it back before the
