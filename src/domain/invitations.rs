@@ -299,7 +299,7 @@ async fn join(db: &impl ConnectionTrait, invitation: &Invitation, user: User) ->
 /// A page of a project's invitations, pending, expired and accepted (not revoked),
 /// newest first (ADMIN).
 pub async fn list(
-    db: &impl ConnectionTrait,
+    db: &DatabaseConnection,
     actor: Actor,
     project: Project,
     args: PageArgs,

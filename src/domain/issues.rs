@@ -371,11 +371,7 @@ pub enum IssueRef {
 /// trash (`issues(filter: { trashed: true })` lists those, for whoever may restore
 /// them): a deleted issue is gone, as it always was, for a client that knows
 /// nothing of the trash.
-pub async fn readable(
-    db: &impl ConnectionTrait,
-    actor: Actor,
-    reference: &IssueRef,
-) -> Result<Option<Issue>> {
+pub async fn readable(db: &DatabaseConnection, actor: Actor, reference: &IssueRef) -> Result<Option<Issue>> {
     let statement = match reference {
         IssueRef::Id(id) => {
             let build =
@@ -390,7 +386,7 @@ pub async fn readable(
                 .build(db.get_database_backend())
         }
     };
-    Ok(Issue::find_by_statement(statement).all(db).await?.pop())
+    Ok(super::fetch::<Issue>(db, statement).await?.pop())
 }
 
 /// The issues `actor` may read and not in the trash, each joined to its project for
@@ -547,7 +543,7 @@ fn keyset_of(order: IssueOrder) -> Keyset<issues::Column> {
 
 /// A page of the issues matching `filter`, in `order`, each with its people.
 pub async fn list(
-    db: &impl ConnectionTrait,
+    db: &DatabaseConnection,
     viewer: Actor,
     filter: &IssueFilter,
     order: IssueOrder,

@@ -17,8 +17,9 @@ use std::{
 use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, FromQueryResult, Order, PaginatorTrait,
-    QueryFilter, QueryOrder, QueryResult, QuerySelect, QueryTrait as _, Select, Statement, Value,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait, FromQueryResult, Order,
+    PaginatorTrait, QueryFilter, QueryOrder, QueryResult, QuerySelect, QueryTrait as _, Select, Statement,
+    Value,
     sea_query::{Condition, Expr, SimpleExpr, SubQueryStatement},
 };
 
@@ -325,8 +326,8 @@ impl<E: EntityTrait> From<Select<E>> for Listing<'_, E> {
 /// `with_total` asks for `totalCount`; `read` adds what a row carries beyond the
 /// entity (joins and their columns) for `R` to read, and `position_of` reads a
 /// row's position.
-pub async fn fetch<'a, E, C, D, R>(
-    db: &D,
+pub async fn fetch<'a, E, C, R>(
+    db: &DatabaseConnection,
     listing: impl Into<Listing<'a, E>>,
     keyset: Keyset<C>,
     args: PageArgs,
@@ -338,7 +339,6 @@ where
     E: EntityTrait<Column = C>,
     E::Model: Sync,
     C: ColumnTrait,
-    D: ConnectionTrait,
     R: FromQueryResult + Send + Sync,
 {
     let Listing { select, shaped } = listing.into();
@@ -363,7 +363,7 @@ where
     let backend = db.get_database_backend();
     let bounds = Bounds { after, before, backward, limit };
     let statement = statement(backend, &select, shaped, keyset, bounds, with_total, read);
-    let mut rows = Counted::<R>::find_by_statement(statement).all(db).await?;
+    let mut rows = super::fetch::<Counted<R>>(db, statement).await?;
     let total_count = match (with_total, rows.first()) {
         (false, _) => None,
         (true, Some(row)) => Some(row.total.unwrap_or_default().max(0) as u64),

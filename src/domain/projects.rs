@@ -449,7 +449,7 @@ pub async fn set_archived(
 
 /// A page of the projects the caller may read, oldest first.
 pub async fn list(
-    db: &impl ConnectionTrait,
+    db: &DatabaseConnection,
     actor: Actor,
     filter: &ProjectFilter,
     args: PageArgs,
@@ -491,7 +491,7 @@ pub async fn list(
 
 /// A page of a project's members, longest-standing first.
 pub async fn members(
-    db: &impl ConnectionTrait,
+    db: &DatabaseConnection,
     project: ProjectId,
     args: PageArgs,
     with_total: bool,

@@ -278,7 +278,7 @@ pub async fn emails_visible(
 /// case-insensitive match on username, first or last name, or on the email where
 /// `viewer` may see it).
 pub async fn list(
-    db: &impl ConnectionTrait,
+    db: &DatabaseConnection,
     viewer: Actor,
     search: Option<&SearchText>,
     args: PageArgs,
