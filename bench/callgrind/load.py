@@ -24,7 +24,9 @@ def body(n):
     if kind == "create":
         return {"query": query("create_issue"), "variables": {"t": f"New {n}", "a": seed["bob"]}}
     if kind == "update":
-        return {"query": query("update_issue"), "variables": {"id": issue, "a": [seed["ada"], seed["bob"]][n % 2]}}
+        # Each visit to an issue gives it the other user: a real reassignment.
+        assignee = [seed["ada"], seed["bob"]][n // len(seed["issues"]) % 2]
+        return {"query": query("update_issue"), "variables": {"id": issue, "a": assignee}}
     sys.exit(f"unknown kind {kind}: list, issue, create or update")
 
 

@@ -19,14 +19,14 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ActiveModelTrait,
     ActiveValue::Set,
-    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, Statement,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, QueryFilter, QueryOrder,
+    QueryTrait, Statement,
     sea_query::{Expr, ExprTrait as _, LockBehavior, LockType, Query},
 };
 
-use super::change::Change;
 pub use super::change::Outbox;
+use super::{Template, change::Change};
 use crate::entity::ids::{IssueId, ProjectId, UserId};
 use crate::{
     Result,
@@ -59,27 +59,65 @@ pub async fn on_assignment_change(
     }
     if let Some(recipient) = new {
         let at = change.outbox().clock().now();
-        let due = at + change.outbox().assignment_delay;
-        notices::ActiveModel {
-            kind: Set(Kind::Assignment),
-            issue_id: Set(Some(issue_id)),
-            recipient_id: Set(recipient),
-            actor_id: Set(Some(actor_id)),
-            dedupe_key: Set(None),
-            due_at: Set(due),
-            state: Set(State::Pending),
-            attempts: Set(0),
-            last_error: Set(None),
-            lease_until: Set(None),
-            sent_at: Set(None),
-            created_at: Set(at),
-            ..Default::default()
-        }
-        .insert(change.txn())
-        .await?;
-        change.scheduled(due);
+        let scheduled =
+            Scheduled { issue_id, recipient, actor_id, due: at + change.outbox().assignment_delay, at };
+        let backend = change.txn().get_database_backend();
+        change.txn().execute_raw(scheduled.statement(backend)).await?;
+        change.scheduled(scheduled.due);
     }
     Ok(())
+}
+
+/// A new assignment notice, due at `due`, scheduled at `at`.
+#[derive(Debug, Clone, Copy)]
+struct Scheduled {
+    issue_id: IssueId,
+    recipient: UserId,
+    actor_id: UserId,
+    due: DateTime<Utc>,
+    at: DateTime<Utc>,
+}
+
+/// The statements of a reassignment, built once per backend (see [`Template`]):
+/// each write of an assignee ran both, and building them cost more than sending.
+static SCHEDULE: Template = Template::new();
+static CANCEL: Template = Template::new();
+
+/// Why a notice was cancelled when its issue's assignee changed.
+const REASSIGNED: &str = "cancelled: the assignment changed";
+
+impl Scheduled {
+    /// Its INSERT, from the template: nothing reads the row back, so it returns none.
+    fn statement(self, backend: DbBackend) -> Statement {
+        // The build's values, in the order of the model's columns.
+        let values = vec![
+            Kind::Assignment.into(),
+            Some(self.issue_id).into(),
+            self.recipient.into(),
+            Some(self.actor_id).into(),
+            self.due.into(),
+            State::Pending.into(),
+            0_i32.into(),
+            self.at.into(),
+        ];
+        SCHEDULE.statement(backend, || self.build(backend), values)
+    }
+
+    fn build(self, backend: DbBackend) -> Statement {
+        // The columns left out are NULL.
+        let notice = notices::ActiveModel {
+            kind: Set(Kind::Assignment),
+            issue_id: Set(Some(self.issue_id)),
+            recipient_id: Set(self.recipient),
+            actor_id: Set(Some(self.actor_id)),
+            due_at: Set(self.due),
+            state: Set(State::Pending),
+            attempts: Set(0),
+            created_at: Set(self.at),
+            ..Default::default()
+        };
+        notices::Entity::insert(notice).build(backend)
+    }
 }
 
 /// Whether issue `issue` (an id column or value) has a pending assignment notice:
@@ -101,15 +139,33 @@ pub fn pending_exists(issue: Expr) -> Expr {
 /// Within `change`, cancels the pending assignment notice of an issue, if any.
 /// Cancelling only makes the dispatcher's next wake-up early, so nobody needs waking.
 pub async fn cancel_for_issue(change: &Change<'_>, issue_id: IssueId) -> Result<()> {
+    let backend = change.txn().get_database_backend();
+    change.txn().execute_raw(cancel_statement(backend, issue_id)).await?;
+    Ok(())
+}
+
+/// [`cancel_for_issue`]'s UPDATE, from its template.
+fn cancel_statement(backend: DbBackend, issue_id: IssueId) -> Statement {
+    // The new values, then the conditions'.
+    let values = vec![
+        State::Cancelled.into(),
+        REASSIGNED.into(),
+        issue_id.into(),
+        Kind::Assignment.into(),
+        State::Pending.into(),
+    ];
+    CANCEL.statement(backend, || cancel_build(backend, issue_id), values)
+}
+
+/// [`cancel_for_issue`]'s UPDATE, built.
+fn cancel_build(backend: DbBackend, issue_id: IssueId) -> Statement {
     notices::Entity::update_many()
         .col_expr(notices::Column::State, Expr::value(State::Cancelled))
-        .col_expr(notices::Column::LastError, Expr::value("cancelled: the assignment changed"))
+        .col_expr(notices::Column::LastError, Expr::value(REASSIGNED))
         .filter(notices::Column::IssueId.eq(issue_id))
         .filter(notices::Column::Kind.eq(Kind::Assignment))
         .filter(notices::Column::State.eq(State::Pending))
-        .exec(change.txn())
-        .await?;
-    Ok(())
+        .build(backend)
 }
 
 /// Cancels the pending assignment notices to `recipient` about issues of `project`
@@ -334,4 +390,30 @@ pub async fn enqueue_digests(
     let _turn = super::write_turn(db).await;
     let result = db.execute_raw(statement).await?;
     Ok(result.rows_affected())
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeDelta;
+
+    use super::*;
+
+    #[test]
+    fn the_templates_of_a_reassignment_bind_what_the_build_would() {
+        let at = DateTime::from_timestamp(1_800_000_000, 123_000).unwrap_or_default();
+        for backend in [DbBackend::Sqlite, DbBackend::Postgres] {
+            for (issue, recipient, actor) in [(1, 2, 3), (40, 7, 7), (1, 2, 3)] {
+                let issue_id = IssueId(issue);
+                let due = at + TimeDelta::minutes(issue);
+                let scheduled =
+                    Scheduled { issue_id, recipient: UserId(recipient), actor_id: UserId(actor), due, at };
+                assert_eq!(scheduled.statement(backend), scheduled.build(backend), "{backend:?}");
+                assert_eq!(
+                    cancel_statement(backend, issue_id),
+                    cancel_build(backend, issue_id),
+                    "{backend:?}"
+                );
+            }
+        }
+    }
 }
