@@ -51,6 +51,8 @@ pub struct Application {
     services: Arc<AppState>,
     jobs: Jobs,
     header_timeout: Duration,
+    /// SQLite's connection for writes, kept while the server runs.
+    _writer: Option<domain::KeptWriter>,
 }
 
 impl Application {
@@ -67,6 +69,7 @@ impl Application {
         let metrics = Arc::new(Metrics::default());
         let db = connect(&config.database, Some(metrics.clone())).await?;
         Migrator::up(&db, None).await.context("applying database migrations")?;
+        let writer = keep_sqlite_writer(&config.database, &db, &metrics).await?;
         let default_key = ProjectKey::parse(config.default_project.clone(), "TRIAGE_DEFAULT_PROJECT")
             .map_err(|err| anyhow::anyhow!("TRIAGE_DEFAULT_PROJECT: {err}"))?;
         let default_project = domain::projects::ensure_default(&db, &default_key)
@@ -163,6 +166,7 @@ impl Application {
             services,
             jobs,
             header_timeout: config.header_timeout,
+            _writer: writer,
         })
     }
 
@@ -330,6 +334,22 @@ async fn start_jobs(
 /// connections, each filling its own 2 MiB with much the same pages); at 256 KiB,
 /// 64 pages, a write's pages still fit, and reads measured no slower.
 const SQLITE_CACHE_SIZE: &str = "-256";
+
+/// On an SQLite file, opens the one connection every write goes through (see
+/// [`domain::keep_writer`]); its statements count in `/metrics` as the pool's do.
+async fn keep_sqlite_writer(
+    config: &DatabaseConfig,
+    db: &DatabaseConnection,
+    metrics: &Arc<Metrics>,
+) -> anyhow::Result<Option<domain::KeptWriter>> {
+    let on_file = config.sqlite_path().is_some() && !config.database_url.expose().contains("mode=memory");
+    if !on_file {
+        return Ok(None);
+    }
+    let writer_config = DatabaseConfig { db_max_connections: Some(1), ..config.clone() };
+    let writer = connect(&writer_config, Some(metrics.clone())).await?;
+    Ok(domain::keep_writer(db, writer))
+}
 
 /// Opens the database pool. SQLite runs in WAL mode with foreign keys on, a busy
 /// timeout, `synchronous=NORMAL` (durable at every checkpoint, fast per commit) and

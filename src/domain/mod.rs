@@ -73,7 +73,8 @@ pub struct WriteTurn {
     _held: Option<tokio::sync::OwnedMutexGuard<()>>,
 }
 
-/// The write turns of the SQLite files this process has open, by file.
+/// The SQLite files this process has open, by file: each one's turn at writing and
+/// the connection its transactions write through.
 ///
 /// SQLite has one writer at a time, and a connection that finds the write lock taken
 /// polls for it with growing sleeps (its busy handler), leaving the lock idle between
@@ -83,15 +84,23 @@ pub struct WriteTurn {
 /// The turn belongs to the file, not to a pool and not to the process: the requests'
 /// and the jobs' pools of one server (and a test's replicas) write the same file and
 /// share its turn, while the many servers of a test run, each on a file of its own,
-/// never wait for each other. An entry lives while someone holds or awaits its turn;
-/// when nobody does, the next writer starts a fresh one, which is the same thing.
-/// Another process on the same file (`triage user create`) is not in here: SQLite's
-/// busy timeout orders it.
-static SQLITE_TURNS: Mutex<BTreeMap<PathBuf, Weak<tokio::sync::Mutex<()>>>> = Mutex::new(BTreeMap::new());
+/// never wait for each other. An entry lives while someone holds or awaits its turn,
+/// or a server keeps its writer ([`keep_writer`]); when nobody does, the next writer
+/// starts a fresh one, which is the same thing. Another process on the same file
+/// (`triage user create`) is not in here: SQLite's busy timeout orders it.
+static SQLITE_FILES: Mutex<BTreeMap<PathBuf, Weak<SqliteFile>>> = Mutex::new(BTreeMap::new());
 
-/// The write turn of the SQLite file behind `db`; `None` on PostgreSQL, which
-/// orders its writers itself.
-fn sqlite_turn(db: &DatabaseConnection) -> Option<Arc<tokio::sync::Mutex<()>>> {
+/// An SQLite file's entry in [`SQLITE_FILES`].
+#[derive(Debug, Default)]
+struct SqliteFile {
+    turn: Arc<tokio::sync::Mutex<()>>,
+    /// The connection [`begin_write`] begins transactions on, once a server keeps one.
+    writer: OnceLock<DatabaseConnection>,
+}
+
+/// The entry of the SQLite file behind `db`; `None` on PostgreSQL, which orders its
+/// writers itself.
+fn sqlite_file(db: &DatabaseConnection) -> Option<Arc<SqliteFile>> {
     if !matches!(db.inner, DatabaseConnectionType::SqlxSqlitePoolConnection(_)) {
         return None;
     }
@@ -99,27 +108,52 @@ fn sqlite_turn(db: &DatabaseConnection) -> Option<Arc<tokio::sync::Mutex<()>>> {
     // The same file however the URL spelt it (relative or not). An in-memory
     // database has a name of its own per pool.
     let file = std::path::absolute(&file).unwrap_or(file);
-    let mut turns = SQLITE_TURNS.lock().unwrap_or_else(PoisonError::into_inner);
-    if let Some(turn) = turns.get(&file).and_then(Weak::upgrade) {
-        return Some(turn);
+    let mut files = SQLITE_FILES.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some(entry) = files.get(&file).and_then(Weak::upgrade) {
+        return Some(entry);
     }
-    turns.retain(|_, turn| turn.strong_count() > 0);
-    let turn = Arc::new(tokio::sync::Mutex::new(()));
-    turns.insert(file, Arc::downgrade(&turn));
-    Some(turn)
+    files.retain(|_, entry| entry.strong_count() > 0);
+    let entry = Arc::new(SqliteFile::default());
+    files.insert(file, Arc::downgrade(&entry));
+    Some(entry)
+}
+
+/// What keeps an SQLite file's writer (see [`keep_writer`]); held by the server.
+#[derive(Debug)]
+pub struct KeptWriter(#[allow(dead_code, reason = "held for its drop")] Arc<SqliteFile>);
+
+/// Makes `writer`, a pool of one connection to the SQLite file behind `db`, the
+/// connection every [`begin_write`] on that file begins its transaction on, for as
+/// long as the returned handle is kept. `None` (and `writer` unused) on PostgreSQL.
+///
+/// SQLite empties a connection's page cache whenever another connection has written
+/// since its last transaction. Writes spread over a pool each began with a cold
+/// cache and read their pages again from the operating system, while holding the
+/// turn: one connection that makes every write keeps its pages. A replica in the
+/// same process keeps the writer the first one made.
+pub fn keep_writer(db: &DatabaseConnection, writer: DatabaseConnection) -> Option<KeptWriter> {
+    let file = sqlite_file(db)?;
+    let _ = file.writer.set(writer);
+    Some(KeptWriter(file))
 }
 
 /// Begins a transaction that will write, with its database's turn at writing (see
-/// [`SQLITE_TURNS`]). On SQLite it takes the write lock at BEGIN (`BEGIN IMMEDIATE`):
+/// [`SQLITE_FILES`]). On SQLite it takes the write lock at BEGIN (`BEGIN IMMEDIATE`):
 /// a transaction that reads first and upgrades later fails with "database is
-/// locked" when another writer got in between, without waiting.
+/// locked" when another writer got in between, without waiting. The transaction is
+/// on the file's kept writer when it has one ([`keep_writer`]).
 pub async fn begin_write(db: &DatabaseConnection) -> crate::Result<(DatabaseTransaction, WriteTurn)> {
-    let turn = write_turn(db).await;
+    let file = sqlite_file(db);
+    let turn = match &file {
+        Some(file) => WriteTurn { _held: Some(file.turn.clone().lock_owned().await) },
+        None => WriteTurn { _held: None },
+    };
     let options = TransactionOptions {
         sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
         ..Default::default()
     };
-    Ok((db.begin_with_options(options).await?, turn))
+    let on = file.as_deref().and_then(|file| file.writer.get()).unwrap_or(db);
+    Ok((on.begin_with_options(options).await?, turn))
 }
 
 /// Commits `txn`, first marking the running operation's [`Commits`] (if it has one):
@@ -165,10 +199,10 @@ impl Commits {
 }
 
 /// The database's turn at writing, for a single statement run outside a
-/// transaction (SQLite: see [`SQLITE_TURNS`]; on PostgreSQL nothing is taken).
+/// transaction (SQLite: see [`SQLITE_FILES`]; on PostgreSQL nothing is taken).
 pub async fn write_turn(db: &DatabaseConnection) -> WriteTurn {
-    let held = match sqlite_turn(db) {
-        Some(turn) => Some(turn.lock_owned().await),
+    let held = match sqlite_file(db) {
+        Some(file) => Some(file.turn.clone().lock_owned().await),
         None => None,
     };
     WriteTurn { _held: held }
@@ -248,5 +282,38 @@ impl Template {
         };
         let sql = cell.get_or_init(|| build().sql);
         Statement::from_sql_and_values(backend, sql.as_str(), values)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use sea_orm::{ConnectOptions, Database};
+
+    use super::*;
+
+    #[tokio::test]
+    async fn writes_to_an_sqlite_file_begin_on_the_writer_it_keeps() -> anyhow::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("triage.db").display());
+        let db = Database::connect(&url).await?;
+        let writer = Database::connect(ConnectOptions::new(&url).max_connections(1).to_owned()).await?;
+        // Connections of each pool in use.
+        let busy = |db: &DatabaseConnection| {
+            let pool = db.get_sqlite_connection_pool();
+            pool.size() as usize - pool.num_idle()
+        };
+
+        let kept = keep_writer(&db, writer.clone());
+        assert!(kept.is_some(), "an SQLite file keeps a writer");
+        let (txn, turn) = begin_write(&db).await?;
+        assert_eq!((busy(&db), busy(&writer)), (0, 1), "the transaction is the writer's");
+        txn.rollback().await?;
+        drop(turn);
+
+        // Once nobody keeps it, writes begin on the pool they were given.
+        drop(kept);
+        let (_txn, _turn) = begin_write(&db).await?;
+        assert_eq!((busy(&db), busy(&writer)), (1, 0));
+        Ok(())
     }
 }
