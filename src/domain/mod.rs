@@ -297,23 +297,25 @@ mod tests {
         let url = format!("sqlite://{}?mode=rwc", dir.path().join("triage.db").display());
         let db = Database::connect(&url).await?;
         let writer = Database::connect(ConnectOptions::new(&url).max_connections(1).to_owned()).await?;
-        // Connections of each pool in use.
-        let busy = |db: &DatabaseConnection| {
-            let pool = db.get_sqlite_connection_pool();
-            pool.size() as usize - pool.num_idle()
+        // A temporary table is its connection's alone: it marks the writer's one.
+        writer.execute_unprepared("CREATE TEMP TABLE writer (x)").await?;
+        let on_writer = async |txn: &DatabaseTransaction| -> anyhow::Result<bool> {
+            let sql = "SELECT count(*) AS n FROM temp.sqlite_master WHERE name = 'writer'";
+            let row = txn.query_one_raw(Statement::from_string(DbBackend::Sqlite, sql)).await?;
+            Ok(row.map(|row| row.try_get::<i32>("", "n")).transpose()? == Some(1))
         };
 
         let kept = keep_writer(&db, writer.clone());
         assert!(kept.is_some(), "an SQLite file keeps a writer");
         let (txn, turn) = begin_write(&db).await?;
-        assert_eq!((busy(&db), busy(&writer)), (0, 1), "the transaction is the writer's");
+        assert!(on_writer(&txn).await?, "the transaction is on the writer");
         txn.rollback().await?;
         drop(turn);
 
         // Once nobody keeps it, writes begin on the pool they were given.
         drop(kept);
-        let (_txn, _turn) = begin_write(&db).await?;
-        assert_eq!((busy(&db), busy(&writer)), (1, 0));
+        let (txn, _turn) = begin_write(&db).await?;
+        assert!(!on_writer(&txn).await?);
         Ok(())
     }
 }
