@@ -74,14 +74,10 @@ impl Gate {
 }
 
 impl Admitted {
-    /// The operation's answer from its plan (`direct.rs`), for `caller`, when it has
-    /// one: the answer is `None` when the plan leaves this request to the executor.
-    pub fn answer_directly<'a>(
-        &'a self,
-        db: &'a DatabaseConnection,
-        caller: Caller,
-    ) -> Option<impl Future<Output = Option<Vec<u8>>> + Send + 'a> {
-        Some(self.plan()?.answer(db, caller, &self.request.variables))
+    /// The operation's answer from its plan (`direct.rs`), for `caller`; `None` when
+    /// it has none, or the plan leaves this request to the executor.
+    pub async fn answer_directly(&self, db: &DatabaseConnection, caller: Caller) -> Option<Vec<u8>> {
+        self.plan()?.answer(db, caller, &self.request.variables).await
     }
 
     fn plan(&self) -> Option<&Plan> {

@@ -461,12 +461,7 @@ async fn run(
     let metrics = state.metrics.clone();
     let grace = state.request_timeout;
     let operation = async move {
-        // Boxed, as the executor's future below: the database layer's futures are
-        // tens of KiB, and inline they would make every future around this one as
-        // big, each copied as it is created and moved (a mutation's into its task).
-        if let Some(answer) = operation.answer_directly(&db, context.caller)
-            && let Some(body) = Box::pin(answer).await
-        {
+        if let Some(body) = operation.answer_directly(&db, context.caller).await {
             metrics.direct_answers.fetch_add(1, Ordering::Relaxed);
             return (Answer::Direct(body), None);
         }
