@@ -144,10 +144,7 @@ pub fn keep_writer(db: &DatabaseConnection, writer: DatabaseConnection) -> Optio
 /// on the file's kept writer when it has one ([`keep_writer`]).
 pub async fn begin_write(db: &DatabaseConnection) -> crate::Result<(DatabaseTransaction, WriteTurn)> {
     let file = sqlite_file(db);
-    let turn = match &file {
-        Some(file) => WriteTurn { _held: Some(file.turn.clone().lock_owned().await) },
-        None => WriteTurn { _held: None },
-    };
+    let turn = take_turn(file.as_deref()).await;
     let options = TransactionOptions {
         sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
         ..Default::default()
@@ -201,7 +198,12 @@ impl Commits {
 /// The database's turn at writing, for a single statement run outside a
 /// transaction (SQLite: see [`SQLITE_FILES`]; on PostgreSQL nothing is taken).
 pub async fn write_turn(db: &DatabaseConnection) -> WriteTurn {
-    let held = match sqlite_file(db) {
+    take_turn(sqlite_file(db).as_deref()).await
+}
+
+/// The turn of `file`, once it is this writer's; nothing to take without a file.
+async fn take_turn(file: Option<&SqliteFile>) -> WriteTurn {
+    let held = match file {
         Some(file) => Some(file.turn.clone().lock_owned().await),
         None => None,
     };

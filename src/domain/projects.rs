@@ -217,14 +217,20 @@ fn standing_with_assignee_statement(
     assignee: Option<UserId>,
 ) -> Statement {
     let build = || standing_with_assignee_select(actor, id, assignee).build(backend);
-    // In the build's order: the caller's account and membership, the assignee's,
-    // the project.
-    let mut values: Vec<Value> = vec![actor.user_id.into(), actor.user_id.into()];
+    // In the build's order: the standing's, then the project.
+    let mut values = Vec::new();
+    push_standing_values(&mut values, actor, assignee);
+    values.push(id.into());
+    STANDING_WITH_ASSIGNEE[usize::from(assignee.is_some())].statement(backend, build, values)
+}
+
+/// The values a standing's joins bind, in their order: the caller's account and
+/// membership, then the assignee's ([`standing_select`], [`join_assignee`]).
+fn push_standing_values(values: &mut Vec<Value>, actor: Actor, assignee: Option<UserId>) {
+    values.extend([actor.user_id.into(), actor.user_id.into()]);
     if let Some(assignee) = assignee {
         values.extend([assignee.into(), assignee.into()]);
     }
-    values.push(id.into());
-    STANDING_WITH_ASSIGNEE[usize::from(assignee.is_some())].statement(backend, build, values)
 }
 
 /// [`readable_with_assignee`]'s statement, built.
@@ -273,17 +279,10 @@ fn issue_standing_statement(
 ) -> Statement {
     let build = || issue_standing_select(actor, id, assignee).build(backend);
     // In the build's order: the notice's EXISTS (its bound 1, kind and state), the
-    // caller's account and membership, the assignee's, the issue.
-    let mut values: Vec<Value> = vec![
-        1_i32.into(),
-        NoticeKind::Assignment.into(),
-        NoticeState::Pending.into(),
-        actor.user_id.into(),
-        actor.user_id.into(),
-    ];
-    if let Some(assignee) = assignee {
-        values.extend([assignee.into(), assignee.into()]);
-    }
+    // standing's, the issue.
+    let mut values: Vec<Value> =
+        vec![1_i32.into(), NoticeKind::Assignment.into(), NoticeState::Pending.into()];
+    push_standing_values(&mut values, actor, assignee);
     values.push(id.into());
     ISSUE_STANDING[usize::from(assignee.is_some())].statement(backend, build, values)
 }
