@@ -3,6 +3,7 @@
 
 pub mod password;
 pub mod token;
+mod turns;
 
 pub use password::PasswordHasher;
 pub use token::{AccessToken, TokenKeys, VerifiedToken};

@@ -2,36 +2,36 @@
 //!
 //! A hash takes tens of milliseconds of CPU, so it never runs on the async runtime:
 //! it runs on a small pool of its own threads, one per hash allowed at once
-//! (`TRIAGE_MAX_CONCURRENT_HASHES`), which further logins queue for, but only for
-//! so long (`TRIAGE_LOGIN_QUEUE_TIMEOUT`): one that cannot start by then is answered
-//! at once with `RATE_LIMITED`, rather than waiting seconds behind a storm. The threads
-//! run at the server's own CPU priority, and there are half as many as cores by
-//! default, so a login storm takes at most half the CPU and a login that is served is
-//! not kept waiting by the reads. (At nice 5, a hash of 14 ms of CPU took up to
-//! 170 ms among a flood of reads on PostgreSQL, and the p99 of the logins served came
-//! to 500 ms and more; at the server's own priority, 66 ms.) A hash's 7 MiB are kept
-//! while logins keep coming and given back to the system after two idle seconds.
+//! (`TRIAGE_MAX_CONCURRENT_HASHES`), half as many as cores by default. Further
+//! logins wait for a turn, but only for so long (`TRIAGE_LOGIN_QUEUE_TIMEOUT`): one
+//! that gets none by then is answered at once with `RATE_LIMITED`, rather than
+//! waiting seconds behind a storm. Turns go to the newest waiter first
+//! ([`super::turns`]), so a login that is served waits a hash or two, not the
+//! timeout. The threads run at nice 10, below the requests, so that a storm of logins
+//! takes the CPU the requests leave; a hash slowed down that way delays only its own
+//! login. (With turns handed oldest first, a served login already carried the
+//! timeout's wait, and nice 5 or 10 took its p99 past 500 ms.) A hash's 7 MiB are
+//! kept while logins keep coming and given back to the system after two idle seconds.
 
 use std::{
     sync::{Arc, Mutex, mpsc},
     time::Duration,
 };
 
+use super::turns::{Turn, Turns};
+use crate::Result;
 use anyhow::Context as _;
 use argon2::{
     Algorithm, Argon2, Block, Params, Version,
     password_hash::{Output, ParamsString, PasswordHash, SaltString, rand_core::OsRng},
 };
-use tokio::sync::Semaphore;
-
-use crate::Result;
 
 /// Work for a hashing thread, given that thread's argon2 memory.
 type Job = Box<dyn FnOnce(&mut Vec<Block>) + Send>;
 
 #[derive(Clone)]
 pub struct PasswordHasher {
-    permits: Arc<Semaphore>,
+    turns: Turns,
     /// Longest wait for a hashing thread before the work is refused.
     queue_timeout: Duration,
     jobs: mpsc::Sender<Job>,
@@ -42,7 +42,8 @@ pub struct PasswordHasher {
 impl std::fmt::Debug for PasswordHasher {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PasswordHasher")
-            .field("available_permits", &self.permits.available_permits())
+            .field("free_turns", &self.turns.free())
+            .field("waiting", &self.turns.waiting())
             .field("idle_memory_blocks", &lock(&self.memory.idle).len())
             .finish_non_exhaustive()
     }
@@ -182,7 +183,7 @@ impl PasswordHasher {
                 .spawn(move || hashing_thread(&queue, &memory))
                 .context("starting a password hashing thread")?;
         }
-        Ok(Self { permits: Arc::new(Semaphore::new(threads)), queue_timeout, jobs, memory })
+        Ok(Self { turns: Turns::new(threads), queue_timeout, jobs, memory })
     }
 
     /// The PHC string of a fresh argon2id hash of `password` (one the domain has
@@ -197,12 +198,12 @@ impl PasswordHasher {
         self.turn().await?.verify(hash, password).await
     }
 
-    /// A hashing thread's turn, once one is free; `RATE_LIMITED` when none is within
-    /// the queue timeout. Taken before anything else is spent on a login (its
+    /// A hashing thread's turn, once one is free (the newest waiter first);
+    /// `RATE_LIMITED` when none comes within the queue timeout. Taken before anything else is spent on a login (its
     /// attempt counted, say), so a shed login costs nothing.
     pub async fn turn(&self) -> Result<HashTurn<'_>> {
-        match tokio::time::timeout(self.queue_timeout, self.permits.acquire()).await {
-            Ok(permit) => Ok(HashTurn { hasher: self, _permit: permit.map_err(|_| gone())? }),
+        match self.turns.take(self.queue_timeout).await {
+            Ok(turn) => Ok(HashTurn { hasher: self, _turn: turn }),
             Err(_) => {
                 // Debug, not warn: a storm sheds thousands a second.
                 tracing::debug!(queue_timeout = ?self.queue_timeout, "password work shed: every hashing thread is busy");
@@ -223,7 +224,7 @@ fn gone() -> crate::Error {
 #[derive(Debug)]
 pub struct HashTurn<'a> {
     hasher: &'a PasswordHasher,
-    _permit: tokio::sync::SemaphorePermit<'a>,
+    _turn: Turn,
 }
 
 impl HashTurn<'_> {
@@ -258,10 +259,25 @@ impl HashTurn<'_> {
     }
 }
 
+/// The nice value of the hashing threads: below the server's other threads, so that
+/// a hash gives way to the requests it would otherwise hold up.
+#[cfg(target_os = "linux")]
+const HASHING_NICE: i32 = 10;
+
+/// Lowers the calling thread to [`HASHING_NICE`] (Linux keeps a nice value for each
+/// thread). Elsewhere the threads run at the server's own priority.
+fn yield_to_requests() {
+    #[cfg(target_os = "linux")]
+    if let Err(err) = rustix::process::setpriority_process(Some(rustix::thread::gettid()), HASHING_NICE) {
+        tracing::warn!(%err, "the password hashing thread keeps the server's priority");
+    }
+}
+
 /// One hashing thread: runs jobs until the hasher is dropped. The thread waiting for
 /// the next job (the others wait for it) frees the idle memory when none has come for
 /// [`IDLE_RELEASE`].
 fn hashing_thread(queue: &Mutex<mpsc::Receiver<Job>>, memory: &Memory) {
+    yield_to_requests();
     loop {
         let job = match lock(queue).recv_timeout(IDLE_RELEASE) {
             Ok(job) => job,
@@ -308,6 +324,15 @@ mod tests {
         tokio::time::sleep(IDLE_RELEASE + Duration::from_secs(1)).await;
         assert!(lock(&hasher.memory.idle).is_empty(), "idle memory is freed");
         assert!(hasher.verify(None, "correct horse").await.is_ok_and(|matches| !matches));
+        Ok(())
+    }
+
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn hashes_run_below_the_server_s_priority() -> anyhow::Result<()> {
+        let hasher = PasswordHasher::new(1, Duration::from_secs(5))?;
+        let nice = hasher.turn().await?.run(|_| rustix::process::getpriority_process(None)).await??;
+        assert_eq!(nice, HASHING_NICE);
         Ok(())
     }
 

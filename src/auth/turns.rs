@@ -1,0 +1,211 @@
+//! Turns at a few workers, handed newest waiter first, each wait bounded.
+//!
+//! Under a storm every worker is busy and waiters pile up. Handed out oldest first,
+//! every turn would go to a caller that has already waited nearly the whole bound:
+//! each served login would carry the queue's wait. Handed out newest first, a turn
+//! goes to the caller that came last, and the older ones run out their wait and are
+//! refused. As many are served either way; those served wait a hash or two rather
+//! than the bound.
+
+use std::{
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use tokio::sync::oneshot;
+
+/// A lock whose poisoning only means a panic elsewhere, which left the data whole.
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// `count` turns, and the callers waiting for one.
+#[derive(Debug, Clone)]
+pub struct Turns {
+    state: Arc<Mutex<State>>,
+}
+
+#[derive(Debug)]
+struct State {
+    free: usize,
+    /// The callers waiting, the newest last.
+    waiting: Vec<Waiter>,
+    next_id: u64,
+}
+
+#[derive(Debug)]
+struct Waiter {
+    id: u64,
+    wake: oneshot::Sender<()>,
+}
+
+/// No turn came within the wait.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("no turn came within the wait")]
+pub struct NoTurn;
+
+impl Turns {
+    pub fn new(count: usize) -> Self {
+        Self { state: Arc::new(Mutex::new(State { free: count, waiting: Vec::new(), next_id: 0 })) }
+    }
+
+    /// Turns free now.
+    pub fn free(&self) -> usize {
+        lock(&self.state).free
+    }
+
+    /// Callers waiting now.
+    pub fn waiting(&self) -> usize {
+        lock(&self.state).waiting.len()
+    }
+
+    /// A turn, once one is free; [`NoTurn`] when none came within `wait`. A caller
+    /// dropped while it waits leaves the queue, and a turn handed to it just then
+    /// goes on to the next.
+    pub async fn take(&self, wait: Duration) -> Result<Turn, NoTurn> {
+        let (id, woken) = {
+            let mut state = lock(&self.state);
+            if state.free > 0 {
+                state.free -= 1;
+                return Ok(Turn { turns: self.clone() });
+            }
+            let (wake, woken) = oneshot::channel();
+            let id = state.next_id;
+            state.next_id += 1;
+            state.waiting.push(Waiter { id, wake });
+            (id, woken)
+        };
+        let mut waiting = Waiting { turns: self, id: Some(id) };
+        // Whether the wake came or the wait ran out, the queue says which: a caller
+        // still in it has no turn; one taken out of it was handed one.
+        let _ = tokio::time::timeout(wait, woken).await;
+        waiting.end()
+    }
+
+    /// Hands a turn back: to the newest waiter still there, or to the free ones.
+    fn give_back(&self) {
+        let mut state = lock(&self.state);
+        while let Some(waiter) = state.waiting.pop() {
+            if waiter.wake.send(()).is_ok() {
+                return;
+            }
+        }
+        state.free += 1;
+    }
+}
+
+/// A caller in the queue; dropped before it ends, it leaves (see [`Turns::take`]).
+struct Waiting<'a> {
+    turns: &'a Turns,
+    id: Option<u64>,
+}
+
+impl Waiting<'_> {
+    fn end(&mut self) -> Result<Turn, NoTurn> {
+        let Some(id) = self.id.take() else { return Err(NoTurn) };
+        let mut state = lock(&self.turns.state);
+        match state.waiting.iter().position(|waiter| waiter.id == id) {
+            Some(at) => {
+                state.waiting.remove(at);
+                Err(NoTurn)
+            }
+            None => Ok(Turn { turns: self.turns.clone() }),
+        }
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        // A turn handed over as the caller went is handed on when dropped here.
+        let _ = self.end();
+    }
+}
+
+/// One turn, given back when dropped.
+#[derive(Debug)]
+pub struct Turn {
+    turns: Turns,
+}
+
+impl Drop for Turn {
+    fn drop(&mut self) {
+        self.turns.give_back();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LONG: Duration = Duration::from_secs(30);
+
+    #[tokio::test]
+    async fn turns_go_to_the_newest_waiter_first() -> anyhow::Result<()> {
+        let turns = Turns::new(1);
+        let held = turns.take(LONG).await?;
+        let older = tokio::spawn(take(turns.clone()));
+        wait_for(&turns, 1).await;
+        let newer = tokio::spawn(take(turns.clone()));
+        wait_for(&turns, 2).await;
+        drop(held);
+        let newer = newer.await??;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert!(!older.is_finished(), "the older waiter still waits");
+        drop(newer);
+        drop(older.await??);
+        assert_eq!((turns.free(), turns.waiting()), (1, 0));
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn a_wait_that_runs_out_leaves_the_queue() -> anyhow::Result<()> {
+        let turns = Turns::new(1);
+        let held = turns.take(LONG).await?;
+        assert_eq!(turns.take(Duration::from_millis(20)).await.err(), Some(NoTurn));
+        assert_eq!(turns.waiting(), 0);
+        drop(held);
+        assert_eq!(turns.free(), 1, "the turn went back to the free ones");
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn a_caller_dropped_while_it_waits_leaves_the_queue() -> anyhow::Result<()> {
+        let turns = Turns::new(1);
+        let held = turns.take(LONG).await?;
+        let gone = tokio::spawn({
+            let turns = turns.clone();
+            async move { turns.take(LONG).await.is_ok() }
+        });
+        wait_for(&turns, 1).await;
+        gone.abort();
+        let _ = gone.await;
+        assert_eq!(turns.waiting(), 0);
+        drop(held);
+        assert_eq!(turns.free(), 1);
+        Ok(())
+    }
+
+    #[test]
+    fn a_turn_handed_to_a_caller_as_it_goes_is_handed_on() {
+        let turns = Turns::new(0);
+        let (wake, _woken) = oneshot::channel();
+        lock(&turns.state).waiting.push(Waiter { id: 7, wake });
+        let waiting = Waiting { turns: &turns, id: Some(7) };
+        // The caller is taken out of the queue and handed the turn...
+        turns.give_back();
+        assert_eq!((turns.free(), turns.waiting()), (0, 0));
+        // ...and dropped before it saw it.
+        drop(waiting);
+        assert_eq!(turns.free(), 1);
+    }
+
+    async fn take(turns: Turns) -> Result<Turn, NoTurn> {
+        turns.take(LONG).await
+    }
+
+    async fn wait_for(turns: &Turns, waiting: usize) {
+        while turns.waiting() < waiting {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    }
+}
