@@ -24,7 +24,8 @@
 //! `BENCH_QUICK` (set: scenario 1 only, beside the baseline and the previous release;
 //! `BENCH_QUICK=2,3,4` adds those scenarios, each beside its baseline; `5`, `6` and `7`
 //! add those alone, which have none, `hostile` each kind of hostile request alone and
-//! `storm` scenario 1 during the login storm; the server's peak RSS is printed last).
+//! `storm` scenario 1 during the login storm, run in the order named; the server's
+//! peak RSS is printed last).
 
 use std::{
     collections::BTreeMap,
@@ -198,35 +199,40 @@ async fn main() -> anyhow::Result<()> {
         println!("{}", scenario_1.row());
         println!("{}", on_baseline.row());
         // `BENCH_QUICK=2,3`: scenarios 2, 3 or 4 as well, each beside its baseline;
-        // 5, 6 or 7 alone (the login, the mix, the projects' list).
+        // 5, 6 or 7 alone (the login, the mix, the projects' list); `hostile`: each
+        // kind of hostile request alone; `storm`: scenario 1 during the login storm.
+        // In the order named, so that one can be measured after another.
         let quick = quick.to_string_lossy().into_owned();
-        let wants = |name: &str| quick.split(',').any(|wanted| wanted.trim() == name);
-        for (n, (scenario, label)) in SCENARIOS.iter().enumerate().skip(1) {
-            if !wants(&(n + 1).to_string()) {
-                continue;
-            }
-            let on_triage = wrk.scenario(scenario, label, &server, warmup, seconds).await?;
-            let baseline_run = match n {
-                1 => second_on_baseline.clone(),
-                2 | 3 => {
-                    wrk.scenario(scenario, &format!("{} on the baseline", n + 1), &baseline, warmup, seconds)
-                        .await?
+        for wanted in quick.split(',').map(str::trim).filter(|wanted| !wanted.is_empty()) {
+            match wanted {
+                "hostile" => print_hostile_costs(&wrk.hostile_costs(&server).await?),
+                "storm" => {
+                    let (during_storm, storm) = storm_beside(&wrk, first, &server, seconds).await?;
+                    println!("{}", during_storm.row());
+                    println!("{}", storm.row());
+                    println!("{}", storm.summary(&during_storm, &scenario_1));
                 }
-                _ => continue,
-            };
-            let ratio = on_triage.requests_per_s / baseline_run.requests_per_s;
-            println!("Triage/baseline for scenario {}: {ratio:.2}x", n + 1);
-        }
-        // `hostile`: each kind of hostile request alone; `storm`: scenario 1 during the
-        // login storm.
-        if wants("hostile") {
-            print_hostile_costs(&wrk.hostile_costs(&server).await?);
-        }
-        if wants("storm") {
-            let (during_storm, storm) = storm_beside(&wrk, first, &server, seconds).await?;
-            println!("{}", during_storm.row());
-            println!("{}", storm.row());
-            println!("{}", storm.summary(&during_storm, &scenario_1));
+                number => {
+                    let n = match number.parse::<usize>() {
+                        // Scenario 1 has run already.
+                        Ok(1) => continue,
+                        Ok(n) if n <= SCENARIOS.len() => n - 1,
+                        _ => anyhow::bail!("BENCH_QUICK names {number:?}: not a scenario, hostile or storm"),
+                    };
+                    let (scenario, label) = SCENARIOS[n];
+                    let on_triage = wrk.scenario(scenario, label, &server, warmup, seconds).await?;
+                    let baseline_run = match n {
+                        1 => second_on_baseline.clone(),
+                        2 | 3 => {
+                            let label = format!("{} on the baseline", n + 1);
+                            wrk.scenario(scenario, &label, &baseline, warmup, seconds).await?
+                        }
+                        _ => continue,
+                    };
+                    let ratio = on_triage.requests_per_s / baseline_run.requests_per_s;
+                    println!("Triage/baseline for scenario {}: {ratio:.2}x", n + 1);
+                }
+            }
         }
         for outcome in previous.iter().flat_map(|previous| &previous.rows) {
             println!("{}", outcome.row());
