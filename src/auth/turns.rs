@@ -82,15 +82,18 @@ impl Turns {
         waiting.end()
     }
 
-    /// Hands a turn back: to the newest waiter still there, or to the free ones.
+    /// Hands a turn back: to the newest waiter, or to the free ones. A waiter whose
+    /// caller is going (its wake no longer heard) is handed the turn all the same:
+    /// its guard, about to run, finds it out of the queue and hands the turn on.
+    /// Moving on to the next waiter here would let that guard hand on a second one.
     fn give_back(&self) {
         let mut state = lock(&self.state);
-        while let Some(waiter) = state.waiting.pop() {
-            if waiter.wake.send(()).is_ok() {
-                return;
+        match state.waiting.pop() {
+            Some(waiter) => {
+                let _ = waiter.wake.send(());
             }
+            None => state.free += 1,
         }
-        state.free += 1;
     }
 }
 
@@ -197,6 +200,19 @@ mod tests {
         // ...and dropped before it saw it.
         drop(waiting);
         assert_eq!(turns.free(), 1);
+    }
+
+    #[test]
+    fn a_caller_going_as_its_turn_comes_hands_on_that_turn_alone() {
+        let turns = Turns::new(0);
+        let (wake, woken) = oneshot::channel();
+        lock(&turns.state).waiting.push(Waiter { id: 7, wake });
+        let waiting = Waiting { turns: &turns, id: Some(7) };
+        // The caller's wait is dropped first, then its guard; the turn comes between.
+        drop(woken);
+        turns.give_back();
+        drop(waiting);
+        assert_eq!((turns.free(), turns.waiting()), (1, 0), "one turn given back, not two");
     }
 
     async fn take(turns: Turns) -> Result<Turn, NoTurn> {
