@@ -7,11 +7,12 @@
 //! that gets none by then is answered at once with `RATE_LIMITED`, rather than
 //! waiting seconds behind a storm. Turns go to the newest waiter first
 //! ([`super::turns`]), so a login that is served waits a hash or two, not the
-//! timeout. The threads run at nice 10, below the requests, so that a storm of logins
-//! takes the CPU the requests leave; a hash slowed down that way delays only its own
-//! login. (With turns handed oldest first, a served login already carried the
-//! timeout's wait, and nice 5 or 10 took its p99 past 500 ms.) A hash's 7 MiB are
-//! kept while logins keep coming and given back to the system after two idle seconds.
+//! timeout. The threads run ten nice steps below the server (nice 10 for a server
+//! at 0), so that a storm of logins takes the CPU the requests leave; a hash slowed
+//! down that way delays only its own login. (With turns handed oldest first, a served
+//! login already carried the timeout's wait, and nice 5 or 10 took its p99 past
+//! 500 ms.) A hash's 7 MiB are kept while logins keep coming and given back to the
+//! system after two idle seconds.
 
 use std::{
     sync::{Arc, Mutex, mpsc},
@@ -259,16 +260,19 @@ impl HashTurn<'_> {
     }
 }
 
-/// The nice value of the hashing threads: below the server's other threads, so that
-/// a hash gives way to the requests it would otherwise hold up.
+/// How far below the server's priority the hashing threads run (in nice steps, up to
+/// the lowest, 19), so that a hash gives way to the requests it would otherwise hold
+/// up. Relative, so a server started at nice 15 hashes at 19, not 10; and lowering
+/// a priority needs no privilege.
 #[cfg(target_os = "linux")]
 const HASHING_NICE: i32 = 10;
 
-/// Lowers the calling thread to [`HASHING_NICE`] (Linux keeps a nice value for each
-/// thread). Elsewhere the threads run at the server's own priority.
+/// Lowers the calling thread by [`HASHING_NICE`] (Linux keeps a nice value for each
+/// thread, and a new thread starts with its creator's). Elsewhere the threads run at
+/// the server's own priority.
 fn yield_to_requests() {
     #[cfg(target_os = "linux")]
-    if let Err(err) = rustix::process::setpriority_process(Some(rustix::thread::gettid()), HASHING_NICE) {
+    if let Err(err) = rustix::process::nice(HASHING_NICE) {
         tracing::warn!(%err, "the password hashing thread keeps the server's priority");
     }
 }
@@ -330,9 +334,12 @@ mod tests {
     #[cfg(target_os = "linux")]
     #[tokio::test]
     async fn hashes_run_below_the_server_s_priority() -> anyhow::Result<()> {
+        // The thread that starts the hasher stands for the server's.
+        let server = rustix::process::getpriority_process(None)?;
         let hasher = PasswordHasher::new(1, Duration::from_secs(5))?;
         let nice = hasher.turn().await?.run(|_| rustix::process::getpriority_process(None)).await??;
-        assert_eq!(nice, HASHING_NICE);
+        assert_eq!(nice, (server + HASHING_NICE).min(19));
+        assert_eq!(rustix::process::getpriority_process(None)?, server, "the server keeps its priority");
         Ok(())
     }
 

@@ -8,6 +8,7 @@
 //! than the bound.
 
 use std::{
+    collections::BTreeMap,
     sync::{Arc, Mutex},
     time::Duration,
 };
@@ -28,15 +29,10 @@ pub struct Turns {
 #[derive(Debug)]
 struct State {
     free: usize,
-    /// The callers waiting, the newest last.
-    waiting: Vec<Waiter>,
+    /// The callers waiting, by the order they came in: the newest is the last, and
+    /// one that leaves is found without a walk through the rest.
+    waiting: BTreeMap<u64, oneshot::Sender<()>>,
     next_id: u64,
-}
-
-#[derive(Debug)]
-struct Waiter {
-    id: u64,
-    wake: oneshot::Sender<()>,
 }
 
 /// No turn came within the wait.
@@ -46,7 +42,7 @@ pub struct NoTurn;
 
 impl Turns {
     pub fn new(count: usize) -> Self {
-        Self { state: Arc::new(Mutex::new(State { free: count, waiting: Vec::new(), next_id: 0 })) }
+        Self { state: Arc::new(Mutex::new(State { free: count, waiting: BTreeMap::new(), next_id: 0 })) }
     }
 
     /// Turns free now.
@@ -72,7 +68,7 @@ impl Turns {
             let (wake, woken) = oneshot::channel();
             let id = state.next_id;
             state.next_id += 1;
-            state.waiting.push(Waiter { id, wake });
+            state.waiting.insert(id, wake);
             (id, woken)
         };
         let mut waiting = Waiting { turns: self, id: Some(id) };
@@ -88,9 +84,9 @@ impl Turns {
     /// Moving on to the next waiter here would let that guard hand on a second one.
     fn give_back(&self) {
         let mut state = lock(&self.state);
-        match state.waiting.pop() {
-            Some(waiter) => {
-                let _ = waiter.wake.send(());
+        match state.waiting.pop_last() {
+            Some((_, wake)) => {
+                let _ = wake.send(());
             }
             None => state.free += 1,
         }
@@ -107,11 +103,8 @@ impl Waiting<'_> {
     fn end(&mut self) -> Result<Turn, NoTurn> {
         let Some(id) = self.id.take() else { return Err(NoTurn) };
         let mut state = lock(&self.turns.state);
-        match state.waiting.iter().position(|waiter| waiter.id == id) {
-            Some(at) => {
-                state.waiting.remove(at);
-                Err(NoTurn)
-            }
+        match state.waiting.remove(&id) {
+            Some(_) => Err(NoTurn),
             None => Ok(Turn { turns: self.turns.clone() }),
         }
     }
@@ -192,7 +185,7 @@ mod tests {
     fn a_turn_handed_to_a_caller_as_it_goes_is_handed_on() {
         let turns = Turns::new(0);
         let (wake, _woken) = oneshot::channel();
-        lock(&turns.state).waiting.push(Waiter { id: 7, wake });
+        lock(&turns.state).waiting.insert(7, wake);
         let waiting = Waiting { turns: &turns, id: Some(7) };
         // The caller is taken out of the queue and handed the turn...
         turns.give_back();
@@ -206,7 +199,7 @@ mod tests {
     fn a_caller_going_as_its_turn_comes_hands_on_that_turn_alone() {
         let turns = Turns::new(0);
         let (wake, woken) = oneshot::channel();
-        lock(&turns.state).waiting.push(Waiter { id: 7, wake });
+        lock(&turns.state).waiting.insert(7, wake);
         let waiting = Waiting { turns: &turns, id: Some(7) };
         // The caller's wait is dropped first, then its guard; the turn comes between.
         drop(woken);
