@@ -19,13 +19,14 @@ use std::{
     time::Duration,
 };
 
-use super::turns::{Turn, Turns};
-use crate::Result;
 use anyhow::Context as _;
 use argon2::{
     Algorithm, Argon2, Block, Params, Version,
     password_hash::{Output, ParamsString, PasswordHash, SaltString, rand_core::OsRng},
 };
+
+use super::turns::{Turn, Turns, lock};
+use crate::Result;
 
 /// Work for a hashing thread, given that thread's argon2 memory.
 type Job = Box<dyn FnOnce(&mut Vec<Block>) + Send>;
@@ -113,11 +114,6 @@ impl Memory {
     }
 }
 
-/// A lock whose poisoning only means a panic elsewhere, which left the data whole.
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
 /// The PHC string of a fresh argon2id hash of `password`.
 fn hash_with(memory: &mut Vec<Block>, password: &str) -> Result<String> {
     let failed =
@@ -200,8 +196,9 @@ impl PasswordHasher {
     }
 
     /// A hashing thread's turn, once one is free (the newest waiter first);
-    /// `RATE_LIMITED` when none comes within the queue timeout. Taken before anything else is spent on a login (its
-    /// attempt counted, say), so a shed login costs nothing.
+    /// `RATE_LIMITED` when none comes within the queue timeout. Taken before anything
+    /// else is spent on a login (its attempt counted, say), so a shed login costs
+    /// nothing.
     pub async fn turn(&self) -> Result<HashTurn<'_>> {
         match self.turns.take(self.queue_timeout).await {
             Ok(turn) => Ok(HashTurn { hasher: self, _turn: turn }),

@@ -16,7 +16,7 @@ use std::{
 use tokio::sync::oneshot;
 
 /// A lock whose poisoning only means a panic elsewhere, which left the data whole.
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+pub(super) fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
@@ -184,9 +184,7 @@ mod tests {
     #[test]
     fn a_turn_handed_to_a_caller_as_it_goes_is_handed_on() {
         let turns = Turns::new(0);
-        let (wake, _woken) = oneshot::channel();
-        lock(&turns.state).waiting.insert(7, wake);
-        let waiting = Waiting { turns: &turns, id: Some(7) };
+        let (waiting, _woken) = queued(&turns);
         // The caller is taken out of the queue and handed the turn...
         turns.give_back();
         assert_eq!((turns.free(), turns.waiting()), (0, 0));
@@ -198,14 +196,20 @@ mod tests {
     #[test]
     fn a_caller_going_as_its_turn_comes_hands_on_that_turn_alone() {
         let turns = Turns::new(0);
-        let (wake, woken) = oneshot::channel();
-        lock(&turns.state).waiting.insert(7, wake);
-        let waiting = Waiting { turns: &turns, id: Some(7) };
+        let (waiting, woken) = queued(&turns);
         // The caller's wait is dropped first, then its guard; the turn comes between.
         drop(woken);
         turns.give_back();
         drop(waiting);
         assert_eq!((turns.free(), turns.waiting()), (1, 0), "one turn given back, not two");
+    }
+
+    /// A caller put in the queue by hand, as `take` does before it waits: its guard,
+    /// and the end of the channel its wake comes on.
+    fn queued(turns: &Turns) -> (Waiting<'_>, oneshot::Receiver<()>) {
+        let (wake, woken) = oneshot::channel();
+        lock(&turns.state).waiting.insert(7, wake);
+        (Waiting { turns, id: Some(7) }, woken)
     }
 
     async fn take(turns: Turns) -> Result<Turn, NoTurn> {
