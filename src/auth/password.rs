@@ -11,12 +11,14 @@
 //! at 0), so that a storm of logins takes the CPU the requests leave; a hash slowed
 //! down that way delays only its own login. (With turns handed oldest first, a served
 //! login already carried the timeout's wait, and nice 5 or 10 took its p99 past
-//! 500 ms.) A hash's 7 MiB are kept while logins keep coming and given back to the
-//! system after two idle seconds.
+//! 500 ms.) After a hash the thread rests on its turn twice as long as the requests
+//! held the hash off the CPU ([`rest_after`]): at full speed on an idle server,
+//! fewer hashes a second the busier it is. A hash's 7 MiB are kept while logins keep
+//! coming and given back to the system after two idle seconds.
 
 use std::{
     sync::{Arc, Mutex, mpsc},
-    time::Duration,
+    time::{Duration, Instant},
 };
 
 use anyhow::Context as _;
@@ -29,7 +31,14 @@ use super::turns::{Turn, Turns, lock};
 use crate::Result;
 
 /// Work for a hashing thread, given that thread's argon2 memory.
-type Job = Box<dyn FnOnce(&mut Vec<Block>) + Send>;
+type Work = Box<dyn FnOnce(&mut Vec<Block>) + Send>;
+
+/// Work and the turn it runs on: the thread hands the turn back once it has rested
+/// after the work.
+struct Job {
+    work: Work,
+    turn: Turn,
+}
 
 #[derive(Clone)]
 pub struct PasswordHasher {
@@ -201,7 +210,7 @@ impl PasswordHasher {
     /// nothing.
     pub async fn turn(&self) -> Result<HashTurn<'_>> {
         match self.turns.take(self.queue_timeout).await {
-            Ok(turn) => Ok(HashTurn { hasher: self, _turn: turn }),
+            Ok(turn) => Ok(HashTurn { hasher: self, turn }),
             Err(_) => {
                 // Debug, not warn: a storm sheds thousands a second.
                 tracing::debug!(queue_timeout = ?self.queue_timeout, "password work shed: every hashing thread is busy");
@@ -222,7 +231,7 @@ fn gone() -> crate::Error {
 #[derive(Debug)]
 pub struct HashTurn<'a> {
     hasher: &'a PasswordHasher,
-    _turn: Turn,
+    turn: Turn,
 }
 
 impl HashTurn<'_> {
@@ -241,18 +250,17 @@ impl HashTurn<'_> {
         Ok(known && matches)
     }
 
-    /// Runs `work` on a hashing thread; the turn ends with it.
+    /// Runs `work` on a hashing thread, which keeps the turn until it has rested
+    /// after it (see [`rest_after`]).
     async fn run<T: Send + 'static>(
         self,
         work: impl FnOnce(&mut Vec<Block>) -> T + Send + 'static,
     ) -> Result<T> {
         let (done, result) = tokio::sync::oneshot::channel();
-        self.hasher
-            .jobs
-            .send(Box::new(move |memory| {
-                let _ = done.send(work(memory));
-            }))
-            .map_err(|_| gone())?;
+        let work = Box::new(move |memory: &mut Vec<Block>| {
+            let _ = done.send(work(memory));
+        });
+        self.hasher.jobs.send(Job { work, turn: self.turn }).map_err(|_| gone())?;
         result.await.map_err(|_| gone())
     }
 }
@@ -274,13 +282,49 @@ fn yield_to_requests() {
     }
 }
 
-/// One hashing thread: runs jobs until the hasher is dropped. The thread waiting for
-/// the next job (the others wait for it) frees the idle memory when none has come for
-/// [`IDLE_RELEASE`].
+/// How long a hashing thread rests after a hash for each moment the server's other
+/// threads held that hash off the CPU.
+const REST_PER_HELD_OFF: u32 = 2;
+
+/// The longest rest after a hash, whatever held it off (a stalled machine, say).
+const LONGEST_REST: Duration = Duration::from_millis(200);
+
+/// The rest after a hash that took `elapsed` and `cpu` of its thread's CPU time:
+/// [`REST_PER_HELD_OFF`] times the difference, the time the thread waited for a
+/// core, up to [`LONGEST_REST`].
+///
+/// The lower priority alone still left a login storm nearly half a core of a busy
+/// 2-core machine, taken from the requests: a thread at nice 10 is held off while
+/// they run, but it runs in every gap between them (a hash of 12 ms of CPU took
+/// 45 ms). Resting in proportion to how long it was held off, the thread hashes at
+/// full speed on an idle machine and ever more slowly the busier the server is; the
+/// logins it cannot serve are shed with `RATE_LIMITED`. It rests on its turn, so a
+/// login that gets one starts hashing at once and a served login waits at most the
+/// queue timeout and its own hash.
+fn rest_after(elapsed: Duration, cpu: Duration) -> Duration {
+    (elapsed.saturating_sub(cpu) * REST_PER_HELD_OFF).min(LONGEST_REST)
+}
+
+/// The CPU time the calling thread has used; `None` where it cannot be read, and
+/// the hashing threads then never rest.
+#[cfg(target_os = "linux")]
+fn thread_cpu_time() -> Option<Duration> {
+    let time = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
+    Some(Duration::new(u64::try_from(time.tv_sec).ok()?, u32::try_from(time.tv_nsec).ok()?))
+}
+
+#[cfg(not(target_os = "linux"))]
+fn thread_cpu_time() -> Option<Duration> {
+    None
+}
+
+/// One hashing thread: runs jobs until the hasher is dropped, resting on each job's
+/// turn after it ([`rest_after`]). The thread waiting for the next job (the others
+/// wait for it) frees the idle memory when none has come for [`IDLE_RELEASE`].
 fn hashing_thread(queue: &Mutex<mpsc::Receiver<Job>>, memory: &Memory) {
     yield_to_requests();
     loop {
-        let job = match lock(queue).recv_timeout(IDLE_RELEASE) {
+        let Job { work, turn } = match lock(queue).recv_timeout(IDLE_RELEASE) {
             Ok(job) => job,
             Err(mpsc::RecvTimeoutError::Timeout) => {
                 memory.release();
@@ -288,9 +332,17 @@ fn hashing_thread(queue: &Mutex<mpsc::Receiver<Job>>, memory: &Memory) {
             }
             Err(mpsc::RecvTimeoutError::Disconnected) => return,
         };
+        let (started, cpu_before) = (Instant::now(), thread_cpu_time());
         let mut blocks = memory.take();
-        job(&mut blocks);
+        work(&mut blocks);
         memory.put_back(blocks);
+        if let (Some(before), Some(after)) = (cpu_before, thread_cpu_time()) {
+            let rest = rest_after(started.elapsed(), after.saturating_sub(before));
+            if !rest.is_zero() {
+                std::thread::sleep(rest);
+            }
+        }
+        drop(turn);
     }
 }
 
@@ -337,6 +389,26 @@ mod tests {
         let nice = hasher.turn().await?.run(|_| rustix::process::getpriority_process(None)).await??;
         assert_eq!(nice, (server + HASHING_NICE).min(19));
         assert_eq!(rustix::process::getpriority_process(None)?, server, "the server keeps its priority");
+        Ok(())
+    }
+
+    #[test]
+    fn a_hash_rests_twice_as_long_as_it_was_held_off_up_to_a_bound() {
+        let ms = Duration::from_millis;
+        assert_eq!(rest_after(ms(12), ms(12)), Duration::ZERO, "none after a hash never held off");
+        assert_eq!(rest_after(ms(40), ms(12)), ms(56));
+        assert_eq!(rest_after(Duration::from_secs(10), ms(12)), LONGEST_REST);
+        assert_eq!(rest_after(ms(11), ms(12)), Duration::ZERO, "clocks read apart");
+    }
+
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn a_hashing_thread_rests_on_its_turn_after_work_held_off_the_cpu() -> anyhow::Result<()> {
+        let hasher = PasswordHasher::new(1, Duration::from_secs(5))?;
+        // Work that sleeps uses no CPU, like a hash that other threads held off.
+        hasher.turn().await?.run(|_| std::thread::sleep(Duration::from_millis(150))).await?;
+        assert_eq!(hasher.turns.free(), 0, "the thread keeps the turn while it rests");
+        assert!(hasher.turn().await.is_ok(), "and gives it back after");
         Ok(())
     }
 

@@ -209,7 +209,11 @@ async fn logins_that_cannot_start_hashing_in_time_are_shed_at_once_and_not_count
     };
     each_backend_with(configure, async |app: &mut TestApp| {
         app.register("grace").await;
-        let responses = join_all((0..8).map(|_| login(app, "grace", "wrong password"))).await;
+        let app = &*app;
+        let responses = until_not_all_shed(async || {
+            join_all((0..8).map(|_| login(app, "grace", "wrong password"))).await
+        })
+        .await;
         let shed: Vec<&Value> = responses
             .iter()
             .filter(|r| r.get("errors").is_some() && error_code(r) == "RATE_LIMITED")
@@ -225,11 +229,26 @@ async fn logins_that_cannot_start_hashing_in_time_are_shed_at_once_and_not_count
             assert_eq!(retry_after(response), 1);
         }
         // Only the attempts that were hashed count: under the limit of four, the owner
-        // still gets in.
+        // still gets in, once the thread is free (it may rest after the burst).
         if wrong < 4 {
-            let owner = login(app, "grace", PASSWORD).await;
-            assert!(owner.get("errors").is_none(), "{wrong} counted attempts: {owner:#}");
+            let owner = until_not_all_shed(async || vec![login(app, "grace", PASSWORD).await]).await;
+            assert!(owner[0].get("errors").is_none(), "{wrong} counted attempts: {owner:#?}");
         }
     })
     .await;
+}
+
+/// The logins `send` makes, sent again a little later while every one is shed: the
+/// hashing thread keeps its turn while it rests after a hash (up to 200 ms; longer
+/// the busier the machine), and a queue timeout of 1 ms does not wait for it.
+async fn until_not_all_shed(mut send: impl AsyncFnMut() -> Vec<Value>) -> Vec<Value> {
+    let mut responses = send().await;
+    for _ in 0..100 {
+        if responses.iter().any(|r| r["errors"][0]["extensions"]["code"] != "RATE_LIMITED") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        responses = send().await;
+    }
+    responses
 }
