@@ -10,7 +10,7 @@
 //! - `domain`: the rules (`policy` decides who may do what), over `entity`.
 //! - `events`: the bus carrying committed events between replicas; knows no domain.
 //! - `auth`: tokens and password hashing. `mail`: transports and templates.
-//! - `entity` (tables and typed ids), `error`, `config`: the ground floor.
+//! - `entity` (tables and typed ids), `error`, `config`, `sync`: the ground floor.
 
 pub mod app;
 pub mod auth;
@@ -25,5 +25,6 @@ pub mod http;
 pub mod jobs;
 pub mod mail;
 pub mod startup;
+pub mod sync;
 
 pub use error::{Error, Result};

@@ -27,8 +27,8 @@ use argon2::{
     password_hash::{Output, ParamsString, PasswordHash, SaltString, rand_core::OsRng},
 };
 
-use super::turns::{Turn, Turns, lock};
-use crate::Result;
+use super::turns::{Turn, Turns};
+use crate::{Result, sync::lock};
 
 /// Work for a hashing thread, given that thread's argon2 memory.
 type Work = Box<dyn FnOnce(&mut Vec<Block>) + Send>;

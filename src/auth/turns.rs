@@ -15,10 +15,7 @@ use std::{
 
 use tokio::sync::oneshot;
 
-/// A lock whose poisoning only means a panic elsewhere, which left the data whole.
-pub(super) fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
+use crate::sync::lock;
 
 /// `count` turns, and the callers waiting for one.
 #[derive(Debug, Clone)]

@@ -20,7 +20,7 @@ use std::{
     collections::BTreeMap,
     path::PathBuf,
     sync::{
-        Arc, Mutex, OnceLock, PoisonError, Weak,
+        Arc, Mutex, OnceLock, Weak,
         atomic::{AtomicBool, Ordering},
     },
 };
@@ -32,6 +32,8 @@ use sea_orm::{
     EntityTrait, FromQueryResult, QueryResult, QueryTrait, Select, SqliteTransactionMode, Statement,
     TransactionOptions, TransactionTrait, Value,
 };
+
+use crate::sync::lock;
 
 /// The wall clock's time, at the precision both databases keep (microseconds), so a
 /// value read back equals the value written and cursors built from either agree.
@@ -108,7 +110,7 @@ fn sqlite_file(db: &DatabaseConnection) -> Option<Arc<SqliteFile>> {
     // The same file however the URL spelt it (relative or not). An in-memory
     // database has a name of its own per pool.
     let file = std::path::absolute(&file).unwrap_or(file);
-    let mut files = SQLITE_FILES.lock().unwrap_or_else(PoisonError::into_inner);
+    let mut files = lock(&SQLITE_FILES);
     if let Some(entry) = files.get(&file).and_then(Weak::upgrade) {
         return Some(entry);
     }

@@ -11,7 +11,7 @@
 
 use std::{
     collections::HashMap,
-    sync::{Arc, Mutex, PoisonError},
+    sync::{Arc, Mutex},
 };
 
 use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
@@ -24,7 +24,7 @@ use sea_orm::{
 };
 
 use super::with_literal_limit;
-use crate::{Error, Result};
+use crate::{Error, Result, sync::lock};
 
 pub const DEFAULT_PAGE_SIZE: u64 = 20;
 pub const MAX_PAGE_SIZE: u64 = 100;
@@ -284,13 +284,13 @@ impl Shapes {
     /// The statement `build` makes, from the SQL kept for `key` with `values` bound
     /// when there is one; else built, and its SQL kept.
     fn statement(&self, key: ShapeKey, values: Vec<Value>, build: impl FnOnce() -> Statement) -> Statement {
-        let kept = self.sql.lock().unwrap_or_else(PoisonError::into_inner).get(&key).cloned();
+        let kept = lock(&self.sql).get(&key).cloned();
         if let Some(sql) = kept {
             let backend = if key.postgres { DbBackend::Postgres } else { DbBackend::Sqlite };
             return Statement::from_sql_and_values(backend, &*sql, values);
         }
         let statement = build();
-        let mut kept = self.sql.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut kept = lock(&self.sql);
         if kept.len() < MAX_SHAPES {
             kept.insert(key, statement.sql.as_str().into());
         }

@@ -15,7 +15,7 @@ use std::{
 };
 
 use super::error_codes::with_code;
-use crate::entity::ids::UserId;
+use crate::{entity::ids::UserId, sync::lock};
 
 /// How long a budget lasts from its first spend.
 const WINDOW: Duration = Duration::from_secs(3600);
@@ -105,7 +105,7 @@ impl Budgets {
             BudgetKey::Address(_) | BudgetKey::Overflow => self.anonymous?,
         };
         let now = unix_now();
-        let mut spent = self.spent.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut spent = lock(&self.spent);
         if spent.by_key.len() >= SWEEP_AT && spent.swept_at + 60 <= now {
             spent.by_key.retain(|_, (_, reset_at)| *reset_at > now);
             spent.swept_at = now;

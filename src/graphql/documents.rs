@@ -31,6 +31,7 @@ use super::{
     direct::Plan,
     error_codes::{PARSE_FAILED, with_code},
 };
+use crate::sync::lock;
 
 /// About what one field of a plan takes in memory.
 const PLAN_FIELD_BYTES: usize = 64;
@@ -182,12 +183,6 @@ impl Prepared {
             _ => None,
         }
     }
-}
-
-/// A cache's lock; a poisoned one only means a panic elsewhere mid-update of an LRU,
-/// which leaves it usable.
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 #[cfg(test)]
