@@ -2,6 +2,7 @@
 //! so is login throttling (`domain::logins`), which counts in the database.
 
 pub mod password;
+mod remembered;
 pub mod token;
 mod turns;
 

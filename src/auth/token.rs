@@ -20,6 +20,7 @@ use pasetors::{
     version4::V4,
 };
 
+use super::remembered::RememberedTokens;
 use crate::{
     Error, Result,
     entity::ids::{RowId as _, UserId},
@@ -33,6 +34,9 @@ pub struct TokenKeys {
     key: SymmetricKey<V4>,
     issuer: String,
     ttl: Duration,
+    /// Tokens already checked, so that a client's every request does not check its
+    /// token in full again.
+    remembered: RememberedTokens,
 }
 
 impl std::fmt::Debug for TokenKeys {
@@ -70,7 +74,7 @@ impl TokenKeys {
     pub fn from_paserk(paserk: &str, issuer: impl Into<String>, ttl: Duration) -> anyhow::Result<Self> {
         let key = SymmetricKey::<V4>::try_from(paserk)
             .map_err(|_| anyhow::anyhow!("TRIAGE_TOKEN_KEY is not a PASERK k4.local key"))?;
-        Ok(Self { key, issuer: issuer.into(), ttl })
+        Ok(Self { key, issuer: issuer.into(), ttl, remembered: RememberedTokens::new() })
     }
 
     /// A new random key, as a PASERK `k4.local.` string.
@@ -122,8 +126,20 @@ impl TokenKeys {
     }
 
     /// The user a valid token was issued to, and when it expires; `UNAUTHENTICATED`
-    /// for a malformed, tampered, expired, not-yet-valid or foreign token.
+    /// for a malformed, tampered, expired, not-yet-valid or foreign token. A token
+    /// this process has checked before is answered from memory until it expires
+    /// (see [`RememberedTokens`]).
     pub fn verify(&self, token: &str) -> Result<VerifiedToken> {
+        if let Some(verified) = self.remembered.get(token, Utc::now()) {
+            return Ok(verified);
+        }
+        let verified = self.verify_in_full(token)?;
+        self.remembered.insert(token, verified);
+        Ok(verified)
+    }
+
+    /// [`Self::verify`] without remembering: every token checked in full.
+    pub fn verify_in_full(&self, token: &str) -> Result<VerifiedToken> {
         let rejected = || Error::Unauthenticated("The access token is invalid or expired");
         let untrusted = UntrustedToken::<Local, V4>::try_from(token).map_err(|_| rejected())?;
         let mut rules = ClaimsValidationRules::new();
@@ -209,6 +225,23 @@ mod tests {
         tampered.push(last);
         assert!(keys.verify(&tampered).is_err());
         assert!(keys.verify("not a token").is_err());
+        Ok(())
+    }
+
+    #[test]
+    fn a_checked_token_is_remembered_and_others_still_checked_in_full() -> anyhow::Result<()> {
+        let keys = keys()?;
+        let token = keys.issue(UserId(42), Utc::now())?;
+        assert_eq!(keys.remembered.get(&token.token, Utc::now()), None);
+        let verified = keys.verify(&token.token)?;
+        assert_eq!(keys.remembered.get(&token.token, Utc::now()), Some(verified));
+        assert_eq!(keys.verify(&token.token)?, verified);
+        // A tampered copy of a remembered token is not it.
+        let mut tampered = token.token.clone();
+        let last = tampered.pop().map_or('A', |c| if c == 'A' { 'B' } else { 'A' });
+        tampered.push(last);
+        assert!(keys.verify(&tampered).is_err());
+        assert_eq!(keys.remembered.get(&tampered, Utc::now()), None, "a rejected token is not remembered");
         Ok(())
     }
 

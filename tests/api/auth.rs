@@ -2,7 +2,9 @@ use chrono::Utc;
 use serde_json::{Value, json};
 use triage::auth::TokenKeys;
 
-use crate::helpers::{PASSWORD, TestApp, each_backend, error_code, error_field, session_of};
+use crate::helpers::{
+    PASSWORD, TestApp, each_backend, each_backend_with, error_code, error_field, session_of,
+};
 
 const REGISTER: &str = "mutation($input: RegisterInput!) { register(input: $input) {
     accessToken tokenType expiresAt refreshToken user { id username email firstName lastName } } }";
@@ -164,6 +166,26 @@ async fn logout_ends_the_session() {
 }
 
 #[tokio::test]
+async fn a_token_used_before_stops_working_when_it_expires() {
+    each_backend_with(
+        |config| config.access_token_ttl = std::time::Duration::from_secs(2),
+        async |app: &mut TestApp| {
+            let ada = app.register("ada").await;
+            // Used twice: checked in full, then answered as already checked.
+            for _ in 0..2 {
+                let me = app.data(Some(&ada.access_token), ME, json!({})).await;
+                assert_eq!(me["me"]["username"], "ada");
+            }
+            // The token lives at most two seconds (its `exp` has whole seconds).
+            tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+            let late = app.graphql(Some(&ada.access_token), ME, json!({})).await;
+            assert_eq!(error_code(&late), "UNAUTHENTICATED", "{late:#}");
+        },
+    )
+    .await;
+}
+
+#[tokio::test]
 async fn missing_malformed_expired_tampered_and_foreign_tokens_are_unauthenticated() {
     each_backend(async |app| {
         let session = app.register("ken").await;
@@ -177,6 +199,9 @@ async fn missing_malformed_expired_tampered_and_foreign_tokens_are_unauthenticat
             .issue(user_id, Utc::now())
             .unwrap()
             .token;
+        // The genuine token is used first, so that a tampered copy meets it remembered.
+        let me = app.data(Some(&session.access_token), ME, json!({})).await;
+        assert_eq!(me["me"]["username"], "ken");
         let mut tampered = session.access_token.clone();
         let last = tampered.pop().unwrap();
         tampered.push(if last == 'A' { 'B' } else { 'A' });
