@@ -42,7 +42,13 @@ impl Received {
         let body_start = rest.find("\r\n\r\n").map_or(rest.len(), |i| i + 4);
         let headers = rest[..body_start].to_lowercase();
         let body = &rest[body_start..];
-        let end = body.find("\r\n--").unwrap_or(body.len());
+        // A part ends at the message's boundary, not at any line that starts with
+        // "--": a quoted-printable soft break can put a token's "--" at a line start.
+        let boundary = self.header("Content-Type").and_then(|value| {
+            let (_, rest) = value.split_once("boundary=\"")?;
+            rest.split('"').next().map(|boundary| format!("\r\n--{boundary}"))
+        });
+        let end = boundary.and_then(|boundary| body.find(&boundary)).unwrap_or(body.len());
         if headers.contains("content-transfer-encoding: base64") {
             use base64::Engine as _;
             let compact: String = body[..end].split_whitespace().collect();
@@ -51,6 +57,20 @@ impl Received {
         }
         decode_quoted_printable(&body[..end])
     }
+}
+
+#[test]
+fn a_line_of_a_part_may_start_with_two_dashes() {
+    let data = "Content-Type: multipart/alternative;\r\n boundary=\"b0undary\"\r\n\r\n--b0undary\r\n\
+        Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n\
+        Accept: https://triage.example/invitations/ABCDEFGHIJKLMNOPQ=\r\n--TUVWXYZabcdefghijklmnopq\r\n\
+        --b0undary--\r\n";
+    let message = Received { to: vec![], data: data.to_owned() };
+    let text = message.part("text/plain");
+    assert_eq!(
+        text,
+        "Accept: https://triage.example/invitations/ABCDEFGHIJKLMNOPQ--TUVWXYZabcdefghijklmnopq"
+    );
 }
 
 fn decode_quoted_printable(text: &str) -> String {
