@@ -3,7 +3,9 @@ use std::{io::IsTerminal as _, process::ExitCode};
 use anyhow::Context as _;
 use clap::Parser as _;
 use migration::{Migrator, MigratorTrait as _};
-use tracing_subscriber::EnvFilter;
+use tracing_subscriber::{
+    EnvFilter, Layer, Registry, filter::Targets, fmt, layer::SubscriberExt as _, util::SubscriberInitExt as _,
+};
 use triage::{
     auth::{PasswordHasher, TokenKeys},
     config::{Cli, Command, Config, LogFormat, MigrateAction, UserAction, UserCreateArgs},
@@ -42,23 +44,53 @@ async fn main() -> ExitCode {
 
 /// Logs to standard error, as `TRIAGE_LOG` filters and `TRIAGE_LOG_FORMAT` says.
 fn init_logging(filter: &str, format: LogFormat) {
-    let logs = tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_new(filter).unwrap_or_else(|_| EnvFilter::new("info")))
-        .with_writer(std::io::stderr);
-    match format {
+    let logs = fmt::layer().with_writer(std::io::stderr);
+    let logs = match format {
         // Colour codes are for a person at a terminal; in a file or a pipe to a
         // collector they are noise. tracing-subscriber colours whatever the output
         // is, unless told; `NO_COLOR` (https://no-color.org) turns colour off too.
         LogFormat::Text => {
             let no_color = std::env::var_os("NO_COLOR").is_some_and(|value| !value.is_empty());
-            logs.with_ansi(std::io::stderr().is_terminal() && !no_color).init();
+            logs.with_ansi(std::io::stderr().is_terminal() && !no_color).boxed()
         }
         // The event's fields at the top level, where collectors index them; every
         // span of the line (the request's, with its id) in `spans`.
         LogFormat::Json => {
-            logs.json().flatten_event(true).with_current_span(false).with_span_list(true).init();
+            logs.json().flatten_event(true).with_current_span(false).with_span_list(true).boxed()
         }
+    };
+    tracing_subscriber::registry().with(log_filter(filter)).with(logs).init();
+}
+
+/// The filter a `TRIAGE_LOG` value says.
+///
+/// Targets and levels alone (`warn`, `info,tower_http=debug`), the usual case, are
+/// decided once for each place that logs: a `Targets` filter keeps nothing per span.
+/// `EnvFilter` is kept for what only it reads (span and field directives such as
+/// `[request{request_id=abc}]=debug`), as it must then follow every span: it takes a
+/// lock shared by every thread each time a span is made, entered, left or closed,
+/// which is at every poll of every request (7,000 instructions of scenario 2's
+/// 147,000, issue #12).
+fn log_filter(spec: &str) -> Box<dyn Layer<Registry> + Send + Sync> {
+    if let Some(targets) = targets_only(spec) {
+        return targets.boxed();
     }
+    EnvFilter::try_new(spec).unwrap_or_else(|_| EnvFilter::new("info")).boxed()
+}
+
+/// `spec` as a `Targets` filter, when it is only targets and levels, each directive
+/// as `EnvFilter` reads it. Anything else (span or field directives, an empty
+/// directive, which `Targets` would read as every target at every level) is left to
+/// `EnvFilter`.
+fn targets_only(spec: &str) -> Option<Targets> {
+    let plain = |directive: &str| {
+        !directive.is_empty()
+            && directive.bytes().all(|byte| byte.is_ascii_alphanumeric() || b"_:=-".contains(&byte))
+    };
+    if !spec.split(',').all(plain) {
+        return None;
+    }
+    spec.parse().ok()
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -110,4 +142,28 @@ async fn create_user(args: UserCreateArgs) -> anyhow::Result<()> {
     let user = domain::users::register(&db, &hasher, new, None).await?;
     println!("created user {} (id {})", user.username, user.id);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use tracing::{Level, level_filters::LevelFilter};
+
+    use super::targets_only;
+
+    #[test]
+    fn targets_and_levels_alone_are_read_as_targets() {
+        let targets = targets_only("info,tower_http=debug,triage::http=warn");
+        let targets = targets.as_ref();
+        assert_eq!(targets.map(|t| t.default_level()), Some(Some(LevelFilter::INFO)));
+        assert!(targets.is_some_and(|t| t.would_enable("tower_http::trace", &Level::DEBUG)));
+        assert!(targets.is_some_and(|t| !t.would_enable("triage::http", &Level::INFO)));
+        assert!(targets.is_some_and(|t| !t.would_enable("hyper", &Level::DEBUG)));
+    }
+
+    #[test]
+    fn span_field_and_empty_directives_are_left_to_env_filter() {
+        for spec in ["[request]=debug", "triage[{user_id}]=debug", "info,", "", "info, triage=debug"] {
+            assert!(targets_only(spec).is_none(), "{spec:?}");
+        }
+    }
 }
