@@ -488,7 +488,9 @@ struct Storm {
     served_per_s: f64,
     shed_per_s: f64,
     p50_ms: f64,
+    p90_ms: f64,
     p99_ms: f64,
+    slowest_ms: f64,
 }
 
 impl Storm {
@@ -496,8 +498,8 @@ impl Storm {
     fn summary(&self, during: &Outcome, alone: &Outcome) -> String {
         format!(
             "login storm: scenario 1's p99 {:.1} ms during {:.0} logins served/s and {:.0} shed/s ({} \
-             connections, {} served, {} shed, {} errors; served logins p50 {:.0} ms, p99 {:.0} ms) vs {:.1} ms \
-             without: {:.2}x",
+             connections, {} served, {} shed, {} errors; served logins p50 {:.0} ms, p90 {:.0} ms, p99 {:.0} ms, \
+             slowest {:.0} ms) vs {:.1} ms without: {:.2}x",
             during.p99_ms,
             self.served_per_s,
             self.shed_per_s,
@@ -506,7 +508,9 @@ impl Storm {
             self.shed,
             self.errors,
             self.p50_ms,
+            self.p90_ms,
             self.p99_ms,
+            self.slowest_ms,
             alone.p99_ms,
             during.p99_ms / alone.p99_ms,
         )
@@ -591,7 +595,9 @@ async fn login_storm(url: String, connections: u32, duration: Duration) -> anyho
         served_per_s: served.len() as f64 / seconds,
         shed_per_s: shed as f64 / seconds,
         p50_ms: percentile(0.50),
+        p90_ms: percentile(0.90),
         p99_ms: percentile(0.99),
+        slowest_ms: percentile(1.0),
     })
 }
 
