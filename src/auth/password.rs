@@ -289,8 +289,8 @@ fn yield_to_requests() {
 }
 
 /// How long a hashing thread rests after a hash for each moment the hash waited for
-/// a core: three times, since the threads run at [`HASHING_NICE`] 5 and so are held
-/// off less than at 10, when twice was enough.
+/// a core. Three: at five nice steps below the server a hash is held off less than at
+/// ten, so its rest, which is in proportion, would be shorter; at ten, two was enough.
 const REST_PER_HELD_OFF: u32 = 3;
 
 /// The longest rest after a hash, whatever held it off (a stalled machine, say).
